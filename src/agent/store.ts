@@ -1,0 +1,295 @@
+import type crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {TetherError, errnoCode} from '../errors.js'
+import {
+  CertificateSummary,
+  EKU_SERVER_AUTH,
+  allowsUsage,
+  fingerprint,
+  parseCertificate,
+  parseCertificateFile,
+  summarize,
+  validityProblem,
+} from '../pki/inspect.js'
+import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, withDirLock, writeFileAtomic} from '../platform/fsutil.js'
+import {bootstrapIdentity} from './bootstrap.js'
+
+/** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */
+
+export const DSA_FILES = {
+  key: 'ds_agent.key',
+  cert: 'ds_agent.crt',
+  dsmCert: 'ds_agent_dsm.crt',
+  dsmCaCert: 'ds_agent_dsm_ca.crt',
+  config: 'ds_agent.config',
+  journal: 'ds_agent.journal',
+} as const
+
+/** The one file name the binding certificate must carry, as the product documents. */
+export const BINDING_FILE_NAME = DSA_FILES.dsmCert
+
+export type AgentState = 'unactivated' | 'pre-activated' | 'activated'
+
+export interface AgentStatus {
+  state: AgentState
+  dsaCore: string
+  /** The hash of the certificate this agent presents now: the bootstrap one until activation. */
+  certificateHash: {sha1: string; sha256: string; bootstrap: boolean}
+  boundManager?: CertificateSummary
+  manager?: CertificateSummary
+  agentCertificate?: CertificateSummary
+  caCertificate?: CertificateSummary
+}
+
+/** A set of file changes applied all together or not at all (see DsaCore.commit). */
+export interface StoreChange {
+  write?: Partial<Record<keyof typeof DSA_FILES, string>>
+  remove?: Array<keyof typeof DSA_FILES>
+}
+
+interface JournalRecord {
+  version: 1
+  write: Array<{name: string; content: string; mode: number}>
+  remove: string[]
+}
+
+const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config])
+
+export class DsaCore {
+  constructor(readonly dir: string) {}
+
+  file(name: keyof typeof DSA_FILES): string {
+    return path.join(this.dir, DSA_FILES[name])
+  }
+
+  read(name: keyof typeof DSA_FILES): string | undefined {
+    try {
+      return readIfExists(this.file(name))?.toString('utf8')
+    } catch (error) {
+      if (errnoCode(error) === 'ENOTDIR') return undefined
+      throw new TetherError('internal', 'dsa-core-unreadable', `cannot read ${this.file(name)}: ${(error as Error).message}`, {
+        hint: 'run as root (or the user that owns the agent)',
+      })
+    }
+  }
+
+  exists(): boolean {
+    return fs.existsSync(this.dir)
+  }
+
+  /** Create dsa_core (owner-only) if missing; its parent must exist (the agent is installed there). */
+  ensureDir(): void {
+    const parent = path.dirname(this.dir)
+    if (!fs.existsSync(parent)) {
+      throw new TetherError('notFound', 'dsa-core-parent-missing', `the agent directory ${parent} does not exist`, {
+        hint: 'install the agent first, or point --dsa-core / $TETHER_DSA_CORE at its dsa_core directory',
+      })
+    }
+
+    try {
+      fs.mkdirSync(this.dir, {mode: PRIVATE_DIR_MODE})
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') return
+      throw new TetherError('usage', 'dsa-core-unwritable', `cannot create ${this.dir} (${errnoCode(error) ?? (error as Error).message})`, {
+        hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
+      })
+    }
+  }
+
+  /** Run `fn` holding the dsa_core lock, after finishing any change a crash interrupted. */
+  locked<T>(fn: () => T): T {
+    this.ensureDir()
+    try {
+      return withDirLock(this.dir, () => {
+        this.recover()
+        return fn()
+      }, `the agent directory ${this.dir}`)
+    } catch (error) {
+      if (errnoCode(error) === 'EACCES' || errnoCode(error) === 'EPERM' || errnoCode(error) === 'EROFS') {
+        throw new TetherError('usage', 'dsa-core-unwritable', `cannot write in ${this.dir} (${errnoCode(error)})`, {
+          hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
+        })
+      }
+
+      throw error
+    }
+  }
+
+  /**
+   * Apply several file changes atomically as a group (redo journal): the whole change is first
+   * written to one journal file (atomic rename), then applied file by file, then the journal is
+   * removed. A crash before the journal lands changes nothing; after, recovery replays it.
+   * Call inside `locked`.
+   */
+  commit(change: StoreChange): void {
+    const record: JournalRecord = {
+      version: 1,
+      write: Object.entries(change.write ?? {}).map(([key, content]) => {
+        const name = DSA_FILES[key as keyof typeof DSA_FILES]
+        return {name, content: content as string, mode: PRIVATE_NAMES.has(name) ? PRIVATE_FILE_MODE : PUBLIC_FILE_MODE}
+      }),
+      remove: (change.remove ?? []).map((key) => DSA_FILES[key]),
+    }
+    writeFileAtomic(this.file('journal'), JSON.stringify(record), PRIVATE_FILE_MODE)
+    this.replay(record)
+  }
+
+  /** Finish a change interrupted by a crash. Idempotent. */
+  recover(): void {
+    const text = this.read('journal')
+    if (text === undefined) return
+    let record: JournalRecord
+    try {
+      record = JSON.parse(text) as JournalRecord
+    } catch (error) {
+      // The journal is renamed into place whole, so an unparsable one was damaged after the fact.
+      throw new TetherError('internal', 'journal-corrupted', `the agent change journal ${this.file('journal')} is damaged`, {
+        hint: 'reset the agent with `dsa_control -r` and activate it again',
+        cause: error,
+      })
+    }
+
+    this.replay(record)
+  }
+
+  private replay(record: JournalRecord): void {
+    for (const entry of record.write) writeFileAtomic(path.join(this.dir, entry.name), entry.content, entry.mode)
+    for (const name of record.remove) removeFileDurable(path.join(this.dir, name))
+    removeFileDurable(this.file('journal'))
+  }
+
+  private certificate(name: keyof typeof DSA_FILES): crypto.X509Certificate | undefined {
+    const pem = this.read(name)
+    if (pem === undefined) return undefined
+    try {
+      return parseCertificate(pem, DSA_FILES[name])
+    } catch (error) {
+      throw damaged(this.dir, `${DSA_FILES[name]} is not a valid certificate`, error)
+    }
+  }
+
+  state(): AgentState {
+    const credentials = ['key', 'cert', 'dsmCaCert'] as const
+    const present = credentials.filter((name) => fs.existsSync(this.file(name)))
+    if (present.length === credentials.length) return 'activated'
+    if (present.length > 0 && !fs.existsSync(this.file('journal'))) {
+      const missing = credentials.filter((name) => !present.includes(name)).map((name) => DSA_FILES[name])
+      throw damaged(this.dir, `activation credentials are incomplete (missing ${missing.join(', ')})`)
+    }
+
+    return fs.existsSync(this.file('dsmCert')) ? 'pre-activated' : 'unactivated'
+  }
+
+  status(): AgentStatus {
+    if (fs.existsSync(this.file('journal'))) this.locked(() => undefined)
+    const state = this.state()
+    const status: AgentStatus = {state, dsaCore: this.dir, certificateHash: {...bootstrapHash(), bootstrap: true}}
+    const dsm = this.certificate('dsmCert')
+    if (state === 'activated') {
+      const agent = this.certificate('cert')!
+      status.certificateHash = {sha1: fingerprint(agent, 'sha1'), sha256: fingerprint(agent, 'sha256'), bootstrap: false}
+      status.agentCertificate = summarize(agent)
+      status.caCertificate = summarize(this.certificate('dsmCaCert')!)
+      if (dsm) status.manager = summarize(dsm)
+    } else if (state === 'pre-activated' && dsm) {
+      status.boundManager = summarize(dsm)
+    }
+
+    return status
+  }
+
+  /**
+   * Bind this (unactivated) agent to one manager: only the manager presenting exactly this
+   * certificate, and proving its key in the handshake, may activate it.
+   */
+  bind(sourceFile: string, text: string, now: Date = new Date()): {previous?: CertificateSummary; bound: CertificateSummary} {
+    if (path.basename(sourceFile) !== BINDING_FILE_NAME) {
+      throw new TetherError('usage', 'binding-file-name', `the binding file must be named exactly ${BINDING_FILE_NAME}, not ${path.basename(sourceFile)}`, {
+        hint: `export it with \`dsm_c -action exportdsmcert -output ${BINDING_FILE_NAME}\` and pass that file`,
+      })
+    }
+
+    const {pem, certificate} = parseCertificateFile(text, sourceFile)
+    checkUsableManagerCertificate(certificate, sourceFile, now)
+
+    return this.locked(() => {
+      const state = this.state()
+      if (state === 'activated') {
+        const manager = this.certificate('dsmCert')
+        throw new TetherError('refused', 'already-activated', `the agent in ${this.dir} is already activated${manager ? ` by the manager with certificate ${fingerprint(manager)}` : ''}`, {
+          hint: 'reset it first (`dsa_control -r`), then bind and activate',
+        })
+      }
+
+      const previousCert = state === 'pre-activated' ? this.certificate('dsmCert') : undefined
+      this.commit({write: {dsmCert: pem}})
+      return {previous: previousCert ? summarize(previousCert) : undefined, bound: summarize(certificate)}
+    })
+  }
+}
+
+/** Everything activation or binding put in dsa_core: a reset removes all of it in one change. */
+export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config']
+
+export interface ResetResult {
+  previousState: AgentState
+  removed: string[]
+}
+
+/**
+ * Return the agent to unactivated: credentials, manager and CA certificates, configuration and
+ * binding all go together (one journaled change). Idempotent.
+ */
+export function resetAgent(store: DsaCore): ResetResult {
+  if (!store.exists()) return {previousState: 'unactivated', removed: []}
+  return store.locked(() => {
+    let previousState: AgentState
+    try {
+      previousState = store.state()
+    } catch {
+      // A damaged state is exactly what reset is for.
+      previousState = 'activated'
+    }
+
+    const removed = RESET_REMOVES.filter((name) => fs.existsSync(store.file(name))).map((name) => DSA_FILES[name])
+    if (removed.length > 0) store.commit({remove: RESET_REMOVES})
+    return {previousState, removed}
+  })
+}
+
+function bootstrapHash(): {sha1: string; sha256: string} {
+  const {sha1, sha256} = bootstrapIdentity()
+  return {sha1, sha256}
+}
+
+function damaged(dir: string, what: string, cause?: unknown): TetherError {
+  return new TetherError('internal', 'dsa-core-damaged', `the agent state in ${dir} is damaged: ${what}`, {
+    hint: 'reset the agent with `dsa_control -r` and activate it again',
+    cause,
+  })
+}
+
+/** A binding certificate must be a manager's TLS server certificate, valid now. */
+export function checkUsableManagerCertificate(certificate: crypto.X509Certificate, what: string, now: Date): void {
+  if (certificate.ca) {
+    throw new TetherError('usage', 'binding-is-ca', `${what} is a CA certificate, not the manager's own certificate`, {
+      hint: 'export the manager certificate with `dsm_c -action exportdsmcert -output ds_agent_dsm.crt`',
+    })
+  }
+
+  if (!allowsUsage(certificate, EKU_SERVER_AUTH)) {
+    throw new TetherError('usage', 'binding-not-server-cert', `${what} cannot be used as a TLS server certificate (no serverAuth usage)`, {
+      hint: 'export the manager certificate with `dsm_c -action exportdsmcert -output ds_agent_dsm.crt`',
+    })
+  }
+
+  const problem = validityProblem(certificate, now)
+  if (problem) {
+    const when = problem === 'expired' ? `expired on ${new Date(certificate.validTo).toISOString()}` : `is not valid before ${new Date(certificate.validFrom).toISOString()}`
+    throw new TetherError('usage', `binding-${problem}`, `${what} ${when}`, {
+      hint: problem === 'expired' ? 'export the current manager certificate and bind again' : "check this machine's clock",
+    })
+  }
+}

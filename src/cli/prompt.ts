@@ -1,0 +1,26 @@
+import {TetherError} from '../errors.js'
+
+/** Prompts appear only when a person is at a terminal; a script is never asked and never hangs. */
+
+export function isInteractive(): boolean {
+  return Boolean(process.stdin.isTTY && process.stdout.isTTY)
+}
+
+/**
+ * Confirm a destructive step. `--yes` skips it; with no terminal and no `--yes` the step is
+ * refused with an error telling the script what to pass.
+ */
+export async function confirmOrRefuse(message: string, options: {yes: boolean; flagHint: string}): Promise<void> {
+  if (options.yes) return
+  if (!isInteractive()) {
+    throw new TetherError('usage', 'confirmation-required', `${message} needs confirmation and there is no terminal to ask on`, {
+      hint: `pass ${options.flagHint} to confirm from a script`,
+    })
+  }
+
+  const {confirm} = await import('@inquirer/prompts')
+  const accepted = await confirm({message: `${message}?`, default: false})
+  if (!accepted) {
+    throw new TetherError('refused', 'declined', `${message}: declined at the prompt`, {hint: 'nothing was changed'})
+  }
+}

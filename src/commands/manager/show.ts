@@ -1,0 +1,39 @@
+import {TetherCommand} from '../../cli/base-command.js'
+import {homeFlag} from '../../cli/flags.js'
+import {fieldLines} from '../../cli/render.js'
+import {ManagerHome} from '../../manager/home.js'
+import {CertificateSummary} from '../../pki/inspect.js'
+import {resolveManagerHome} from '../../platform/paths.js'
+
+const certificateLines = (summary: CertificateSummary) =>
+  fieldLines([
+    ['Subject', summary.subject],
+    ['Issuer', summary.issuer],
+    ['Valid', `${summary.notBefore} to ${summary.notAfter}`],
+    ['Names', summary.subjectAltNames],
+    ['Serial', summary.serial],
+    ['SHA-256', summary.sha256],
+  ], '  ')
+
+export default class ManagerShow extends TetherCommand {
+  static summary = 'Show the manager home: CA and manager certificates, tenant ID, registry'
+  static examples = ['<%= config.bin %> manager show', '<%= config.bin %> manager show --json | jq -r .manager.sha256']
+  static flags = {home: homeFlag}
+
+  async run() {
+    const {flags} = await this.parse(ManagerShow)
+    const summary = await new ManagerHome(resolveManagerHome(flags.home)).summary()
+    this.log(fieldLines([
+      ['Home', summary.home],
+      ['Manager GUID', summary.managerGuid],
+      ['Tenant ID', summary.tenantId],
+      ['Computers', summary.computers],
+      ['Schema', summary.schemaVersion],
+    ]).join('\n'))
+    this.log('CA certificate')
+    this.log(certificateLines(summary.ca).join('\n'))
+    this.log('Manager certificate')
+    this.log(certificateLines(summary.manager).join('\n'))
+    return summary
+  }
+}

@@ -1,0 +1,42 @@
+import {TetherError} from '../errors.js'
+
+/**
+ * The classic tools take `-name value` options whose names are case-insensitive (`-Value` and
+ * `-value` both appear in real provisioning scripts). `--json` passes through untouched.
+ */
+export interface ClassicOptions {
+  options: Map<string, string>
+  json: boolean
+}
+
+export function parseClassicOptions(argv: string[], tool: string, flagsWithoutValue: string[] = []): ClassicOptions {
+  const options = new Map<string, string>()
+  let json = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--json' || arg.toLowerCase() === '-json') {
+      json = true
+      continue
+    }
+
+    if (!arg.startsWith('-') || arg === '-') {
+      throw new TetherError('usage', 'classic-usage', `${tool}: unexpected argument "${arg}"`, {hint: `options are written -name value; run \`${tool} -h\``})
+    }
+
+    const name = arg.replace(/^--?/, '').toLowerCase()
+    if (flagsWithoutValue.includes(name)) {
+      options.set(name, 'true')
+      continue
+    }
+
+    const value = argv[i + 1]
+    if (value === undefined) {
+      throw new TetherError('usage', 'classic-usage', `${tool}: option -${name} needs a value`, {hint: `run \`${tool} -h\``})
+    }
+
+    options.set(name, value)
+    i++
+  }
+
+  return {options, json}
+}

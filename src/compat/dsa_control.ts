@@ -1,0 +1,41 @@
+import {TetherError} from '../errors.js'
+
+/**
+ * `dsa_control`: the agent's classic control tool, translated to `tether agent ...`. Its options
+ * are single letters, some taking a value (`-a dsm://host:4120/`), followed by free arguments.
+ */
+
+interface OptionSpec {
+  summary: string
+  usage: string
+  translate(rest: string[]): string[]
+}
+
+export const DSA_CONTROL_OPTIONS: Record<string, OptionSpec> = {
+  '-r': {
+    summary: 'reset the agent: clear its credentials, configuration and binding (never prompts)',
+    usage: '-r',
+    translate: () => ['agent', 'reset', '--yes'],
+  },
+}
+
+export function dsaControlUsage(): string {
+  const lines = Object.entries(DSA_CONTROL_OPTIONS).map(([flag, spec]) => `  ${flag}  ${spec.summary}\n      dsa_control ${spec.usage}`)
+  return `usage: dsa_control OPTION [ARGS ...] [--json]\noptions:\n${lines.join('\n')}\nenvironment: TETHER_DSA_CORE selects the agent's dsa_core directory`
+}
+
+export function translateDsaControl(argv: string[]): string[] {
+  const json = argv.includes('--json')
+  const args = argv.filter((a) => a !== '--json')
+  if (args.length === 0 || ['-h', '--help', '-?'].includes(args[0])) return ['__usage__']
+  const spec = DSA_CONTROL_OPTIONS[args[0]]
+  if (!spec) {
+    throw new TetherError('usage', 'unknown-option', `dsa_control: unknown option "${args[0]}"`, {
+      hint: `supported options: ${Object.keys(DSA_CONTROL_OPTIONS).join(' ')}`,
+    })
+  }
+
+  const translated = spec.translate(args.slice(1))
+  if (json) translated.push('--json')
+  return translated
+}

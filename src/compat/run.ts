@@ -1,0 +1,37 @@
+import {execute} from '@oclif/core'
+
+import {TetherError} from '../errors.js'
+import {paint} from '../cli/render.js'
+import {dsaControlUsage, translateDsaControl} from './dsa_control.js'
+import {dsmCUsage, translateDsmC} from './dsm_c.js'
+
+const TOOLS = {
+  dsm_c: {translate: translateDsmC, usage: dsmCUsage},
+  dsa_control: {translate: translateDsaControl, usage: dsaControlUsage},
+} as const
+
+/** Entry of the compatibility executables: translate the classic syntax, then run tether. */
+export async function runCompat(tool: keyof typeof TOOLS, argv: string[], dir: string): Promise<void> {
+  const {translate, usage} = TOOLS[tool]
+  let args: string[]
+  try {
+    args = translate(argv)
+  } catch (error) {
+    if (!(error instanceof TetherError)) throw error
+    if (argv.includes('--json')) {
+      process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
+    } else {
+      process.stderr.write(`${paint.stderr.red('Error:')} ${error.toLine()}\n${usage()}\n`)
+    }
+
+    process.exitCode = error.exitCode
+    return
+  }
+
+  if (args[0] === '__usage__') {
+    process.stdout.write(`${usage()}\n`)
+    return
+  }
+
+  await execute({args, dir})
+}

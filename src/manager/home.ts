@@ -1,0 +1,324 @@
+import type crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {TetherError, errnoCode} from '../errors.js'
+import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/inspect.js'
+import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
+import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
+import {Database, getMeta, newGuid, openRegistry, schemaVersion, seedRegistry} from './registry.js'
+
+/** The manager home: its CA, its own certificate, and the registry. */
+
+export const HOME_FILES = {
+  caKey: 'ca.key',
+  caCert: 'ca.crt',
+  managerKey: 'manager.key',
+  managerCert: 'manager.crt',
+  database: 'tether.db',
+} as const
+
+export interface ManagerCredentials {
+  caCertPem: string
+  caKey: crypto.KeyObject
+  caKeyPem: string
+  caCert: crypto.X509Certificate
+  managerCertPem: string
+  managerKeyPem: string
+  managerCert: crypto.X509Certificate
+}
+
+export interface InitOptions {
+  hostnames: string[]
+  /** Replace an initialized home (the caller has already confirmed). */
+  force?: boolean
+  organization?: string
+}
+
+export interface ManagerSummary {
+  home: string
+  managerGuid: string
+  tenantId: string
+  schemaVersion: number
+  ca: CertificateSummary
+  manager: CertificateSummary
+  computers: number
+}
+
+export class ManagerHome {
+  constructor(readonly dir: string) {}
+
+  file(name: keyof typeof HOME_FILES): string {
+    return path.join(this.dir, HOME_FILES[name])
+  }
+
+  /** True when any piece of a manager home is present (so init must not overwrite it silently). */
+  looksInitialized(): boolean {
+    return Object.values(HOME_FILES).some((name) => fs.existsSync(path.join(this.dir, name)))
+  }
+
+  private readRequired(name: keyof typeof HOME_FILES): Buffer {
+    let content: Buffer | undefined
+    try {
+      content = readIfExists(this.file(name))
+    } catch (error) {
+      throw new TetherError('internal', 'home-unreadable', `cannot read ${this.file(name)}: ${(error as Error).message}`, {
+        hint: 'run tether as the user that owns the manager home',
+      })
+    }
+
+    if (content === undefined) {
+      const anything = this.looksInitialized()
+      throw new TetherError(
+        'notFound',
+        anything ? 'home-incomplete' : 'home-not-initialized',
+        anything
+          ? `the manager home ${this.dir} is incomplete: ${HOME_FILES[name]} is missing`
+          : `no manager home at ${this.dir} (${HOME_FILES[name]} not found)`,
+        {
+          hint: anything
+            ? 'restore it from a backup, or re-create it with `tether manager init --force --yes`'
+            : 'run `tether manager init` first, or point --home / $TETHER_MANAGER_HOME at an existing home',
+        },
+      )
+    }
+
+    return content
+  }
+
+  /**
+   * Load and cross-check the CA and manager credentials: every file parses, each key matches its
+   * certificate, and the manager certificate is signed by the CA.
+   */
+  loadCredentials(): ManagerCredentials {
+    const damaged = (what: string, cause?: unknown) =>
+      new TetherError('internal', 'home-corrupted', `the manager home ${this.dir} is damaged: ${what}`, {
+        hint: 'restore it from a backup, or re-create it with `tether manager init --force --yes` (agents must then be re-activated)',
+        cause,
+      })
+
+    const caCertPem = this.readRequired('caCert').toString('utf8')
+    const managerCertPem = this.readRequired('managerCert').toString('utf8')
+    const caKeyPem = this.readRequired('caKey').toString('utf8')
+    const managerKeyPem = this.readRequired('managerKey').toString('utf8')
+
+    const certificate = (pem: string, name: string) => {
+      try {
+        return parseCertificate(pem, name)
+      } catch (error) {
+        throw damaged(`${name} is not a valid certificate (truncated or corrupted)`, error)
+      }
+    }
+
+    const key = (pem: string, name: string) => {
+      try {
+        return loadPrivateKey(pem, name)
+      } catch (error) {
+        throw damaged(`${name} is not a valid private key (truncated or corrupted)`, error)
+      }
+    }
+
+    const caCert = certificate(caCertPem, HOME_FILES.caCert)
+    const managerCert = certificate(managerCertPem, HOME_FILES.managerCert)
+    const caKey = key(caKeyPem, HOME_FILES.caKey)
+    const managerKey = key(managerKeyPem, HOME_FILES.managerKey)
+    if (!keyMatchesCertificate(caKey, caCert)) throw damaged(`${HOME_FILES.caKey} does not belong to ${HOME_FILES.caCert}`)
+    if (!keyMatchesCertificate(managerKey, managerCert)) throw damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
+    if (!issuedBy(managerCert, caCert)) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}`)
+
+    return {caCertPem, caKey, caKeyPem, caCert, managerCertPem, managerKeyPem, managerCert}
+  }
+
+  /** The manager certificate alone, checked against the CA (what export-cert hands out). */
+  managerCertificatePem(): string {
+    return this.loadCredentials().managerCertPem
+  }
+
+  async openRegistry(): Promise<Database> {
+    this.readRequired('database')
+    return openRegistry(this.file('database'))
+  }
+
+  async summary(): Promise<ManagerSummary> {
+    const credentials = this.loadCredentials()
+    const db = await this.openRegistry()
+    try {
+      const computers = (db.prepare('SELECT count(*) AS n FROM computers').get() as {n: number}).n
+      return {
+        home: this.dir,
+        managerGuid: getMeta(db, 'manager_guid') ?? '',
+        tenantId: getMeta(db, 'tenant_id') ?? '',
+        schemaVersion: schemaVersion(db),
+        ca: summarize(credentials.caCert),
+        manager: summarize(credentials.managerCert),
+        computers,
+      }
+    } finally {
+      db.close()
+    }
+  }
+}
+
+/** The machine's hostname, the default subject alternative name of the manager certificate. */
+export function defaultHostnames(): string[] {
+  const names = new Set([os.hostname(), 'localhost', '127.0.0.1'])
+  return [...names].filter(Boolean)
+}
+
+/**
+ * Create a manager home. Everything is built in a private staging directory beside the target and
+ * renamed into place only when complete, so a failure at any step leaves the disk as it was.
+ */
+export async function initManagerHome(dir: string, options: InitOptions): Promise<ManagerHome> {
+  const home = new ManagerHome(dir)
+  const parent = path.dirname(dir)
+  const existing = directoryState(dir)
+  if (existing === 'initialized' && !options.force) {
+    throw new TetherError('refused', 'home-exists', `the manager home ${dir} is already initialized`, {
+      hint: 'use it as it is, or pass --force --yes to re-create it (this replaces the CA: every agent must be re-activated)',
+    })
+  }
+
+  if (existing === 'foreign') {
+    throw new TetherError('refused', 'home-not-empty', `${dir} exists, is not empty and is not a tether manager home`, {
+      hint: 'choose an empty or new directory with --home',
+    })
+  }
+
+  try {
+    fs.mkdirSync(parent, {recursive: true})
+  } catch (error) {
+    throw new TetherError('usage', 'home-parent-unwritable', `cannot create ${parent}: ${(error as Error).message}`, {
+      hint: 'choose a writable location with --home',
+    })
+  }
+
+  let staging: string
+  try {
+    staging = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.init-`))
+    fs.chmodSync(staging, PRIVATE_DIR_MODE)
+  } catch (error) {
+    throw new TetherError('usage', 'home-parent-unwritable', `cannot write in ${parent} (${errnoCode(error) ?? (error as Error).message})`, {
+      hint: 'choose a writable location with --home, or run as a user who may write there',
+    })
+  }
+
+  try {
+    await populateHome(new ManagerHome(staging), options)
+    swapIntoPlace(staging, dir, existing)
+  } catch (error) {
+    fs.rmSync(staging, {recursive: true, force: true})
+    throw error
+  }
+
+  return home
+}
+
+type DirectoryState = 'absent' | 'empty' | 'initialized' | 'foreign'
+
+function directoryState(dir: string): DirectoryState {
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(dir)
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 'absent'
+    if (errnoCode(error) === 'ENOTDIR') return 'foreign'
+    throw error
+  }
+
+  if (entries.length === 0) return 'empty'
+  return new ManagerHome(dir).looksInitialized() ? 'initialized' : 'foreign'
+}
+
+async function populateHome(home: ManagerHome, options: InitOptions): Promise<void> {
+  const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
+  const organization = options.organization ?? 'tether'
+  const managerGuid = newGuid()
+  const [caKeys, managerKeys] = await Promise.all([generateRsaKeyPair(CA_KEY_BITS), generateRsaKeyPair(LEAF_KEY_BITS)])
+
+  const caCertPem = await issueCertificate({
+    profile: 'ca',
+    subject: {commonName: `tether manager CA ${managerGuid.slice(0, 8)}`, organization},
+    publicKeyPem: caKeys.publicKeyPem,
+    signerKeyPem: caKeys.privateKeyPem,
+    validityDays: VALIDITY_DAYS.ca,
+  })
+  const managerCertPem = await issueCertificate({
+    profile: 'manager',
+    subject: {commonName: options.hostnames[0], organization, organizationalUnit: 'manager'},
+    publicKeyPem: managerKeys.publicKeyPem,
+    issuerCertPem: caCertPem,
+    signerKeyPem: caKeys.privateKeyPem,
+    validityDays: VALIDITY_DAYS.manager,
+    altNames: options.hostnames,
+  })
+
+  writeFileAtomic(home.file('caKey'), caKeys.privateKeyPem, PRIVATE_FILE_MODE)
+  writeFileAtomic(home.file('caCert'), caCertPem, PUBLIC_FILE_MODE)
+  writeFileAtomic(home.file('managerKey'), managerKeys.privateKeyPem, PRIVATE_FILE_MODE)
+  writeFileAtomic(home.file('managerCert'), managerCertPem, PUBLIC_FILE_MODE)
+
+  const db = await openRegistry(home.file('database'), {create: true})
+  try {
+    seedRegistry(db, {managerGuid, tenantId: newGuid(), createdAt: new Date().toISOString()})
+    // Fold the WAL into the main file so the renamed directory is self-contained.
+    db.pragma('wal_checkpoint(TRUNCATE)')
+  } finally {
+    db.close()
+  }
+
+  fs.chmodSync(home.file('database'), PRIVATE_FILE_MODE)
+}
+
+/** Put the staged home at `dir`; an old home is moved aside first and removed only after. */
+function swapIntoPlace(staging: string, dir: string, existing: DirectoryState): void {
+  if (existing === 'absent') {
+    fs.renameSync(staging, dir)
+    return
+  }
+
+  if (existing === 'empty') {
+    fs.rmdirSync(dir)
+    fs.renameSync(staging, dir)
+    return
+  }
+
+  const aside = `${staging}.replaced`
+  fs.renameSync(dir, aside)
+  try {
+    fs.renameSync(staging, dir)
+  } catch (error) {
+    fs.renameSync(aside, dir)
+    throw error
+  }
+
+  fs.rmSync(aside, {recursive: true, force: true})
+}
+
+/** The one name the binding file may have on the agent (the product's documented name). */
+export const EXPORT_FILE_NAME = 'ds_agent_dsm.crt'
+
+/**
+ * Write the manager certificate for binding agents (`dsm_c -action exportdsmcert`). The file name
+ * is fixed by the product: any other name would be ignored by the agent, so it is refused here.
+ */
+export function exportManagerCertificate(home: ManagerHome, output: string): {file: string; certificate: CertificateSummary} {
+  if (path.basename(output) !== EXPORT_FILE_NAME) {
+    throw new TetherError('usage', 'export-file-name', `the output file must be named exactly ${EXPORT_FILE_NAME}, not ${path.basename(output)}`, {
+      hint: `use -output ${EXPORT_FILE_NAME} (a directory before it is fine); the agent only reads that name`,
+    })
+  }
+
+  const credentials = home.loadCredentials()
+  const file = path.resolve(output)
+  try {
+    writeFileAtomic(file, credentials.managerCertPem, PUBLIC_FILE_MODE)
+  } catch (error) {
+    throw new TetherError('usage', 'export-unwritable', `cannot write ${file} (${errnoCode(error) ?? (error as Error).message})`, {
+      hint: 'choose a directory that exists and that you may write to',
+    })
+  }
+
+  return {file, certificate: summarize(credentials.managerCert)}
+}

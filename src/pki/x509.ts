@@ -1,0 +1,182 @@
+import crypto from 'node:crypto'
+import net from 'node:net'
+
+import type forgeType from 'node-forge'
+
+import {TetherError} from '../errors.js'
+import {loadPrivateKey} from './keys.js'
+
+/**
+ * Building X.509 certificates and CSRs: node-forge assembles the ASN.1, Node's native crypto makes
+ * the RSA signature over the to-be-signed bytes (the hybrid signer). forge loads lazily, so
+ * commands that only read certificates never pay for it.
+ */
+
+let forgeModule: typeof forgeType | undefined
+export async function loadForge(): Promise<typeof forgeType> {
+  forgeModule ??= (await import('node-forge')).default
+  return forgeModule
+}
+
+/** forge functions its type definitions leave out: the to-be-signed encoders. */
+interface ForgeInternals {
+  getTBSCertificate(cert: forgeType.pki.Certificate): forgeType.asn1.Asn1
+  getCertificationRequestInfo(csr: forgeType.pki.CertificateSigningRequest): forgeType.asn1.Asn1
+}
+
+export type CertificateProfile = 'ca' | 'manager' | 'agent'
+
+export interface NameSpec {
+  commonName: string
+  organization?: string
+  organizationalUnit?: string
+}
+
+export interface IssueOptions {
+  profile: CertificateProfile
+  subject: NameSpec
+  publicKeyPem: string
+  /** The signer; omit for a self-signed certificate (then signerKeyPem is the subject's own key). */
+  issuerCertPem?: string
+  signerKeyPem: string
+  validityDays: number
+  /** DNS names and IP addresses for subjectAltName. */
+  altNames?: string[]
+  /** Backdate notBefore to tolerate modest clock skew between manager and agents. */
+  backdateMinutes?: number
+  notBefore?: Date
+}
+
+export const VALIDITY_DAYS = {ca: 3650 * 2, manager: 825, agent: 397} as const
+
+/** forge writes CRLF line ends; tether's files use LF like openssl's. */
+function normalizePem(pem: string): string {
+  return pem.replace(/\r\n/g, '\n')
+}
+
+/** A positive 127-bit serial: random, so two managers never collide in practice. */
+export function randomSerialHex(): string {
+  const bytes = crypto.randomBytes(16)
+  bytes[0] = (bytes[0] & 0x7f) | 0x01
+  return bytes.toString('hex')
+}
+
+function toForgeAttrs(name: NameSpec): forgeType.pki.CertificateField[] {
+  const attrs: forgeType.pki.CertificateField[] = [{shortName: 'CN', value: name.commonName}]
+  if (name.organizationalUnit) attrs.push({shortName: 'OU', value: name.organizationalUnit})
+  if (name.organization) attrs.push({shortName: 'O', value: name.organization})
+  return attrs
+}
+
+function altNameEntries(names: string[]): Array<{type: number; value?: string; ip?: string}> {
+  return names.map((n) => (net.isIP(n) ? {type: 7, ip: n} : {type: 2, value: n}))
+}
+
+function nativeSign(forge: typeof forgeType, tbs: forgeType.asn1.Asn1, signerKeyPem: string): string {
+  const der = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary')
+  const key = loadPrivateKey(signerKeyPem, 'signing key')
+  return crypto.sign('sha256', der, key).toString('binary')
+}
+
+export async function issueCertificate(options: IssueOptions): Promise<string> {
+  const forge = await loadForge()
+  const {pki} = forge
+  const cert = pki.createCertificate()
+  cert.publicKey = pki.publicKeyFromPem(options.publicKeyPem)
+  cert.serialNumber = randomSerialHex()
+
+  const notBefore = options.notBefore ?? new Date(Date.now() - (options.backdateMinutes ?? 60) * 60_000)
+  cert.validity.notBefore = notBefore
+  cert.validity.notAfter = new Date(notBefore.getTime() + options.validityDays * 86_400_000)
+  cert.setSubject(toForgeAttrs(options.subject))
+
+  const issuer = options.issuerCertPem ? pki.certificateFromPem(options.issuerCertPem) : undefined
+  cert.setIssuer(issuer ? issuer.subject.attributes : toForgeAttrs(options.subject))
+
+  const authorityKeyId = (issuer ?? cert).generateSubjectKeyIdentifier().getBytes()
+  const extensions: Array<Record<string, unknown>> = [
+    {name: 'subjectKeyIdentifier'},
+    {name: 'authorityKeyIdentifier', keyIdentifier: authorityKeyId},
+  ]
+  if (options.profile === 'ca') {
+    extensions.push(
+      {name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true},
+      {name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true},
+    )
+  } else {
+    extensions.push(
+      {name: 'basicConstraints', cA: false, critical: true},
+      {name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true},
+      // Both roles: each side is TLS server in one communication direction and client in the other.
+      {name: 'extKeyUsage', serverAuth: true, clientAuth: true},
+    )
+    if (options.altNames && options.altNames.length > 0) {
+      extensions.push({name: 'subjectAltName', altNames: altNameEntries(options.altNames)})
+    }
+  }
+
+  cert.setExtensions(extensions)
+
+  const sha256WithRSA = pki.oids.sha256WithRSAEncryption
+  cert.signatureOid = sha256WithRSA
+  cert.siginfo.algorithmOid = sha256WithRSA
+  const tbs = (pki as unknown as ForgeInternals).getTBSCertificate(cert)
+  // forge types omit the cached tbsCertificate field that certificateToAsn1 reuses.
+  ;(cert as unknown as {tbsCertificate: forgeType.asn1.Asn1}).tbsCertificate = tbs
+  cert.signature = nativeSign(forge, tbs, options.signerKeyPem)
+  return normalizePem(pki.certificateToPem(cert))
+}
+
+/** A PKCS#10 request signed with the requester's own key (proof of possession). */
+export async function createCsr(subject: NameSpec, publicKeyPem: string, privateKeyPem: string): Promise<string> {
+  const forge = await loadForge()
+  const {pki} = forge
+  const csr = pki.createCertificationRequest()
+  csr.publicKey = pki.publicKeyFromPem(publicKeyPem)
+  csr.setSubject(toForgeAttrs(subject))
+  const sha256WithRSA = pki.oids.sha256WithRSAEncryption
+  csr.signatureOid = sha256WithRSA
+  csr.siginfo.algorithmOid = sha256WithRSA
+  const info = (pki as unknown as ForgeInternals).getCertificationRequestInfo(csr)
+  ;(csr as unknown as {certificationRequestInfo: forgeType.asn1.Asn1}).certificationRequestInfo = info
+  csr.signature = nativeSign(forge, info, privateKeyPem)
+  return normalizePem(pki.certificationRequestToPem(csr))
+}
+
+export interface VerifiedCsr {
+  publicKeyPem: string
+  commonName?: string
+  keyBits: number
+}
+
+/** Parse a CSR and check its self-signature natively; refuse weak or malformed requests. */
+export async function readCsr(pem: string, minKeyBits = 2048): Promise<VerifiedCsr> {
+  const forge = await loadForge()
+  const {pki} = forge
+  let csr: forgeType.pki.CertificateSigningRequest
+  try {
+    csr = pki.certificationRequestFromPem(pem)
+  } catch (error) {
+    throw new TetherError('usage', 'invalid-csr', 'the certificate signing request is not a valid PKCS#10 request', {cause: error})
+  }
+
+  if (csr.signatureOid !== pki.oids.sha256WithRSAEncryption) {
+    throw new TetherError('refused', 'csr-signature-algorithm', `the certificate signing request is signed with ${csr.signatureOid}; expected sha256WithRSAEncryption`)
+  }
+
+  const info = (csr as unknown as {certificationRequestInfo: forgeType.asn1.Asn1}).certificationRequestInfo
+  const der = Buffer.from(forge.asn1.toDer(info).getBytes(), 'binary')
+  const publicKeyPem = pki.publicKeyToPem(csr.publicKey as forgeType.pki.rsa.PublicKey)
+  const signature = Buffer.from(csr.signature as string, 'binary')
+  if (!crypto.verify('sha256', der, publicKeyPem, signature)) {
+    throw new TetherError('trust', 'csr-bad-signature', 'the certificate signing request signature does not verify (no proof of key possession)')
+  }
+
+  const keyBits = crypto.createPublicKey(publicKeyPem).asymmetricKeyDetails?.modulusLength ?? 0
+  if (keyBits < minKeyBits) {
+    throw new TetherError('refused', 'csr-weak-key', `the certificate signing request has a ${keyBits}-bit key; at least ${minKeyBits} bits are required`)
+  }
+
+  const cn = csr.subject.getField('CN')
+  return {publicKeyPem, commonName: cn ? String(cn.value) : undefined, keyBits}
+}

@@ -1,0 +1,89 @@
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {afterAll} from 'vitest'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const BIN = {
+  tether: path.join(ROOT, 'bin', 'run.js'),
+  dsm_c: path.join(ROOT, 'bin', 'dsm_c'),
+  dsa_control: path.join(ROOT, 'bin', 'dsa_control'),
+}
+
+const created: string[] = []
+afterAll(() => {
+  for (const dir of created) fs.rmSync(dir, {recursive: true, force: true})
+})
+
+/** A fresh temporary directory, removed when the test file ends. */
+export function tempDir(prefix = 'tether-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  created.push(dir)
+  return dir
+}
+
+export interface CliResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Run one of the built executables as a script would: no terminal, no colour, given env. */
+export async function run(tool: keyof typeof BIN, args: string[], env: Record<string, string | undefined> = {}, options: {cwd?: string; input?: string} = {}): Promise<CliResult> {
+  const result = await execa(process.execPath, [BIN[tool], ...args], {
+    reject: false,
+    cwd: options.cwd ?? ROOT,
+    env: {NO_COLOR: '1', TETHER_MANAGER_HOME: undefined, TETHER_DSA_CORE: undefined, ...env},
+    extendEnv: true,
+    input: options.input ?? '',
+  })
+  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr)}
+}
+
+export const tether = (args: string[], env?: Record<string, string | undefined>, options?: {cwd?: string}) => run('tether', args, env, options)
+
+/** Parse the single JSON document a `--json` run prints. */
+export function json<T = Record<string, any>>(result: CliResult): T {
+  try {
+    return JSON.parse(result.stdout) as T
+  } catch {
+    throw new Error(`not JSON (exit ${result.exitCode}):\n${result.stdout}\n${result.stderr}`)
+  }
+}
+
+/** A snapshot of every file under a directory (path -> sha256 and mode), to prove nothing changed. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!fs.existsSync(dir)) return out
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, {withFileTypes: true})) {
+      const p = path.join(d, entry.name)
+      if (entry.isDirectory()) walk(p)
+      else {
+        const st = fs.statSync(p)
+        out[path.relative(dir, p)] = `${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')} ${(st.mode & 0o777).toString(8)}`
+      }
+    }
+  }
+
+  walk(dir)
+  return out
+}
+
+/** openssl, run with no shell; tests compare tether against a tool nobody here wrote. */
+export async function openssl(args: string[], input?: string | Buffer): Promise<CliResult> {
+  const result = await execa('openssl', args, {reject: false, input})
+  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr)}
+}
+
+/** Initialize a manager home once and share it across the tests of one file (keygen is slow). */
+export async function initManager(dir: string, extra: string[] = []): Promise<{home: string; env: Record<string, string>}> {
+  const home = path.join(dir, 'manager')
+  const result = await tether(['manager', 'init', '--home', home, '--hostname', 'localhost', '--hostname', '127.0.0.1', ...extra])
+  if (result.exitCode !== 0) throw new Error(`manager init failed: ${result.stderr}`)
+  return {home, env: {TETHER_MANAGER_HOME: home}}
+}

@@ -87,3 +87,14 @@ export async function initManager(dir: string, extra: string[] = []): Promise<{h
   if (result.exitCode !== 0) throw new Error(`manager init failed: ${result.stderr}`)
   return {home, env: {TETHER_MANAGER_HOME: home}}
 }
+
+/** Poll until `probe` returns a truthy value (another process writes it), or fail after `ms`. */
+export async function eventually<T>(probe: () => T | undefined | false, ms = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}

@@ -14,6 +14,7 @@ import {
   validityProblem,
 } from '../pki/inspect.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, withDirLock, writeFileAtomic} from '../platform/fsutil.js'
+import {failpoint} from '../platform/failpoint.js'
 import {bootstrapIdentity} from './bootstrap.js'
 
 /** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */
@@ -133,6 +134,7 @@ export class DsaCore {
       remove: (change.remove ?? []).map((key) => DSA_FILES[key]),
     }
     writeFileAtomic(this.file('journal'), JSON.stringify(record), PRIVATE_FILE_MODE)
+    failpoint('dsa-core:journal-written')
     this.replay(record)
   }
 
@@ -155,7 +157,11 @@ export class DsaCore {
   }
 
   private replay(record: JournalRecord): void {
-    for (const entry of record.write) writeFileAtomic(path.join(this.dir, entry.name), entry.content, entry.mode)
+    for (const [i, entry] of record.write.entries()) {
+      writeFileAtomic(path.join(this.dir, entry.name), entry.content, entry.mode)
+      if (i === 0) failpoint('dsa-core:first-file-applied')
+    }
+
     for (const name of record.remove) removeFileDurable(path.join(this.dir, name))
     removeFileDurable(this.file('journal'))
   }

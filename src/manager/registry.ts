@@ -1,17 +1,16 @@
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 
-import type BetterSqlite3 from 'better-sqlite3'
+import {JOURNAL_TABLE_DDL} from '../channel/journal.js'
+import {Database, openDatabase} from '../platform/sqlite.js'
 
-import {TetherError} from '../errors.js'
+export {schemaVersion} from '../platform/sqlite.js'
+export type {Database} from '../platform/sqlite.js'
 
 /**
  * The manager's embedded database: computers, issued certificates, settings and metadata. It is
  * shared by the CLI and a running manager (WAL, busy timeout), and evolves by numbered migrations
  * recorded in SQLite's user_version.
  */
-
-export type Database = BetterSqlite3.Database
 
 /** Each entry upgrades the schema from version index to index + 1; never edit a shipped one. */
 const MIGRATIONS: string[] = [
@@ -56,83 +55,24 @@ const MIGRATIONS: string[] = [
     revocation_reason TEXT
   );
   `,
+  // 2: the handshake journal (channel/journal.ts owns its shape).
+  JOURNAL_TABLE_DDL,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
-
-let DatabaseCtor: typeof BetterSqlite3 | undefined
-async function loadDriver(): Promise<typeof BetterSqlite3> {
-  DatabaseCtor ??= (await import('better-sqlite3')).default
-  return DatabaseCtor
-}
-
-function corrupt(file: string, cause: unknown): TetherError {
-  return new TetherError('internal', 'corrupt-database', `the manager database ${file} cannot be read (corrupted or not a tether database)`, {
-    hint: 'restore the manager home from a backup, or re-create it with `tether manager init --force`',
-    cause,
-  })
-}
 
 /**
  * Open the registry. `create` makes a new file (init only); otherwise a missing file is an error.
  * A database written by a newer tether is refused rather than silently downgraded.
  */
-export async function openRegistry(file: string, options: {create?: boolean; readonly?: boolean} = {}): Promise<Database> {
-  if (!options.create && !fs.existsSync(file)) {
-    throw new TetherError('notFound', 'database-missing', `the manager database ${file} is missing`, {
-      hint: 'run `tether manager init` to create the manager home, or restore it from a backup',
-    })
-  }
-
-  const Driver = await loadDriver()
-  let db: Database
-  try {
-    db = new Driver(file, {fileMustExist: !options.create})
-    db.pragma('busy_timeout = 5000')
-    db.pragma('journal_mode = WAL')
-    db.pragma('foreign_keys = ON')
-    db.pragma('synchronous = NORMAL')
-  } catch (error) {
-    throw corrupt(file, error)
-  }
-
-  try {
-    migrate(db, file)
-  } catch (error) {
-    db.close()
-    throw error
-  }
-
-  return db
-}
-
-function migrate(db: Database, file: string): void {
-  let version: number
-  try {
-    version = db.pragma('user_version', {simple: true}) as number
-  } catch (error) {
-    throw corrupt(file, error)
-  }
-
-  if (version > SCHEMA_VERSION) {
-    throw new TetherError(
-      'refused',
-      'schema-too-new',
-      `the manager database ${file} has schema version ${version}, newer than this tether supports (${SCHEMA_VERSION})`,
-      {hint: 'upgrade tether to the version that wrote it; nothing was changed'},
-    )
-  }
-
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v])
-      db.pragma(`user_version = ${v + 1}`)
-    })()
-  }
-}
-
-export function schemaVersion(db: Database): number {
-  return db.pragma('user_version', {simple: true}) as number
+export async function openRegistry(file: string, options: {create?: boolean} = {}): Promise<Database> {
+  return openDatabase(file, {
+    what: 'the manager database',
+    migrations: MIGRATIONS,
+    create: options.create,
+    missingHint: 'run `tether manager init` to create the manager home, or restore it from a backup',
+    damagedHint: 'restore the manager home from a backup, or re-create it with `tether manager init --force`',
+  })
 }
 
 export function getMeta(db: Database, key: string): string | undefined {

@@ -48,6 +48,11 @@ export function oneLineName(name: string): string {
   return name.split('\n').filter(Boolean).join(', ')
 }
 
+/** The subject's common name (CN), if it has one. */
+export function commonName(certificate: crypto.X509Certificate): string | undefined {
+  return certificate.subject.split('\n').find((rdn) => rdn.startsWith('CN='))?.slice(3)
+}
+
 export function subjectAltNames(certificate: crypto.X509Certificate): string[] {
   return certificate.subjectAltName ? certificate.subjectAltName.split(', ').map((s) => s.trim()) : []
 }

@@ -1,0 +1,189 @@
+import type crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+
+import type {SecurityContext} from '../channel/journal.js'
+import {TetherError} from '../errors.js'
+import {AgentStatusReply, BOOTSTRAP_COMMANDS, CommandName, HostInfo} from '../protocol/commands.js'
+import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/inspect.js'
+import {KeyPairPem, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
+import {failpoint} from '../platform/failpoint.js'
+import type {Database} from '../platform/sqlite.js'
+import {recordEvent} from './database.js'
+import {bootstrapIdentity} from './bootstrap.js'
+import {DsaCore} from './store.js'
+
+/**
+ * What the agent answers, command by command. The agent never asks for anything: each handler
+ * only responds to the manager on the other end of an authenticated (or, before activation,
+ * bootstrap) channel.
+ */
+
+/** Activation material staged on one connection; it lives and dies with that TLS session. */
+export interface ActivationStaging {
+  keys?: KeyPairPem
+  dsmCertPem?: string
+  dsmCaCertPem?: string
+}
+
+export interface CommandContext {
+  store: DsaCore
+  db: Database
+  /** The security context this connection was accepted in. */
+  context: SecurityContext
+  /** The manager's certificate as presented in this connection's handshake. */
+  peer?: crypto.X509Certificate
+  staging: ActivationStaging
+  hostname: string
+  now(): Date
+}
+
+type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>
+
+const AGENT_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
+
+function currentCertificateSha256(store: DsaCore): string {
+  const pem = store.read('cert')
+  return pem && store.state() === 'activated' ? fingerprint(parseCertificate(pem, 'ds_agent.crt')) : bootstrapIdentity().sha256
+}
+
+function certificateField(body: Record<string, unknown>, command: string): crypto.X509Certificate & {pem: string} {
+  const pem = body.certificate
+  if (typeof pem !== 'string') throw new TetherError('usage', 'missing-certificate', `${command} needs a "certificate" (PEM)`)
+  const certificate = parseCertificate(pem, `the certificate sent with ${command}`)
+  return Object.assign(certificate, {pem})
+}
+
+/** Bootstrap commands are for an agent not yet activated; once activated, they are refused. */
+function requireNotActivated(ctx: CommandContext): void {
+  if (ctx.store.state() === 'activated') {
+    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {
+      hint: 'reconnect over mutual TLS; to move it to another manager, deactivate or reset it (`dsa_control -r`) first',
+    })
+  }
+}
+
+const HANDLERS: Record<CommandName, Handler | undefined> = {
+  GetHostInfo(ctx): HostInfo & Record<string, unknown> {
+    return {
+      hostname: ctx.hostname,
+      platform: process.platform,
+      osRelease: os.release(),
+      arch: process.arch,
+      agentVersion: AGENT_VERSION,
+      state: ctx.store.state(),
+      clock: ctx.now().toISOString(),
+      certificateSha256: currentCertificateSha256(ctx.store),
+    }
+  },
+
+  async GenerateAgentCSR(ctx, body) {
+    requireNotActivated(ctx)
+    const {createCsr} = await import('../pki/x509.js')
+    // The key pair is made here and its private half never leaves this process until it is
+    // written to ds_agent.key (0600) at SetAgentCredentials.
+    ctx.staging.keys = await generateRsaKeyPair()
+    const commonName = typeof body.commonName === 'string' && body.commonName ? body.commonName : ctx.hostname
+    const csr = await createCsr({commonName, organizationalUnit: 'agent'}, ctx.staging.keys.publicKeyPem, ctx.staging.keys.privateKeyPem)
+    failpoint('activation:after-csr')
+    return {csr}
+  },
+
+  SetDSMCert(ctx, body) {
+    requireNotActivated(ctx)
+    const cert = certificateField(body, 'SetDSMCert')
+    // The manager certificate installed must be the one that proved its key in this handshake.
+    if (!ctx.peer || !ctx.peer.raw.equals(cert.raw)) {
+      throw new TetherError('trust', 'dsm-cert-not-peer', 'SetDSMCert carries a certificate other than the one the manager presented on this connection', {
+        hint: 'the manager must send its own TLS certificate',
+      })
+    }
+
+    ctx.staging.dsmCertPem = cert.pem
+    return {accepted: true, sha256: fingerprint(cert)}
+  },
+
+  SetDSMCACert(ctx, body) {
+    requireNotActivated(ctx)
+    const ca = certificateField(body, 'SetDSMCACert')
+    if (!ca.ca) throw new TetherError('usage', 'not-a-ca', 'SetDSMCACert carries a certificate that is not a CA')
+    const dsm = ctx.staging.dsmCertPem ? parseCertificate(ctx.staging.dsmCertPem, 'manager certificate') : undefined
+    if (!dsm) throw new TetherError('usage', 'out-of-order', 'SetDSMCACert before SetDSMCert', {hint: 'send SetDSMCert first'})
+    if (!issuedBy(dsm, ca)) {
+      throw new TetherError('trust', 'dsm-cert-not-from-ca', 'the manager certificate is not issued by the CA certificate sent with SetDSMCACert')
+    }
+
+    ctx.staging.dsmCaCertPem = ca.pem
+    return {accepted: true, sha256: fingerprint(ca)}
+  },
+
+  SetAgentCredentials(ctx, body) {
+    const agentCert = certificateField(body, 'SetAgentCredentials')
+    const {keys, dsmCertPem, dsmCaCertPem} = ctx.staging
+    if (!keys || !dsmCertPem || !dsmCaCertPem) {
+      throw new TetherError('usage', 'out-of-order', 'SetAgentCredentials before GenerateAgentCSR, SetDSMCert and SetDSMCACert on this connection', {
+        hint: 'run the whole activation sequence over one connection',
+      })
+    }
+
+    const ca = parseCertificate(dsmCaCertPem, 'CA certificate')
+    if (!keyMatchesCertificate(loadPrivateKey(keys.privateKeyPem, 'pending agent key'), agentCert)) {
+      throw new TetherError('trust', 'agent-cert-key-mismatch', 'the agent certificate is not for the key this agent generated')
+    }
+
+    if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the agent certificate is not issued by the manager CA')
+    const problem = validityProblem(agentCert, ctx.now())
+    if (problem) throw new TetherError('trust', `agent-cert-${problem}`, `the agent certificate is ${problem.replaceAll('-', ' ')}`)
+
+    ctx.store.locked(() => {
+      requireNotActivated(ctx)
+      const binding = ctx.store.read('dsmCert')
+      if (binding !== undefined && !parseCertificate(binding, 'ds_agent_dsm.crt').raw.equals(parseCertificate(dsmCertPem, 'manager certificate').raw)) {
+        throw new TetherError('trust', 'bound-to-other-manager', 'this agent is bound to another manager')
+      }
+
+      failpoint('activation:before-commit')
+      // One journaled change: a crash leaves the agent either unactivated or fully activated.
+      ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, dsmCert: dsmCertPem, dsmCaCert: dsmCaCertPem}})
+      failpoint('activation:after-commit')
+    })
+    ctx.staging.keys = undefined
+    recordEvent(ctx.db, 'activated', {certificateSha256: fingerprint(agentCert), managerSha256: fingerprint(parseCertificate(dsmCertPem, 'manager'))})
+    return {state: 'activated', certificateSha256: fingerprint(agentCert)}
+  },
+
+  GetAgentStatus(ctx): AgentStatusReply & Record<string, unknown> {
+    const status = ctx.store.status()
+    return {
+      state: status.state,
+      hostname: ctx.hostname,
+      certificateSha256: status.certificateHash.sha256,
+      managerSha256: status.manager?.sha256,
+      caSha256: status.caCertificate?.sha256,
+      clock: ctx.now().toISOString(),
+    }
+  },
+
+  GetAgentEvents: undefined,
+  SetSecurityConfiguration: undefined,
+  Deactivate: undefined,
+}
+
+/** Run one command in the connection's context; refusals are TetherErrors the server maps to HTTP. */
+export async function dispatchCommand(ctx: CommandContext, name: CommandName, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  if (ctx.context !== 'mutual' && !BOOTSTRAP_COMMANDS.has(name)) {
+    throw new TetherError('trust', 'requires-activation', `${name} needs an activated agent over mutual TLS; this connection is in the ${ctx.context} context`, {
+      hint: 'activate the agent first (tether manager activate, or dsa_control -a)',
+    })
+  }
+
+  if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo') {
+    throw new TetherError('refused', 'already-activated', `${name} is an activation command and this agent is already activated`, {
+      hint: 'deactivate or reset the agent (`dsa_control -r`) before activating it again',
+    })
+  }
+
+  const handler = HANDLERS[name]
+  if (!handler) throw new TetherError('notFound', 'not-implemented', `${name} is not served by this agent version`)
+  return handler(ctx, body)
+}

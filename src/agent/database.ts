@@ -1,0 +1,46 @@
+import path from 'node:path'
+
+import {JOURNAL_TABLE_DDL} from '../channel/journal.js'
+import {Database, openDatabase} from '../platform/sqlite.js'
+
+/** The agent's own small database in dsa_core: events awaiting pickup and the handshake journal. */
+
+export const AGENT_DB_FILE = 'ds_agent.db'
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE events (
+    id     INTEGER PRIMARY KEY,
+    at     TEXT NOT NULL,
+    type   TEXT NOT NULL,
+    detail TEXT NOT NULL
+  );
+  `,
+  JOURNAL_TABLE_DDL,
+]
+
+export async function openAgentDatabase(dsaCore: string): Promise<Database> {
+  return openDatabase(path.join(dsaCore, AGENT_DB_FILE), {
+    what: 'the agent database',
+    migrations: MIGRATIONS,
+    create: true,
+    missingHint: 'start the agent once to create it',
+    damagedHint: `move ${AGENT_DB_FILE} aside; the agent re-creates it (pending events in it are lost)`,
+  })
+}
+
+export function recordEvent(db: Database, type: string, detail: Record<string, unknown> = {}, now: Date = new Date()): void {
+  db.prepare('INSERT INTO events (at, type, detail) VALUES (?, ?, ?)').run(now.toISOString(), type, JSON.stringify(detail))
+}
+
+export interface AgentEvent {
+  id: number
+  at: string
+  type: string
+  detail: Record<string, unknown>
+}
+
+export function listEvents(db: Database, afterId = 0, limit = 1000): AgentEvent[] {
+  const rows = db.prepare('SELECT id, at, type, detail FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{id: number; at: string; type: string; detail: string}>
+  return rows.map((r) => ({...r, detail: JSON.parse(r.detail) as Record<string, unknown>}))
+}

@@ -1,0 +1,281 @@
+import type crypto from 'node:crypto'
+import fs from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import os from 'node:os'
+import type tls from 'node:tls'
+
+import {HandshakeEntry, SecurityContext, classifyTlsError, recordHandshake} from '../channel/journal.js'
+import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
+import {TetherError, isTetherError} from '../errors.js'
+import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
+import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/commands.js'
+import {fingerprint, oneLineName, parseCertificate} from '../pki/inspect.js'
+import type {Database} from '../platform/sqlite.js'
+import {bootstrapIdentity} from './bootstrap.js'
+import {CommandContext, dispatchCommand} from './commands.js'
+import {openAgentDatabase} from './database.js'
+import {DSA_FILES, DsaCore} from './store.js'
+
+/**
+ * The agent runtime: always the HTTP server, in one of two TLS security contexts chosen per
+ * connection from the state on disk (so activation and reset take effect without a restart).
+ *
+ * TLS server role: raw sockets are handed to a real `https.Server` with `emit('connection')`. A
+ * hand-built `tls.TLSSocket({isServer: true, rejectUnauthorized: true})` does not reject a client
+ * certificate that fails verification (DESIGN.md); the server object does.
+ */
+
+export interface AgentRuntimeOptions {
+  dsaCore: string
+  /** The name this agent reports (default: the machine's hostname). */
+  hostname?: string
+  /** Simulated clock offset, for clock-skew tests and drills. */
+  clockOffsetMs?: number
+}
+
+interface ContextServer {
+  key: string
+  context: SecurityContext
+  server: https.Server
+  /** Pre-activated: the one manager certificate accepted. */
+  binding?: crypto.X509Certificate
+}
+
+interface Session {
+  ctx: CommandContext
+  refusal?: TetherError
+}
+
+export class AgentRuntime {
+  readonly store: DsaCore
+  readonly hostname: string
+  private current?: ContextServer
+  private readonly sessions = new WeakMap<object, Session>()
+  private readonly sockets = new Set<net.Socket>()
+
+  private constructor(options: AgentRuntimeOptions, readonly db: Database) {
+    this.store = new DsaCore(options.dsaCore)
+    this.hostname = options.hostname ?? os.hostname()
+    this.clockOffsetMs = options.clockOffsetMs ?? 0
+  }
+
+  private readonly clockOffsetMs: number
+
+  static async open(options: AgentRuntimeOptions): Promise<AgentRuntime> {
+    const store = new DsaCore(options.dsaCore)
+    // Creating dsa_core and finishing any change a crash interrupted happen before serving.
+    store.locked(() => undefined)
+    return new AgentRuntime(options, await openAgentDatabase(store.dir))
+  }
+
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetMs)
+  }
+
+  /** Accept one inbound TCP connection (manager-initiated): TLS server, HTTP server. */
+  acceptInbound(raw: net.Socket): void {
+    this.track(raw)
+    let server: ContextServer
+    try {
+      server = this.contextServer()
+    } catch (error) {
+      raw.destroy()
+      this.journal({tlsRole: 'server', httpRole: 'server', peerAddress: address(raw), context: 'bootstrap', result: 'failed', reason: 'agent-state-error', detail: (error as Error).message})
+      return
+    }
+
+    server.server.emit('connection', raw)
+  }
+
+  /** Stop: refuse new work and close every open connection. */
+  close(): void {
+    for (const socket of this.sockets) socket.destroy()
+    this.db.close()
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+  }
+
+  /** The https.Server for the current state, rebuilt only when the credential files change. */
+  private contextServer(): ContextServer {
+    const key = this.stateKey()
+    if (this.current?.key === key) return this.current
+    const state = this.store.state()
+    let options: https.ServerOptions
+    let context: SecurityContext
+    let binding: crypto.X509Certificate | undefined
+    if (state === 'activated') {
+      context = 'mutual'
+      // Verified against the stored CA in the handshake. The verdict is enforced in
+      // onSecureConnection rather than by rejectUnauthorized, because Node then destroys the
+      // socket silently and the refusal could not be journaled with its reason.
+      options = {
+        cert: this.store.read('cert'),
+        key: this.store.read('key'),
+        ca: this.store.read('dsmCaCert'),
+        requestCert: true,
+        rejectUnauthorized: false,
+      }
+    } else {
+      const bootstrap = bootstrapIdentity()
+      context = state === 'pre-activated' ? 'pre-activated' : 'bootstrap'
+      binding = state === 'pre-activated' ? parseCertificate(this.store.read('dsmCert')!, DSA_FILES.dsmCert) : undefined
+      // Ask for the manager's certificate (to check a binding, and to tie SetDSMCert to the
+      // peer), but accept any: before activation there is nothing to verify it against.
+      options = {cert: bootstrap.certPem, key: bootstrap.keyPem, requestCert: true, rejectUnauthorized: false}
+    }
+
+    const server = https.createServer({...TLS_POLICY, ...options}, (req, res) => void this.handleRequest(req, res))
+    server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket, context, binding))
+    server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => this.onHandshakeFailure(error, socket, context))
+    server.keepAliveTimeout = 30_000
+    this.current = {key, context, server, binding}
+    return this.current
+  }
+
+  private stateKey(): string {
+    const parts = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'journal'].map((name) => {
+      try {
+        const st = fs.statSync(this.store.file(name as keyof typeof DSA_FILES))
+        return `${st.mtimeMs}:${st.size}:${st.ino}`
+      } catch {
+        return '-'
+      }
+    })
+    return parts.join('|')
+  }
+
+  private onSecureConnection(socket: tls.TLSSocket, context: SecurityContext, binding?: crypto.X509Certificate): void {
+    const peer = peerCertificate(socket)
+    const session: Session = {
+      ctx: {store: this.store, db: this.db, context, peer, staging: {}, hostname: this.hostname, now: () => this.now()},
+    }
+    let reason = 'ok'
+    if (context === 'mutual' && !socket.authorized) {
+      // Refused before any HTTP byte is read: destroyed in the same tick as the handshake ends.
+      const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
+      const {reason: refusal, detail} = classifyTlsError(Object.assign(new Error(code), {code}))
+      this.journal({...describe(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason: refusal, detail})
+      socket.destroy()
+      return
+    }
+
+    if (binding && (!peer || !peer.raw.equals(binding.raw))) {
+      reason = 'bound-to-other-manager'
+      session.refusal = new TetherError('trust', reason, `this agent is bound to the manager with certificate SHA-256 ${fingerprint(binding)}; ${peer ? `refused the manager presenting ${fingerprint(peer)}` : 'the manager presented no certificate'}`, {
+        hint: 'activate it from the bound manager, or reset the agent (`dsa_control -r`) to remove the binding',
+      })
+    }
+
+    this.sessions.set(socket, session)
+    this.journal({
+      ...describe(socket, peer),
+      tlsRole: 'server',
+      httpRole: 'server',
+      context,
+      result: session.refusal ? 'refused' : 'accepted',
+      reason,
+      detail: session.refusal?.message,
+    })
+  }
+
+  private onHandshakeFailure(error: Error, socket: tls.TLSSocket, context: SecurityContext): void {
+    const {reason, detail} = classifyTlsError(error)
+    let peer: crypto.X509Certificate | undefined
+    try {
+      peer = peerCertificate(socket)
+    } catch {
+      peer = undefined
+    }
+
+    this.journal({...describe(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason, detail})
+  }
+
+  private journal(entry: HandshakeEntry): void {
+    try {
+      recordHandshake(this.db, entry)
+    } catch {
+      // The journal is a diagnostic aid; a full disk must not take the agent down with it.
+    }
+  }
+
+  private async handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const session = this.sessions.get(req.socket)
+    const name = (req.url ?? '/').replace(/^\//, '').split('?')[0]
+    try {
+      if (!session) throw new TetherError('internal', 'no-session', 'no TLS session for this request')
+      if (session.refusal) {
+        req.resume()
+        res.shouldKeepAlive = false
+        throw session.refusal
+      }
+
+      if (req.method !== 'POST') throw new TetherError('usage', 'method-not-allowed', `use POST /<Command>, not ${req.method}`)
+      if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
+      const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'])
+      const reply = await dispatchCommand(session.ctx, name, body ?? {})
+      send(res, 200, reply)
+    } catch (error) {
+      const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
+      if (failure.code === 'requires-activation' || failure.code === 'already-activated') {
+        this.journal({...describe(req.socket as tls.TLSSocket, session?.ctx.peer), tlsRole: 'server', httpRole: 'server', context: session?.ctx.context ?? 'bootstrap', result: 'refused', reason: `command-${failure.code}`, detail: `${name}: ${failure.message}`})
+      }
+
+      const reply: ErrorReply = {error: {code: failure.code, class: failure.failure, message: failure.message, hint: failure.hint}}
+      send(res, httpStatusFor(failure.failure), reply)
+    }
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const payload = encodeBody(body)
+  res.writeHead(status, {'content-type': CONTENT_TYPE, 'content-encoding': CONTENT_ENCODING, 'content-length': payload.length})
+  res.end(payload)
+}
+
+function address(socket: net.Socket): string | undefined {
+  return socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined
+}
+
+function describe(socket: tls.TLSSocket, peer?: crypto.X509Certificate): Partial<HandshakeEntry> {
+  return {
+    peerAddress: address(socket),
+    protocol: socket.getProtocol?.() ?? undefined,
+    cipher: socket.getCipher?.()?.name,
+    peerSha256: peer ? fingerprint(peer) : undefined,
+    peerSubject: peer ? oneLineName(peer.subject) : undefined,
+  }
+}
+
+/** The agent's listener for manager-initiated connections. */
+export class AgentServer {
+  private readonly listener: net.Server
+
+  constructor(readonly runtime: AgentRuntime) {
+    this.listener = net.createServer((raw) => runtime.acceptInbound(raw))
+  }
+
+  async listen(port: number, host: string): Promise<{host: string; port: number}> {
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new TetherError('usage', 'listen-failed', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, {
+          hint: error.code === 'EADDRINUSE' ? 'another process holds that port: stop it or choose --port' : 'choose another --host or --port',
+        }))
+      })
+      this.listener.listen(port, host, resolve)
+    })
+    const bound = this.listener.address() as net.AddressInfo
+    return {host: bound.address, port: bound.port}
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.listener.close(() => resolve())
+      this.runtime.close()
+    })
+  }
+}

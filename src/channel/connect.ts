@@ -1,0 +1,79 @@
+import net from 'node:net'
+import tls from 'node:tls'
+
+import {TetherError} from '../errors.js'
+import {classifyTlsError} from './journal.js'
+import {TLS_POLICY} from './tls.js'
+
+/** Open a TLS client connection, turning every failure into a TetherError with a stable reason. */
+
+export interface ConnectOptions {
+  host: string
+  port: number
+  cert?: string
+  key?: string
+  ca?: string | string[]
+  rejectUnauthorized: boolean
+  checkServerIdentity?: tls.ConnectionOptions['checkServerIdentity']
+  servername?: string
+  timeoutMs?: number
+  /** For tests and inspection only: widen the policy (e.g. force an old version). */
+  overrides?: Partial<tls.ConnectionOptions>
+}
+
+export function parseHostPort(target: string, defaultPort: number): {host: string; port: number} {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(target)
+  const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : target.includes(':') && net.isIPv6(target) ? [target, undefined] : target.split(':') as [string, string | undefined]
+  const port = portText === undefined ? defaultPort : Number(portText)
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new TetherError('usage', 'bad-address', `"${target}" is not HOST[:PORT]`, {hint: 'e.g. 127.0.0.1:4118 or agent1.example.internal'})
+  }
+
+  return {host, port}
+}
+
+export async function connectTls(options: ConnectOptions): Promise<tls.TLSSocket> {
+  const where = `${options.host}:${options.port}`
+  return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const socket = tls.connect({
+      ...TLS_POLICY,
+      host: options.host,
+      port: options.port,
+      cert: options.cert,
+      key: options.key,
+      ca: options.ca,
+      rejectUnauthorized: options.rejectUnauthorized,
+      // An explicit `checkServerIdentity: undefined` trips an internal assertion in Node 20.
+      ...(options.checkServerIdentity ? {checkServerIdentity: options.checkServerIdentity} : {}),
+      servername: options.servername ?? (net.isIP(options.host) ? undefined : options.host),
+      ...options.overrides,
+    })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new TetherError('unreachable', 'timeout', `no TLS handshake with ${where} within ${options.timeoutMs ?? 10_000} ms`, {hint: 'check that the peer is running and reachable'}))
+    }, options.timeoutMs ?? 10_000)
+    socket.once('secureConnect', () => {
+      clearTimeout(timer)
+      resolve(socket)
+    })
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      socket.destroy()
+      reject(connectionError(error, where))
+    })
+  })
+}
+
+/** Classify a socket error: no TCP connection is `unreachable`, a refused handshake is `trust`. */
+export function connectionError(error: NodeJS.ErrnoException, where: string): TetherError {
+  if (error instanceof TetherError) return error
+  const {reason, detail} = classifyTlsError(error)
+  if (['connection-refused', 'timeout'].includes(reason) || ['ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(error.code ?? '')) {
+    return new TetherError('unreachable', reason === 'tls-error' ? 'unreachable' : reason, `cannot reach ${where} (${error.code ?? detail})`, {
+      hint: 'check the address and port, and that the peer is running',
+      cause: error,
+    })
+  }
+
+  return new TetherError('trust', reason, `TLS handshake with ${where} failed: ${detail}`, {cause: error})
+}

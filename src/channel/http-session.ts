@@ -1,0 +1,73 @@
+import http from 'node:http'
+import type {Duplex} from 'node:stream'
+
+import {TetherError} from '../errors.js'
+import {CONTENT_ENCODING, CONTENT_TYPE, DEFAULT_LIMITS, BodyLimits, decodeBody, encodeBody} from '../protocol/codec.js'
+
+/**
+ * The manager's side of a command session: HTTP/1.1 requests sent one after another over one
+ * already-established TLS socket, whichever side opened the TCP connection. (In agent-initiated
+ * mode the socket is the manager's *server* end; HTTP does not care.)
+ */
+
+export interface CommandReply<T> {
+  status: number
+  body: T
+}
+
+export class HttpSession {
+  private readonly agent: http.Agent
+  private closed = false
+
+  constructor(private readonly socket: Duplex, private readonly limits: BodyLimits = DEFAULT_LIMITS) {
+    let handedOut = false
+    this.agent = new http.Agent({keepAlive: true, maxSockets: 1})
+    // The pool may ask for a connection only once: the socket we were given is the whole session.
+    ;(this.agent as unknown as {createConnection: () => Duplex}).createConnection = () => {
+      if (handedOut) throw new TetherError('unreachable', 'session-closed', 'the agent closed the command session')
+      handedOut = true
+      return socket
+    }
+  }
+
+  async call<T = Record<string, unknown>>(command: string, body: unknown = {}, options: {timeoutMs?: number} = {}): Promise<CommandReply<T>> {
+    if (this.closed) throw new TetherError('unreachable', 'session-closed', 'the command session is closed')
+    const payload = encodeBody(body)
+    return new Promise<CommandReply<T>>((resolve, reject) => {
+      const request = http.request(
+        {
+          agent: this.agent,
+          method: 'POST',
+          path: `/${command}`,
+          host: 'agent',
+          headers: {
+            'content-type': CONTENT_TYPE,
+            'content-encoding': CONTENT_ENCODING,
+            'accept-encoding': CONTENT_ENCODING,
+            'content-length': payload.length,
+          },
+        },
+        (response) => {
+          decodeBody<T>(response, response.headers['content-encoding'], this.limits).then(
+            (decoded) => resolve({status: response.statusCode ?? 0, body: decoded}),
+            reject,
+          )
+        },
+      )
+      request.setTimeout(options.timeoutMs ?? 30_000, () => {
+        request.destroy(new TetherError('unreachable', 'command-timeout', `the agent did not answer ${command} in time`))
+      })
+      request.on('error', (error) => {
+        reject(error instanceof TetherError ? error : new TetherError('unreachable', 'session-broken', `the command session broke during ${command}: ${error.message}`, {cause: error}))
+      })
+      request.end(payload)
+    })
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.agent.destroy()
+    this.socket.destroy()
+  }
+}

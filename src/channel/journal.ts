@@ -1,0 +1,100 @@
+import type {Database} from '../platform/sqlite.js'
+
+/**
+ * The handshake journal: every TLS handshake attempt either runtime takes part in, accepted or
+ * refused, with a stable reason code. Bounded: the oldest entries roll off.
+ */
+
+export const JOURNAL_TABLE_DDL = `
+  CREATE TABLE handshakes (
+    id              INTEGER PRIMARY KEY,
+    at              TEXT NOT NULL,
+    tls_role        TEXT NOT NULL,
+    http_role       TEXT NOT NULL,
+    peer_address    TEXT,
+    context         TEXT NOT NULL,
+    protocol        TEXT,
+    cipher          TEXT,
+    peer_sha256     TEXT,
+    peer_subject    TEXT,
+    result          TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    detail          TEXT
+  );
+`
+
+export const JOURNAL_MAX_ENTRIES = 10_000
+
+export type SecurityContext = 'bootstrap' | 'pre-activated' | 'mutual'
+
+export interface HandshakeEntry {
+  tlsRole: 'client' | 'server'
+  httpRole: 'client' | 'server'
+  peerAddress?: string
+  context: SecurityContext
+  protocol?: string
+  cipher?: string
+  peerSha256?: string
+  peerSubject?: string
+  result: 'accepted' | 'refused' | 'failed'
+  /** Stable, machine-readable: `ok`, `bound-to-other-manager`, `unknown-ca`, `no-client-certificate`, ... */
+  reason: string
+  detail?: string
+}
+
+export interface JournalRow extends HandshakeEntry {
+  id: number
+  at: string
+}
+
+export function recordHandshake(db: Database, entry: HandshakeEntry, now: Date = new Date()): void {
+  const insert = db.prepare(`INSERT INTO handshakes (at, tls_role, http_role, peer_address, context, protocol, cipher, peer_sha256, peer_subject, result, reason, detail)
+    VALUES (@at, @tlsRole, @httpRole, @peerAddress, @context, @protocol, @cipher, @peerSha256, @peerSubject, @result, @reason, @detail)`)
+  const info = insert.run({
+    at: now.toISOString(),
+    tlsRole: entry.tlsRole,
+    httpRole: entry.httpRole,
+    peerAddress: entry.peerAddress ?? null,
+    context: entry.context,
+    protocol: entry.protocol ?? null,
+    cipher: entry.cipher ?? null,
+    peerSha256: entry.peerSha256 ?? null,
+    peerSubject: entry.peerSubject ?? null,
+    result: entry.result,
+    reason: entry.reason,
+    detail: entry.detail ?? null,
+  })
+  const id = Number(info.lastInsertRowid)
+  // Trim in batches, not on every insert: one DELETE per hundred entries keeps the bound cheap.
+  if (id % 100 === 0) db.prepare('DELETE FROM handshakes WHERE id <= ?').run(id - JOURNAL_MAX_ENTRIES)
+}
+
+export function readJournal(db: Database, options: {sinceId?: number; since?: string; limit?: number} = {}): JournalRow[] {
+  const rows = db
+    .prepare(`SELECT id, at, tls_role AS tlsRole, http_role AS httpRole, peer_address AS peerAddress, context, protocol, cipher,
+      peer_sha256 AS peerSha256, peer_subject AS peerSubject, result, reason, detail
+      FROM handshakes WHERE id > ? AND at >= ? ORDER BY id DESC LIMIT ?`)
+    .all(options.sinceId ?? 0, options.since ?? '', options.limit ?? JOURNAL_MAX_ENTRIES) as JournalRow[]
+  return rows.reverse()
+}
+
+/** Map an OpenSSL / Node TLS error to a stable reason code and a plain sentence. */
+export function classifyTlsError(error: Error & {code?: string; reason?: string}): {reason: string; detail: string} {
+  const text = `${error.code ?? ''} ${error.message}`
+  const table: Array<[RegExp, string]> = [
+    [/peer did not return a certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|certificate required|CERTIFICATE_REQUIRED/i, 'no-client-certificate'],
+    [/unknown ca|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to get local issuer|unable to verify the first certificate|UNKNOWN_CA/i, 'unknown-ca'],
+    [/self[- ]signed|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN/i, 'self-signed'],
+    [/expired|CERT_HAS_EXPIRED/i, 'expired'],
+    [/not yet valid|CERT_NOT_YET_VALID/i, 'not-yet-valid'],
+    [/revoked|CERT_REVOKED/i, 'revoked'],
+    [/unsupported protocol|wrong version number|UNSUPPORTED_PROTOCOL|protocol version|VERSION_TOO_LOW/i, 'protocol-version'],
+    [/no shared cipher|NO_SHARED_CIPHER|handshake failure|NO_CIPHERS/i, 'no-shared-cipher'],
+    [/bad certificate|BAD_CERTIFICATE|certificate verify failed|CERTIFICATE_VERIFY_FAILED|signature/i, 'bad-certificate'],
+    [/ECONNRESET|socket hang up|EPIPE/i, 'connection-reset'],
+    [/ECONNREFUSED/i, 'connection-refused'],
+    [/ETIMEDOUT|timed out/i, 'timeout'],
+  ]
+  for (const [pattern, reason] of table) if (pattern.test(text)) return {reason, detail: error.message}
+  return {reason: 'tls-error', detail: error.message}
+}

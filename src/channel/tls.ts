@@ -1,0 +1,47 @@
+import type crypto from 'node:crypto'
+import type tls from 'node:tls'
+
+import {fingerprint} from '../pki/inspect.js'
+
+/**
+ * TLS policy for every manager-agent channel: TLS 1.2 minimum and only forward-secret AEAD suites
+ * (ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3's suites are all of that kind). Set explicitly
+ * rather than trusting the platform's defaults.
+ */
+export const TLS_MIN_VERSION: tls.SecureVersion = 'TLSv1.2'
+
+export const TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':')
+
+export const TLS_CURVES = 'X25519:P-256:P-384'
+
+export const TLS_POLICY = {
+  minVersion: TLS_MIN_VERSION,
+  ciphers: TLS_CIPHERS,
+  ecdhCurve: TLS_CURVES,
+  honorCipherOrder: true,
+} as const
+
+/** The peer's leaf certificate on an established socket, if it sent one. */
+export function peerCertificate(socket: tls.TLSSocket): crypto.X509Certificate | undefined {
+  return socket.getPeerX509Certificate() ?? undefined
+}
+
+export function peerFingerprint(socket: tls.TLSSocket): string | undefined {
+  const cert = peerCertificate(socket)
+  return cert ? fingerprint(cert) : undefined
+}
+
+/** Identity of an agent is pinned by CA and fingerprint, not by hostname: skip name matching. */
+export function skipHostnameCheck(): undefined {
+  return undefined
+}

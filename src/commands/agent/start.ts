@@ -1,0 +1,56 @@
+import {Flags} from '@oclif/core'
+
+import {AgentRuntime, AgentServer} from '../../agent/server.js'
+import {TetherCommand} from '../../cli/base-command.js'
+import {dsaCoreFlag} from '../../cli/flags.js'
+import {DEFAULT_AGENT_PORT, resolveDsaCore} from '../../platform/paths.js'
+
+export default class AgentStart extends TetherCommand {
+  static summary = 'Run the agent in the foreground (HTTPS command server; stops on SIGINT/SIGTERM)'
+  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening.`
+  static examples = [
+    '<%= config.bin %> agent start',
+    '<%= config.bin %> agent start --host 0.0.0.0 --port 4118',
+    '<%= config.bin %> agent start --port 0 --json   # ephemeral port, reported on stdout',
+  ]
+
+  static flags = {
+    'dsa-core': dsaCoreFlag,
+    port: Flags.integer({description: 'TCP port for manager-initiated connections (0: any free port)', default: DEFAULT_AGENT_PORT, min: 0, max: 65_535}),
+    host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
+    hostname: Flags.string({description: 'the hostname this agent reports (default: the machine\'s)', env: 'TETHER_AGENT_HOSTNAME'}),
+    'clock-offset': Flags.integer({description: 'seconds to add to the clock the agent reports (clock-skew drills)', default: 0, hidden: true, env: 'TETHER_AGENT_CLOCK_OFFSET'}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(AgentStart)
+    const runtime = await AgentRuntime.open({dsaCore: resolveDsaCore(flags['dsa-core']), hostname: flags.hostname, clockOffsetMs: flags['clock-offset'] * 1000})
+    const server = new AgentServer(runtime)
+    let address: {host: string; port: number}
+    try {
+      address = await server.listen(flags.port, flags.host)
+    } catch (error) {
+      runtime.close()
+      throw error
+    }
+
+    const state = runtime.store.state()
+    const ready = {event: 'listening', host: address.host, port: address.port, state, dsaCore: runtime.store.dir, pid: process.pid}
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
+    else this.log(`Agent listening on ${address.host}:${address.port} (${state}); dsa_core ${runtime.store.dir}`)
+
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        void server.close().then(resolve)
+      }
+
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+    this.log('Agent stopped')
+    // The ready line was the JSON document; nothing more is printed.
+    return undefined
+  }
+}

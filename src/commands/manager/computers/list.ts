@@ -1,0 +1,27 @@
+import {TetherCommand} from '../../../cli/base-command.js'
+import {homeFlag} from '../../../cli/flags.js'
+import {listComputers} from '../../../manager/computers.js'
+import {ManagerHome} from '../../../manager/home.js'
+import {resolveManagerHome} from '../../../platform/paths.js'
+
+export default class ComputersList extends TetherCommand {
+  static summary = 'List the computers in the registry'
+  static examples = ['<%= config.bin %> manager computers list', '<%= config.bin %> manager computers list --json | jq -r ".computers[].hostname"']
+  static flags = {home: homeFlag}
+
+  async run() {
+    const {flags} = await this.parse(ComputersList)
+    const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
+    try {
+      const computers = listComputers(db)
+      if (computers.length === 0) this.log('No computers')
+      for (const c of computers) {
+        this.log(`${String(c.id).padStart(4)}  ${c.state.padEnd(12)} ${c.mode.padEnd(17)} ${c.hostname}${c.displayName ? ` (${c.displayName})` : ''}  ${c.address ?? ''}  last seen ${c.lastSeenAt ?? 'never'}`)
+      }
+
+      return {computers}
+    } finally {
+      db.close()
+    }
+  }
+}

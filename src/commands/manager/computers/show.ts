@@ -1,0 +1,45 @@
+import {Args} from '@oclif/core'
+
+import {TetherCommand} from '../../../cli/base-command.js'
+import {homeFlag} from '../../../cli/flags.js'
+import {fieldLines} from '../../../cli/render.js'
+import {findComputer} from '../../../manager/computers.js'
+import {ManagerHome} from '../../../manager/home.js'
+import {resolveManagerHome} from '../../../platform/paths.js'
+
+export default class ComputersShow extends TetherCommand {
+  static summary = 'Show one computer: state, certificate, host information, times'
+  static examples = ['<%= config.bin %> manager computers show 1', '<%= config.bin %> manager computers show web-01 --json']
+  static args = {computer: Args.string({description: 'id, GUID, hostname, display name or address', required: true})}
+  static flags = {home: homeFlag}
+
+  async run() {
+    const {args, flags} = await this.parse(ComputersShow)
+    const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
+    try {
+      const c = findComputer(db, args.computer)
+      this.log(fieldLines([
+        ['ID', c.id],
+        ['GUID', c.guid],
+        ['Hostname', c.hostname],
+        ['Display name', c.displayName],
+        ['Description', c.description],
+        ['Group', c.group],
+        ['Policy', c.policy],
+        ['State', c.state],
+        ['Communication', c.mode],
+        ['Address', c.address],
+        ['Certificate serial', c.certSerial],
+        ['Certificate SHA-256', c.certSha256],
+        ['Platform', c.hostInfo ? `${c.hostInfo.platform} ${c.hostInfo.osRelease} ${c.hostInfo.arch}` : undefined],
+        ['Agent version', c.hostInfo?.agentVersion],
+        ['Created', c.createdAt],
+        ['Activated', c.activatedAt],
+        ['Last seen', c.lastSeenAt],
+      ]).join('\n'))
+      return c
+    } finally {
+      db.close()
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import {TetherError} from '../errors.js'
+import type {Database} from '../platform/sqlite.js'
+
+/** The registry's computers and the certificates the CA issued to them. */
+
+export type CommunicationMode = 'bidirectional' | 'manager-initiated' | 'agent-initiated'
+export type ComputerState = 'activated' | 'deactivation-pending' | 'reactivation-required' | 'deactivated'
+
+export interface Computer {
+  id: number
+  guid: string
+  hostname: string
+  displayName: string | null
+  description: string | null
+  group: string | null
+  policy: string | null
+  address: string | null
+  mode: CommunicationMode
+  state: ComputerState
+  hostInfo: Record<string, unknown> | null
+  certSerial: string | null
+  certSha256: string | null
+  createdAt: string
+  activatedAt: string | null
+  lastSeenAt: string | null
+}
+
+const SELECT = `SELECT id, guid, hostname, display_name AS displayName, description, group_name AS "group", policy, address, mode, state,
+  host_info AS hostInfo, cert_serial AS certSerial, cert_sha256 AS certSha256, created_at AS createdAt, activated_at AS activatedAt,
+  last_seen_at AS lastSeenAt FROM computers`
+
+function fromRow(row: Record<string, unknown> | undefined): Computer | undefined {
+  if (!row) return undefined
+  return {...row, hostInfo: row.hostInfo ? JSON.parse(row.hostInfo as string) : null} as Computer
+}
+
+export function listComputers(db: Database): Computer[] {
+  return (db.prepare(`${SELECT} ORDER BY id`).all() as Array<Record<string, unknown>>).map((r) => fromRow(r)!)
+}
+
+/** Find a computer by id, GUID, hostname or display name; ambiguity is an error, not a guess. */
+export function findComputer(db: Database, ref: string): Computer {
+  const byId = /^\d+$/.test(ref) ? fromRow(db.prepare(`${SELECT} WHERE id = ?`).get(Number(ref)) as Record<string, unknown>) : undefined
+  if (byId) return byId
+  const matches = (db.prepare(`${SELECT} WHERE guid = ? COLLATE NOCASE OR hostname = ? OR display_name = ? OR address = ?`).all(ref, ref, ref, ref) as Array<Record<string, unknown>>).map((r) => fromRow(r)!)
+  if (matches.length === 1) return matches[0]
+  if (matches.length === 0) {
+    throw new TetherError('notFound', 'computer-not-found', `no computer "${ref}" in the registry`, {hint: 'list them with `tether manager computers list`'})
+  }
+
+  throw new TetherError('usage', 'computer-ambiguous', `"${ref}" matches ${matches.length} computers (ids ${matches.map((c) => c.id).join(', ')})`, {hint: 'use the numeric id or the GUID'})
+}
+
+export function findComputerByCertificate(db: Database, sha256: string): Computer | undefined {
+  return fromRow(db.prepare(`${SELECT} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = ?)`).get(sha256) as Record<string, unknown> | undefined)
+}
+
+export interface IssuedCertificate {
+  serial: string
+  sha256: string
+  subject: string
+  notBefore: string
+  notAfter: string
+}
+
+export function recordIssuedCertificate(db: Database, cert: IssuedCertificate, now: Date = new Date()): void {
+  db.prepare(`INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?)`)
+    .run(cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, now.toISOString())
+}
+
+export function isIssuedCertificate(db: Database, sha256: string): boolean {
+  return db.prepare('SELECT 1 FROM certificates WHERE sha256 = ?').get(sha256) !== undefined
+}
+
+export interface ActivationRecord {
+  guid: string
+  hostname: string
+  displayName?: string
+  description?: string
+  group?: string
+  policy?: string
+  address?: string
+  mode: CommunicationMode
+  hostInfo: Record<string, unknown>
+  certSerial: string
+  certSha256: string
+}
+
+/**
+ * Record a confirmed activation: the computer (new, or the one with this GUID) and the link from
+ * its certificate to it, in one transaction.
+ */
+export function recordActivation(db: Database, record: ActivationRecord, now: Date = new Date()): Computer {
+  const at = now.toISOString()
+  db.transaction(() => {
+    db.prepare(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
+      VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @at, @at, @at)
+      ON CONFLICT(guid) DO UPDATE SET hostname = excluded.hostname, display_name = coalesce(excluded.display_name, display_name),
+        description = coalesce(excluded.description, description), group_name = coalesce(excluded.group_name, group_name),
+        policy = coalesce(excluded.policy, policy), address = coalesce(excluded.address, address), mode = excluded.mode, state = 'activated',
+        host_info = excluded.host_info, cert_serial = excluded.cert_serial, cert_sha256 = excluded.cert_sha256,
+        activated_at = excluded.activated_at, last_seen_at = excluded.last_seen_at`)
+      .run({
+        ...record,
+        displayName: record.displayName ?? null,
+        description: record.description ?? null,
+        group: record.group ?? null,
+        policy: record.policy ?? null,
+        address: record.address ?? null,
+        hostInfo: JSON.stringify(record.hostInfo),
+        at,
+      })
+    db.prepare('UPDATE certificates SET computer_id = (SELECT id FROM computers WHERE guid = ?) WHERE sha256 = ?').run(record.guid, record.certSha256)
+  })()
+  return findComputer(db, record.guid)
+}
+
+export function touchComputer(db: Database, id: number, now: Date = new Date()): void {
+  db.prepare('UPDATE computers SET last_seen_at = ? WHERE id = ?').run(now.toISOString(), id)
+}

@@ -1,0 +1,88 @@
+import fs from 'node:fs'
+
+import type BetterSqlite3 from 'better-sqlite3'
+
+import {TetherError} from '../errors.js'
+
+/**
+ * Embedded SQLite (better-sqlite3, loaded only when a command needs it) with numbered migrations
+ * recorded in user_version. Used by the manager registry and the agent's own database.
+ */
+
+export type Database = BetterSqlite3.Database
+
+let driver: typeof BetterSqlite3 | undefined
+async function loadDriver(): Promise<typeof BetterSqlite3> {
+  driver ??= (await import('better-sqlite3')).default
+  return driver
+}
+
+export interface OpenOptions {
+  /** What the database is, for messages ("the manager database"). */
+  what: string
+  /** Each entry upgrades the schema from its index to index + 1; never edit a shipped one. */
+  migrations: string[]
+  create?: boolean
+  /** The fix to suggest when the file is missing or unreadable. */
+  missingHint: string
+  damagedHint: string
+}
+
+export async function openDatabase(file: string, options: OpenOptions): Promise<Database> {
+  if (!options.create && !fs.existsSync(file)) {
+    throw new TetherError('notFound', 'database-missing', `${options.what} ${file} is missing`, {hint: options.missingHint})
+  }
+
+  const corrupt = (cause: unknown) =>
+    new TetherError('internal', 'corrupt-database', `${options.what} ${file} cannot be read (corrupted or not a tether database)`, {
+      hint: options.damagedHint,
+      cause,
+    })
+
+  const Driver = await loadDriver()
+  let db: Database
+  try {
+    db = new Driver(file, {fileMustExist: !options.create})
+    // Owner-only: registries and journals name peers and hold events. SQLite gives the -wal and
+    // -shm files the main file's mode.
+    fs.chmodSync(file, 0o600)
+    db.pragma('busy_timeout = 5000')
+    db.pragma('journal_mode = WAL')
+    db.pragma('foreign_keys = ON')
+    db.pragma('synchronous = NORMAL')
+  } catch (error) {
+    throw corrupt(error)
+  }
+
+  try {
+    let version: number
+    try {
+      version = db.pragma('user_version', {simple: true}) as number
+    } catch (error) {
+      throw corrupt(error)
+    }
+
+    const latest = options.migrations.length
+    if (version > latest) {
+      throw new TetherError('refused', 'schema-too-new', `${options.what} ${file} has schema version ${version}, newer than this tether supports (${latest})`, {
+        hint: 'upgrade tether to the version that wrote it; nothing was changed',
+      })
+    }
+
+    for (let v = version; v < latest; v++) {
+      db.transaction(() => {
+        db.exec(options.migrations[v])
+        db.pragma(`user_version = ${v + 1}`)
+      })()
+    }
+  } catch (error) {
+    db.close()
+    throw error
+  }
+
+  return db
+}
+
+export function schemaVersion(db: Database): number {
+  return db.pragma('user_version', {simple: true}) as number
+}

@@ -35,3 +35,30 @@ export function printTable(title, rows) {
   console.log(line(widths.map((w) => '-'.repeat(w))))
   for (const row of rows) console.log(line(keys.map((k) => row[k])))
 }
+
+/** Run `fn(item, index)` over items with at most `concurrency` calls in flight; resolves when all finish. */
+export async function mapConcurrent(items, concurrency, fn) {
+  const results = new Array(items.length)
+  let next = 0
+  let failed = false
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++
+      try {
+        results[index] = await fn(items[index], index)
+      } catch (error) {
+        failed = true // the first failure stops every worker from starting another call
+        throw error
+      }
+    }
+  }
+
+  await Promise.all(Array.from({length: Math.max(1, Math.min(concurrency, items.length))}, worker))
+  return results
+}
+
+/** This process's CPU time (user + system) since `start` (a `process.cpuUsage()` value), in milliseconds. */
+export function cpuMsSince(start) {
+  const {user, system} = process.cpuUsage(start)
+  return (user + system) / 1000
+}

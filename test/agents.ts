@@ -21,35 +21,53 @@ export function newDsaCore(): string {
   return path.join(parent, 'dsa_core')
 }
 
-export async function startAgent(dsaCore: string, options: {env?: Record<string, string>; hostname?: string; args?: string[]} = {}): Promise<AgentProcess> {
-  const child = execa(process.execPath, [BIN.tether, 'agent', 'start', '--port', '0', '--json', '--dsa-core', dsaCore, '--hostname', options.hostname ?? 'agent.test', ...(options.args ?? [])], {
-    env: {NO_COLOR: '1', ...options.env},
+/** Start a long-running tether command that prints one JSON "listening" line when ready. */
+async function startListening(args: string[], env: Record<string, string> = {}): Promise<{port: number; child: ResultPromise; stop(): Promise<void>}> {
+  const child = execa(process.execPath, [BIN.tether, ...args, '--port', '0', '--json'], {
+    env: {NO_COLOR: '1', ...env},
     reject: false,
     buffer: {stdout: false, stderr: true},
   })
   const lines = readline.createInterface({input: child.stdout!})
   const ready = await new Promise<{port: number}>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('agent did not start in 20 s')), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start in 20 s`)), 20_000)
     lines.once('line', (line) => {
       clearTimeout(timer)
       try {
         resolve(JSON.parse(line))
       } catch {
-        reject(new Error(`agent printed ${line}`))
+        reject(new Error(`${args.join(' ')} printed ${line}`))
       }
     })
-    void child.then((result) => reject(new Error(`agent exited ${result.exitCode}: ${result.stderr}`)))
+    void child.then((result) => reject(new Error(`${args.join(' ')} exited ${result.exitCode}: ${result.stderr}`)))
   })
   return {
-    dsaCore,
     port: ready.port,
-    address: `127.0.0.1:${ready.port}`,
     child,
     async stop() {
       if (child.exitCode === null && !child.killed) child.kill('SIGTERM')
       await child
     },
   }
+}
+
+export async function startAgent(dsaCore: string, options: {env?: Record<string, string>; hostname?: string; args?: string[]} = {}): Promise<AgentProcess> {
+  const started = await startListening(['agent', 'start', '--dsa-core', dsaCore, '--hostname', options.hostname ?? 'agent.test', ...(options.args ?? [])], options.env)
+  return {dsaCore, address: `127.0.0.1:${started.port}`, ...started}
+}
+
+export interface ManagerProcess {
+  home: string
+  port: number
+  url: string
+  child: ResultPromise
+  stop(): Promise<void>
+}
+
+/** A real `tether manager start` (heartbeat listener) on an ephemeral loopback port. */
+export async function startManager(home: string, options: {env?: Record<string, string>} = {}): Promise<ManagerProcess> {
+  const started = await startListening(['manager', 'start', '--home', home, '--poll-ms', '200'], options.env)
+  return {home, url: `dsm://127.0.0.1:${started.port}/`, ...started}
 }
 
 /** Wait for a process (killed by a failpoint) to be gone. */

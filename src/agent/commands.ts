@@ -4,9 +4,9 @@ import os from 'node:os'
 
 import type {SecurityContext} from '../channel/journal.js'
 import {TetherError} from '../errors.js'
-import {AgentStatusReply, BOOTSTRAP_COMMANDS, CommandName, HostInfo} from '../protocol/commands.js'
+import {ActivationReport, ActivationRequestArgs, AgentCommunication, AgentStatusReply, BOOTSTRAP_COMMANDS, CommandName, HostInfo} from '../protocol/commands.js'
 import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/inspect.js'
-import {KeyPairPem, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
+import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {Database} from '../platform/sqlite.js'
 import {recordEvent} from './database.js'
@@ -36,6 +36,14 @@ export interface CommandContext {
   staging: ActivationStaging
   hostname: string
   now(): Date
+  /** Where a new agent key pair comes from (native RSA generation; a pool in benchmarks). */
+  generateKeys(): Promise<KeyPairPem>
+  /** On a connection the agent opened to ask for activation: its dsa_control arguments. */
+  activationRequest?: ActivationRequestArgs
+  /** The manager's verdict, when it sends ReportActivationResult on this connection. */
+  report?: ActivationReport
+  /** The manager address this connection went to (agent-initiated), remembered at activation. */
+  managerAddress?: string
 }
 
 type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>
@@ -74,6 +82,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
       state: ctx.store.state(),
       clock: ctx.now().toISOString(),
       certificateSha256: currentCertificateSha256(ctx.store),
+      ...(ctx.activationRequest ? {activationRequest: ctx.activationRequest} : {}),
     }
   },
 
@@ -82,7 +91,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     const {createCsr} = await import('../pki/x509.js')
     // The key pair is made here and its private half never leaves this process until it is
     // written to ds_agent.key (0600) at SetAgentCredentials.
-    ctx.staging.keys = await generateRsaKeyPair()
+    ctx.staging.keys = await ctx.generateKeys()
     const commonName = typeof body.commonName === 'string' && body.commonName ? body.commonName : ctx.hostname
     const csr = await createCsr({commonName, organizationalUnit: 'agent'}, ctx.staging.keys.publicKeyPem, ctx.staging.keys.privateKeyPem)
     failpoint('activation:after-csr')
@@ -143,8 +152,9 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
       }
 
       failpoint('activation:before-commit')
+      const communication = communicationFrom(body.communication, ctx.managerAddress)
       // One journaled change: a crash leaves the agent either unactivated or fully activated.
-      ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, dsmCert: dsmCertPem, dsmCaCert: dsmCaCertPem}})
+      ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, dsmCert: dsmCertPem, dsmCaCert: dsmCaCertPem, comm: JSON.stringify(communication)}})
       failpoint('activation:after-commit')
     })
     ctx.staging.keys = undefined
@@ -164,9 +174,34 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     }
   },
 
+  SetCommunication(ctx, body) {
+    const current = ctx.store.communication()
+    const next = communicationFrom({...current, ...body}, current?.managerAddress ?? undefined)
+    ctx.store.locked(() => ctx.store.commit({write: {comm: JSON.stringify(next)}}))
+    return {...next}
+  },
+
+  ReportActivationResult(ctx, body) {
+    const status = Number(body.status)
+    if (!Number.isInteger(status)) throw new TetherError('usage', 'bad-report', 'ReportActivationResult needs a numeric status')
+    ctx.report = {status, reason: String(body.reason ?? ''), message: String(body.message ?? ''), hint: body.hint ? String(body.hint) : undefined, computer: body.computer as ActivationReport['computer']}
+    return {received: true}
+  },
+
   GetAgentEvents: undefined,
   SetSecurityConfiguration: undefined,
   Deactivate: undefined,
+}
+
+const MODES = new Set(['bidirectional', 'manager-initiated', 'agent-initiated'])
+
+/** Validate the manager's communication settings; the address the agent dialled is the fallback. */
+function communicationFrom(value: unknown, dialled?: string): AgentCommunication {
+  const v = (value ?? {}) as Partial<AgentCommunication>
+  const mode = MODES.has(String(v.mode)) ? (v.mode as AgentCommunication['mode']) : 'bidirectional'
+  const heartbeatSeconds = Number.isInteger(v.heartbeatSeconds) && (v.heartbeatSeconds as number) > 0 ? (v.heartbeatSeconds as number) : 600
+  const managerAddress = typeof v.managerAddress === 'string' && v.managerAddress ? v.managerAddress : dialled ?? null
+  return {managerAddress, mode, heartbeatSeconds}
 }
 
 /** Run one command in the connection's context; refusals are TetherErrors the server maps to HTTP. */
@@ -177,7 +212,7 @@ export async function dispatchCommand(ctx: CommandContext, name: CommandName, bo
     })
   }
 
-  if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo') {
+  if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo' && name !== 'ReportActivationResult') {
     throw new TetherError('refused', 'already-activated', `${name} is an activation command and this agent is already activated`, {
       hint: 'deactivate or reset the agent (`dsa_control -r`) before activating it again',
     })

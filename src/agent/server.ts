@@ -12,6 +12,7 @@ import {TetherError, isTetherError} from '../errors.js'
 import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/commands.js'
 import {fingerprint, oneLineName, parseCertificate} from '../pki/inspect.js'
+import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from './bootstrap.js'
 import {CommandContext, dispatchCommand} from './commands.js'
@@ -33,7 +34,11 @@ export interface AgentRuntimeOptions {
   hostname?: string
   /** Simulated clock offset, for clock-skew tests and drills. */
   clockOffsetMs?: number
+  /** Source of new key pairs (default: native RSA generation at GenerateAgentCSR). */
+  generateKeys?: () => Promise<KeyPairPem>
 }
+
+const OUTBOUND_IDLE_MS = 60_000
 
 interface ContextServer {
   key: string
@@ -54,14 +59,17 @@ export class AgentRuntime {
   private current?: ContextServer
   private readonly sessions = new WeakMap<object, Session>()
   private readonly sockets = new Set<net.Socket>()
+  private readonly outboundHttp = http.createServer((req, res) => void this.handleRequest(req, res))
 
   private constructor(options: AgentRuntimeOptions, readonly db: Database) {
     this.store = new DsaCore(options.dsaCore)
     this.hostname = options.hostname ?? os.hostname()
     this.clockOffsetMs = options.clockOffsetMs ?? 0
+    this.generateKeys = options.generateKeys ?? (() => generateRsaKeyPair())
   }
 
   private readonly clockOffsetMs: number
+  private readonly generateKeys: () => Promise<KeyPairPem>
 
   static async open(options: AgentRuntimeOptions): Promise<AgentRuntime> {
     const store = new DsaCore(options.dsaCore)
@@ -87,6 +95,29 @@ export class AgentRuntime {
     }
 
     server.server.emit('connection', raw)
+  }
+
+  /**
+   * Serve the manager over a TLS connection this agent opened (agent-initiated: the agent is TLS
+   * client but still HTTP server). TLS is already established, so a plain http.Server parses it.
+   * Resolves with the session's context when the manager closes the connection.
+   */
+  serveOutbound(socket: tls.TLSSocket, context: SecurityContext, extra: Partial<CommandContext> = {}): Promise<CommandContext> {
+    this.track(socket)
+    const peer = peerCertificate(socket)
+    const ctx = {...this.newContext(context, peer), ...extra}
+    this.sessions.set(socket, {ctx})
+    this.journal({...describe(socket, peer), tlsRole: 'client', httpRole: 'server', context, result: 'accepted', reason: 'ok'})
+    // A manager that goes quiet must not hold the agent's connection forever.
+    socket.setTimeout(OUTBOUND_IDLE_MS, () => socket.destroy())
+    return new Promise<CommandContext>((resolve) => {
+      socket.once('close', () => resolve(ctx))
+      this.outboundHttp.emit('connection', socket)
+    })
+  }
+
+  private newContext(context: SecurityContext, peer?: crypto.X509Certificate): CommandContext {
+    return {store: this.store, db: this.db, context, peer, staging: {}, hostname: this.hostname, now: () => this.now(), generateKeys: this.generateKeys}
   }
 
   /** Stop: refuse new work and close every open connection. */
@@ -151,9 +182,7 @@ export class AgentRuntime {
 
   private onSecureConnection(socket: tls.TLSSocket, context: SecurityContext, binding?: crypto.X509Certificate): void {
     const peer = peerCertificate(socket)
-    const session: Session = {
-      ctx: {store: this.store, db: this.db, context, peer, staging: {}, hostname: this.hostname, now: () => this.now()},
-    }
+    const session: Session = {ctx: this.newContext(context, peer)}
     let reason = 'ok'
     if (context === 'mutual' && !socket.authorized) {
       // Refused before any HTTP byte is read: destroyed in the same tick as the handshake ends.
@@ -256,7 +285,8 @@ export class AgentServer {
   private readonly listener: net.Server
 
   constructor(readonly runtime: AgentRuntime) {
-    this.listener = net.createServer((raw) => runtime.acceptInbound(raw))
+    // noDelay: a command session is small request/reply pairs; Nagle plus delayed ACK stalls each ~40 ms.
+    this.listener = net.createServer({noDelay: true}, (raw) => runtime.acceptInbound(raw))
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {

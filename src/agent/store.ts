@@ -15,6 +15,7 @@ import {
 } from '../pki/inspect.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, withDirLock, writeFileAtomic} from '../platform/fsutil.js'
 import {failpoint} from '../platform/failpoint.js'
+import type {AgentCommunication} from '../protocol/commands.js'
 import {bootstrapIdentity} from './bootstrap.js'
 
 /** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */
@@ -25,6 +26,7 @@ export const DSA_FILES = {
   dsmCert: 'ds_agent_dsm.crt',
   dsmCaCert: 'ds_agent_dsm_ca.crt',
   config: 'ds_agent.config',
+  comm: 'ds_agent.comm.json',
   journal: 'ds_agent.journal',
 } as const
 
@@ -166,6 +168,17 @@ export class DsaCore {
     removeFileDurable(this.file('journal'))
   }
 
+  /** How to reach the manager after activation (absent before activation). */
+  communication(): AgentCommunication | undefined {
+    const text = this.read('comm')
+    if (text === undefined) return undefined
+    try {
+      return JSON.parse(text) as AgentCommunication
+    } catch (error) {
+      throw damaged(this.dir, `${DSA_FILES.comm} is not valid JSON`, error)
+    }
+  }
+
   private certificate(name: keyof typeof DSA_FILES): crypto.X509Certificate | undefined {
     const pem = this.read(name)
     if (pem === undefined) return undefined
@@ -237,7 +250,7 @@ export class DsaCore {
 }
 
 /** Everything activation or binding put in dsa_core: a reset removes all of it in one change. */
-export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config']
+export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config', 'comm']
 
 export interface ResetResult {
   previousState: AgentState

@@ -52,6 +52,8 @@ export async function connectTls(options: ConnectOptions): Promise<tls.TLSSocket
       socket.destroy()
       reject(new TetherError('unreachable', 'timeout', `no TLS handshake with ${where} within ${options.timeoutMs ?? 10_000} ms`, {hint: 'check that the peer is running and reachable'}))
     }, options.timeoutMs ?? 10_000)
+    // Small request/reply pairs: without this, Nagle plus delayed ACK stall each exchange ~40 ms.
+    socket.setNoDelay(true)
     socket.once('secureConnect', () => {
       clearTimeout(timer)
       resolve(socket)

@@ -12,6 +12,22 @@ interface OptionSpec {
 }
 
 export const DSA_CONTROL_OPTIONS: Record<string, OptionSpec> = {
+  '-a': {
+    summary: 'activate: ask the manager at dsm://HOST:PORT/ to activate this agent (key:value arguments in any order)',
+    usage: '-a dsm://HOST:PORT/ ["hostname:NAME"] ["displayname:NAME"] ["description:TEXT"] ["group:NAME"] ["policyid:N"] ["tenantID:ID"] ["token:SECRET"]',
+    translate(rest) {
+      if (rest.length === 0 || !rest[0].toLowerCase().startsWith('dsm://')) {
+        throw new TetherError('usage', 'bad-manager-url', `dsa_control -a needs the manager URL dsm://HOST:PORT/${rest[0] ? `, not "${rest[0]}"` : ''}`, {hint: 'e.g. dsa_control -a dsm://dsm.example.internal:4120/'})
+      }
+
+      return ['agent', 'activate', ...rest]
+    },
+  },
+  '-m': {
+    summary: 'send a heartbeat to the manager now',
+    usage: '-m',
+    translate: () => ['agent', 'heartbeat'],
+  },
   '-r': {
     summary: 'reset the agent: clear its credentials, configuration and binding (never prompts)',
     usage: '-r',

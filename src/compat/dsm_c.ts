@@ -27,6 +27,16 @@ export const DSM_C_ACTIONS: Record<string, ActionSpec> = {
     usage: '-action exportdsmcert -output ds_agent_dsm.crt',
     translate: (options) => ['manager', 'export-cert', '--output', required(options, 'exportdsmcert', 'output')],
   },
+  changesetting: {
+    summary: 'change a manager setting (classic keys and values, or tether names)',
+    usage: '-action changesetting -name settings.configuration.agentInitiatedActivation -value 1',
+    translate: (options) => ['manager', 'settings', 'set', required(options, 'changesetting', 'name'), required(options, 'changesetting', 'value')],
+  },
+  viewsetting: {
+    summary: 'show a manager setting',
+    usage: '-action viewsetting -name settings.configuration.agentInitiatedActivation',
+    translate: (options) => ['manager', 'settings', 'get', required(options, 'viewsetting', 'name')],
+  },
 }
 
 export function dsmCUsage(): string {

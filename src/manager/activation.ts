@@ -7,13 +7,14 @@ import {HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, recordHandshake} from '../channel/journal.js'
 import {peerCertificate} from '../channel/tls.js'
 import {TetherError} from '../errors.js'
-import {AgentStatusReply, CommandName, HostInfo, errorFromReply} from '../protocol/commands.js'
+import {AgentCommunication, AgentStatusReply, CommandName, HostInfo, errorFromReply} from '../protocol/commands.js'
 import {commonName, fingerprint, issuedBy, oneLineName, parseCertificate, summarize} from '../pki/inspect.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {Database} from '../platform/sqlite.js'
 import {CommunicationMode, Computer, findComputerByCertificate, isIssuedCertificate, recordActivation, recordIssuedCertificate} from './computers.js'
 import {ManagerCredentials, ManagerHome} from './home.js'
-import {newGuid} from './registry.js'
+import {getMeta, newGuid} from './registry.js'
+import {getSettings} from './settings.js'
 
 /**
  * Activation, the manager's side. The manager is the HTTP client throughout: it reads the agent's
@@ -33,6 +34,12 @@ export interface ActivationRequest {
   /** HOST:PORT the manager reaches the agent at (manager-initiated and bidirectional). */
   address?: string
   maxClockSkewMs?: number
+  /** Reactivate this existing computer instead of creating a new one. */
+  guid?: string
+  /** The name to record (an agent-supplied hostname:, when allowed); default: the agent's own. */
+  hostname?: string
+  /** Heartbeat address, mode and interval the agent is told. */
+  communication?: Partial<AgentCommunication>
 }
 
 export interface ActivationResult {
@@ -86,15 +93,21 @@ export async function issueAgentCertificate(db: Database, credentials: ManagerCr
 
 /** The activation sequence over an established bootstrap-context session. */
 export async function runActivation(db: Database, credentials: ManagerCredentials, channel: ActivationChannel, request: ActivationRequest, now: () => Date = () => new Date()): Promise<Computer> {
-  const {session} = channel
-  const hostInfo = await command<HostInfo>(session, 'GetHostInfo')
+  const hostInfo = await command<HostInfo>(channel.session, 'GetHostInfo')
   checkClockSkew(hostInfo, now(), request.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)
-  const guid = newGuid()
-  const {csr} = await command<{csr: string}>(session, 'GenerateAgentCSR', {commonName: hostInfo.hostname})
-  const issued = await issueAgentCertificate(db, credentials, csr, guid, hostInfo.hostname)
+  return completeActivation(db, credentials, channel, hostInfo, request)
+}
+
+/** From the CSR on, once the host information has been read and the request accepted. */
+export async function completeActivation(db: Database, credentials: ManagerCredentials, channel: ActivationChannel, hostInfo: HostInfo, request: ActivationRequest): Promise<Computer> {
+  const {session} = channel
+  const guid = request.guid ?? newGuid()
+  const hostname = request.hostname ?? hostInfo.hostname
+  const {csr} = await command<{csr: string}>(session, 'GenerateAgentCSR', {commonName: hostname})
+  const issued = await issueAgentCertificate(db, credentials, csr, guid, hostname)
   await command(session, 'SetDSMCert', {certificate: credentials.managerCertPem})
   await command(session, 'SetDSMCACert', {certificate: credentials.caCertPem})
-  await command(session, 'SetAgentCredentials', {certificate: issued.pem})
+  await command(session, 'SetAgentCredentials', {certificate: issued.pem, communication: request.communication ?? {}})
   session.close()
 
   const sha256 = fingerprint(issued.certificate)
@@ -107,17 +120,25 @@ export async function runActivation(db: Database, credentials: ManagerCredential
 
   return recordActivation(db, {
     guid,
-    hostname: hostInfo.hostname,
+    hostname,
     displayName: request.displayName,
     description: request.description,
     group: request.group,
     policy: request.policy,
     address: request.address,
     mode: request.mode ?? 'bidirectional',
-    hostInfo: hostInfo as unknown as Record<string, unknown>,
+    hostInfo: recordableHostInfo(hostInfo),
     certSerial: issued.certificate.serialNumber.toUpperCase(),
     certSha256: sha256,
   })
+}
+
+/** Host information as stored in the registry: the activation token is a secret and is dropped. */
+export function recordableHostInfo(hostInfo: HostInfo): Record<string, unknown> {
+  const {activationRequest, ...rest} = hostInfo
+  if (!activationRequest) return rest
+  const {token, ...args} = activationRequest
+  return {...rest, activationRequest: {...args, ...(token === undefined ? {} : {token: '(provided)'})}}
 }
 
 export function checkClockSkew(hostInfo: HostInfo, managerNow: Date, maxSkewMs: number): void {
@@ -162,86 +183,108 @@ export async function connectMutual(credentials: ManagerCredentials, host: strin
   })
 }
 
+/** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */
+export function advertisedHeartbeatAddress(db: Database): string | undefined {
+  return getSettings(db).heartbeatAddress || getMeta(db, 'listening_address') || undefined
+}
+
+/** What a manager runtime holds open: its credentials and its registry. */
+export interface ManagerContext {
+  credentials: ManagerCredentials
+  db: Database
+}
+
 /** `tether manager activate HOST[:PORT]`: manager-initiated activation. */
 export async function activateAgent(home: ManagerHome, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {
-  const {host, port} = parseHostPort(target, DEFAULT_AGENT_PORT)
-  const address = `${host}:${port}`
   const credentials = home.loadCredentials()
   const db = await home.openRegistry()
   try {
-    const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
-    const peer = peerCertificate(socket)
-    const kind = classifyPeer(peer, credentials)
-    const journal = (entry: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>) => recordHandshake(db, journalEntry(socket, peer, entry))
+    return await activateAgentWith({credentials, db}, target, request)
+  } finally {
+    db.close()
+  }
+}
 
-    if (kind === 'own-agent') {
-      // Already ours: confirm over a properly verified mutual connection, record, change nothing.
-      socket.destroy()
-      const sha256 = fingerprint(peer!)
-      const mutual = await connectMutual(credentials, host, port, sha256)
-      const session = new HttpSession(mutual)
-      try {
-        const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
-        journal({context: 'mutual', result: 'accepted', reason: 'already-activated'})
-        const known = findComputerByCertificate(db, sha256)
-        if (known) return {computer: known, alreadyActivated: true}
-        if (!isIssuedCertificate(db, sha256)) {
-          throw new TetherError('refused', 'unknown-own-agent', `the agent at ${address} holds a certificate from this CA that the registry has no record of`, {
-            hint: 'reset the agent (`dsa_control -r`) and activate it again',
-          })
-        }
+/** Manager-initiated activation with an open manager context (the CLI, a running manager, the bench). */
+export async function activateAgentWith({credentials, db}: ManagerContext, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {
+  const {host, port} = parseHostPort(target, DEFAULT_AGENT_PORT)
+  const address = `${host}:${port}`
+  const settings = getSettings(db)
+  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
+  const peer = peerCertificate(socket)
+  const kind = classifyPeer(peer, credentials)
+  const journal = (entry: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>) => recordHandshake(db, journalEntry(socket, peer, entry))
 
-        // Issued but never recorded: a previous activation was cut off after the agent committed.
-        const info = await command<HostInfo>(session, 'GetHostInfo')
-        const computer = recordActivation(db, {
-          guid: commonName(peer!) ?? newGuid(),
-          hostname: status.hostname,
-          address,
-          displayName: request.displayName,
-          mode: request.mode ?? 'bidirectional',
-          hostInfo: info as unknown as Record<string, unknown>,
-          certSerial: peer!.serialNumber.toUpperCase(),
-          certSha256: sha256,
-        })
-        return {computer, alreadyActivated: true}
-      } finally {
-        session.close()
-      }
-    }
-
-    if (kind !== 'bootstrap') {
-      socket.destroy()
-      journal({context: 'mutual', result: 'refused', reason: 'agent-owned-by-other-manager'})
-      throw new TetherError('refused', 'agent-owned-by-other-manager', `the agent at ${address} is activated by another manager (its certificate is issued by ${peer ? oneLineName(peer.issuer) : 'nobody'})`, {
-        hint: 'deactivate it on that manager, or reset it on the agent (`dsa_control -r`), then activate again',
-      })
-    }
-
-    journal({context: 'bootstrap', result: 'accepted', reason: 'ok'})
-    const session = new HttpSession(socket)
+  if (kind === 'own-agent') {
+    // Already ours: confirm over a properly verified mutual connection, record, change nothing.
+    socket.destroy()
+    const sha256 = fingerprint(peer!)
+    const mutual = await connectMutual(credentials, host, port, sha256)
+    const session = new HttpSession(mutual)
     try {
-      const computer = await runActivation(db, credentials, {
-        session,
-        async confirm(expectedSha256) {
-          const mutual = new HttpSession(await connectMutual(credentials, host, port, expectedSha256))
-          try {
-            return await command<AgentStatusReply>(mutual, 'GetAgentStatus')
-          } finally {
-            mutual.close()
-          }
-        },
-      }, {...request, address})
-      return {computer, alreadyActivated: false}
-    } catch (error) {
-      if (error instanceof TetherError && error.code === 'bound-to-other-manager') {
-        journal({context: 'pre-activated', result: 'refused', reason: error.code, detail: error.message})
+      const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
+      journal({context: 'mutual', result: 'accepted', reason: 'already-activated'})
+      const known = findComputerByCertificate(db, sha256)
+      if (known) return {computer: known, alreadyActivated: true}
+      if (!isIssuedCertificate(db, sha256)) {
+        throw new TetherError('refused', 'unknown-own-agent', `the agent at ${address} holds a certificate from this CA that the registry has no record of`, {
+          hint: 'reset the agent (`dsa_control -r`) and activate it again',
+        })
       }
 
-      throw error
+      // Issued but never recorded: a previous activation was cut off after the agent committed.
+      const info = await command<HostInfo>(session, 'GetHostInfo')
+      const computer = recordActivation(db, {
+        guid: commonName(peer!) ?? newGuid(),
+        hostname: status.hostname,
+        address,
+        displayName: request.displayName,
+        mode: request.mode ?? 'bidirectional',
+        hostInfo: info as unknown as Record<string, unknown>,
+        certSerial: peer!.serialNumber.toUpperCase(),
+        certSha256: sha256,
+      })
+      return {computer, alreadyActivated: true}
     } finally {
       session.close()
     }
+  }
+
+  if (kind !== 'bootstrap') {
+    socket.destroy()
+    journal({context: 'mutual', result: 'refused', reason: 'agent-owned-by-other-manager'})
+    throw new TetherError('refused', 'agent-owned-by-other-manager', `the agent at ${address} is activated by another manager (its certificate is issued by ${peer ? oneLineName(peer.issuer) : 'nobody'})`, {
+      hint: 'deactivate it on that manager, or reset it on the agent (`dsa_control -r`), then activate again',
+    })
+  }
+
+  journal({context: 'bootstrap', result: 'accepted', reason: 'ok'})
+  const session = new HttpSession(socket)
+  try {
+    const computer = await runActivation(db, credentials, {
+      session,
+      async confirm(expectedSha256) {
+        const mutual = new HttpSession(await connectMutual(credentials, host, port, expectedSha256))
+        try {
+          return await command<AgentStatusReply>(mutual, 'GetAgentStatus')
+        } finally {
+          mutual.close()
+        }
+      },
+    }, {
+      ...request,
+      address,
+      maxClockSkewMs: settings.maxClockSkewSeconds * 1000,
+      communication: {managerAddress: advertisedHeartbeatAddress(db) ?? null, mode: request.mode ?? 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+    })
+    return {computer, alreadyActivated: false}
+  } catch (error) {
+    if (error instanceof TetherError && error.code === 'bound-to-other-manager') {
+      journal({context: 'pre-activated', result: 'refused', reason: error.code, detail: error.message})
+    }
+
+    throw error
   } finally {
-    db.close()
+    session.close()
   }
 }

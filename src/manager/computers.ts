@@ -23,11 +23,49 @@ export interface Computer {
   createdAt: string
   activatedAt: string | null
   lastSeenAt: string | null
+  /** Per-computer overrides; null: the manager default applies. */
+  heartbeatIntervalSeconds: number | null
+  missedHeartbeats: number | null
+}
+
+export type Presence = 'online' | 'offline' | 'unknown'
+
+/**
+ * Online while the last contact is within `interval * missed`; derived at read time, so a
+ * computer comes back online with its next heartbeat without any background job.
+ */
+export function presence(computer: Computer, defaults: {heartbeatIntervalSeconds: number; missedHeartbeats: number}, now: Date = new Date()): {presence: Presence; heartbeatIntervalSeconds: number; missedHeartbeats: number; offlineAfter?: string} {
+  const interval = computer.heartbeatIntervalSeconds ?? defaults.heartbeatIntervalSeconds
+  const missed = computer.missedHeartbeats ?? defaults.missedHeartbeats
+  if (!computer.lastSeenAt || computer.state !== 'activated') return {presence: 'unknown', heartbeatIntervalSeconds: interval, missedHeartbeats: missed}
+  const deadline = Date.parse(computer.lastSeenAt) + interval * missed * 1000
+  return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: new Date(deadline).toISOString()}
+}
+
+export type ComputerView = Computer & ReturnType<typeof presence>
+
+/** A computer with its derived presence and effective heartbeat settings, for display. */
+export function viewComputer(computer: Computer, defaults: {heartbeatIntervalSeconds: number; missedHeartbeats: number}, now: Date = new Date()): ComputerView {
+  return {...computer, ...presence(computer, defaults, now)}
+}
+
+export function setCommunication(db: Database, id: number, change: {mode?: CommunicationMode; heartbeatIntervalSeconds?: number | null; missedHeartbeats?: number | null}): void {
+  const current = findComputer(db, String(id))
+  db.prepare('UPDATE computers SET mode = ?, heartbeat_interval_s = ?, missed_heartbeats = ? WHERE id = ?').run(
+    change.mode ?? current.mode,
+    change.heartbeatIntervalSeconds === undefined ? current.heartbeatIntervalSeconds : change.heartbeatIntervalSeconds,
+    change.missedHeartbeats === undefined ? current.missedHeartbeats : change.missedHeartbeats,
+    id,
+  )
+}
+
+export function findComputersByHostname(db: Database, hostname: string): Computer[] {
+  return (db.prepare(`${SELECT} WHERE hostname = ? ORDER BY id`).all(hostname) as Array<Record<string, unknown>>).map((r) => fromRow(r)!)
 }
 
 const SELECT = `SELECT id, guid, hostname, display_name AS displayName, description, group_name AS "group", policy, address, mode, state,
   host_info AS hostInfo, cert_serial AS certSerial, cert_sha256 AS certSha256, created_at AS createdAt, activated_at AS activatedAt,
-  last_seen_at AS lastSeenAt FROM computers`
+  last_seen_at AS lastSeenAt, heartbeat_interval_s AS heartbeatIntervalSeconds, missed_heartbeats AS missedHeartbeats FROM computers`
 
 function fromRow(row: Record<string, unknown> | undefined): Computer | undefined {
   if (!row) return undefined

@@ -57,6 +57,23 @@ const MIGRATIONS: string[] = [
   `,
   // 2: the handshake journal (channel/journal.ts owns its shape).
   JOURNAL_TABLE_DDL,
+  // 3: per-computer heartbeat overrides and the queue of operations awaiting a contact.
+  `
+  ALTER TABLE computers ADD COLUMN heartbeat_interval_s INTEGER;
+  ALTER TABLE computers ADD COLUMN missed_heartbeats INTEGER;
+  CREATE TABLE operations (
+    id          INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    command     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'queued',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    result      TEXT
+  );
+  CREATE INDEX operations_queued ON operations(computer_id, state);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

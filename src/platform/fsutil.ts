@@ -83,8 +83,8 @@ export class DirLock {
 
   static readonly FILE_NAME = '.lock'
 
-  static acquire(dir: string, options: {waitMs?: number; what?: string} = {}): DirLock {
-    const file = path.join(dir, DirLock.FILE_NAME)
+  static acquire(dir: string, options: {waitMs?: number; what?: string; file?: string} = {}): DirLock {
+    const file = path.join(dir, options.file ?? DirLock.FILE_NAME)
     const deadline = Date.now() + (options.waitMs ?? 10_000)
     for (;;) {
       try {
@@ -111,6 +111,12 @@ export class DirLock {
 
       sleepSync(25)
     }
+  }
+
+  /** The pid holding the lock file, if a live process does. */
+  static liveHolder(dir: string, fileName: string = DirLock.FILE_NAME): number | undefined {
+    const pid = DirLock.holder(path.join(dir, fileName))
+    return pid !== undefined && processAlive(pid) ? pid : undefined
   }
 
   private static holder(file: string): number | undefined {

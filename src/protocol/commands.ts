@@ -15,6 +15,8 @@ export const COMMANDS = {
   GetAgentEvents: 'GetAgentEvents',
   SetSecurityConfiguration: 'SetSecurityConfiguration',
   Deactivate: 'Deactivate',
+  SetCommunication: 'SetCommunication',
+  ReportActivationResult: 'ReportActivationResult',
 } as const
 
 export type CommandName = keyof typeof COMMANDS
@@ -26,6 +28,7 @@ export const BOOTSTRAP_COMMANDS: ReadonlySet<CommandName> = new Set([
   'SetDSMCert',
   'SetDSMCACert',
   'SetAgentCredentials',
+  'ReportActivationResult',
 ])
 
 export function isCommandName(name: string): name is CommandName {
@@ -42,6 +45,38 @@ export interface HostInfo {
   /** The agent's clock, so the manager can refuse activation across too large a skew. */
   clock: string
   certificateSha256: string
+  /** Present when the agent connected to ask for activation (dsa_control -a): its key:value arguments. */
+  activationRequest?: ActivationRequestArgs
+}
+
+/** The `dsa_control -a dsm://HOST:PORT/ key:value ...` arguments, as the agent passes them on. */
+export interface ActivationRequestArgs {
+  hostname?: string
+  displayname?: string
+  description?: string
+  group?: string
+  policyid?: string
+  tenantID?: string
+  token?: string
+}
+
+export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'policyid', 'tenantID', 'token'] as const
+
+/** How the agent talks to its manager after activation; stored as ds_agent.comm.json. */
+export interface AgentCommunication {
+  /** HOST:PORT of the manager's heartbeat listener; null: the agent never connects out. */
+  managerAddress: string | null
+  mode: 'bidirectional' | 'manager-initiated' | 'agent-initiated'
+  heartbeatSeconds: number
+}
+
+/** The manager's verdict on an agent-initiated activation, told to the agent as the last command. */
+export interface ActivationReport {
+  status: number
+  reason: string
+  message: string
+  hint?: string
+  computer?: {id: number; guid: string; hostname: string}
 }
 
 export interface AgentStatusReply {

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {AgentRuntime, AgentServer} from '../../agent/server.js'
+import {AgentDaemon} from '../../agent/daemon.js'
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag} from '../../cli/flags.js'
 import {DEFAULT_AGENT_PORT, resolveDsaCore} from '../../platform/paths.js'
@@ -24,26 +24,24 @@ export default class AgentStart extends TetherCommand {
 
   async run() {
     const {flags} = await this.parse(AgentStart)
-    const runtime = await AgentRuntime.open({dsaCore: resolveDsaCore(flags['dsa-core']), hostname: flags.hostname, clockOffsetMs: flags['clock-offset'] * 1000})
-    const server = new AgentServer(runtime)
-    let address: {host: string; port: number}
-    try {
-      address = await server.listen(flags.port, flags.host)
-    } catch (error) {
-      runtime.close()
-      throw error
-    }
-
-    const state = runtime.store.state()
-    const ready = {event: 'listening', host: address.host, port: address.port, state, dsaCore: runtime.store.dir, pid: process.pid}
+    const {daemon, host, port} = await AgentDaemon.start({
+      dsaCore: resolveDsaCore(flags['dsa-core']),
+      hostname: flags.hostname,
+      clockOffsetMs: flags['clock-offset'] * 1000,
+      port: flags.port,
+      host: flags.host,
+      onHeartbeatError: (error) => process.stderr.write(`heartbeat failed: ${error.message}\n`),
+    })
+    const {store} = daemon.runtime
+    const ready = {event: 'listening', host, port, state: store.state(), dsaCore: store.dir, pid: process.pid}
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
-    else this.log(`Agent listening on ${address.host}:${address.port} (${state}); dsa_core ${runtime.store.dir}`)
+    else this.log(`Agent listening on ${host}:${port} (${ready.state}); dsa_core ${store.dir}`)
 
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
-        void server.close().then(resolve)
+        void daemon.stop().then(resolve)
       }
 
       process.on('SIGINT', stop)

@@ -3,7 +3,8 @@ import {Args} from '@oclif/core'
 import {TetherCommand} from '../../../cli/base-command.js'
 import {homeFlag} from '../../../cli/flags.js'
 import {fieldLines} from '../../../cli/render.js'
-import {findComputer} from '../../../manager/computers.js'
+import {findComputer, viewComputer} from '../../../manager/computers.js'
+import {getSettings} from '../../../manager/settings.js'
 import {ManagerHome} from '../../../manager/home.js'
 import {resolveManagerHome} from '../../../platform/paths.js'
 
@@ -17,7 +18,7 @@ export default class ComputersShow extends TetherCommand {
     const {args, flags} = await this.parse(ComputersShow)
     const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
     try {
-      const c = findComputer(db, args.computer)
+      const c = viewComputer(findComputer(db, args.computer), getSettings(db))
       this.log(fieldLines([
         ['ID', c.id],
         ['GUID', c.guid],
@@ -27,7 +28,9 @@ export default class ComputersShow extends TetherCommand {
         ['Group', c.group],
         ['Policy', c.policy],
         ['State', c.state],
+        ['Presence', c.presence],
         ['Communication', c.mode],
+        ['Heartbeat', `every ${c.heartbeatIntervalSeconds} s, offline after ${c.missedHeartbeats} missed`],
         ['Address', c.address],
         ['Certificate serial', c.certSerial],
         ['Certificate SHA-256', c.certSha256],

@@ -1,0 +1,68 @@
+// Child process for the activation benchmark: hosts COUNT agents (AgentRuntime + AgentServer on
+// 127.0.0.1, ephemeral ports) in this one process, so the manager's CPU time in the parent is the
+// manager's alone. Each agent's key pair is generated before it reports ready (real agents make
+// theirs on their own machines, so key generation is no part of the manager's activation cost).
+//
+//   node bench/agents-host.js WORKDIR COUNT
+//
+// Prints one JSON line {"ready": true, "agents": [{"host", "port"}, ...], "keygen_ms"} when every
+// agent listens; exits on SIGTERM, SIGINT or when stdin closes (so it never outlives the bench).
+import fs from 'node:fs'
+import path from 'node:path'
+import {performance} from 'node:perf_hooks'
+
+import {AgentRuntime, AgentServer} from '../dist/agent/server.js'
+import {generateRsaKeyPair} from '../dist/pki/keys.js'
+
+const [workdir, countText] = process.argv.slice(2)
+const count = Number(countText)
+if (!workdir || !Number.isInteger(count) || count < 1) {
+  console.error('usage: node bench/agents-host.js WORKDIR COUNT')
+  process.exit(2)
+}
+
+const servers = []
+let stopping = false
+async function stop(code) {
+  if (stopping) return
+  stopping = true
+  await Promise.allSettled(servers.map((server) => server.close()))
+  process.exit(code)
+}
+
+process.on('SIGTERM', () => void stop(0))
+process.on('SIGINT', () => void stop(0))
+process.stdin.on('end', () => void stop(0))
+process.stdin.on('error', () => void stop(0))
+process.stdin.resume()
+
+try {
+  // One key per agent: each agent generates exactly one pair, at GenerateAgentCSR.
+  const keygenStart = performance.now()
+  const keys = await Promise.all(Array.from({length: count}, () => generateRsaKeyPair(2048)))
+  const keygenMs = performance.now() - keygenStart
+
+  const agents = []
+  for (let i = 0; i < count; i++) {
+    const dir = path.join(workdir, `agent${i}`)
+    fs.mkdirSync(dir, {recursive: true})
+    const pool = [keys[i]]
+    const runtime = await AgentRuntime.open({
+      dsaCore: path.join(dir, 'dsa_core'),
+      hostname: `bench-agent-${i}`,
+      generateKeys: async () => {
+        const pair = pool.pop()
+        if (!pair) throw new Error(`bench agent ${i} has no pre-generated key left`)
+        return pair
+      },
+    })
+    const server = new AgentServer(runtime)
+    servers.push(server)
+    agents.push(await server.listen(0, '127.0.0.1'))
+  }
+
+  process.stdout.write(`${JSON.stringify({ready: true, agents, keygen_ms: Math.round(keygenMs)})}\n`)
+} catch (error) {
+  console.error(`agents-host: ${error?.stack ?? error}`)
+  await stop(1)
+}

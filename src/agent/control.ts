@@ -1,0 +1,133 @@
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+
+import {TetherError, errnoCode, isTetherError} from '../errors.js'
+import {DirLock, PRIVATE_FILE_MODE} from '../platform/fsutil.js'
+import type {ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
+import {HeartbeatResult, activateWithManager, heartbeatOnce} from './outbound.js'
+import {AgentRuntime} from './server.js'
+import {DsaCore} from './store.js'
+
+/**
+ * The local control channel: how `dsa_control` reaches a running agent. A Unix socket inside
+ * dsa_core (a 0700 directory owned by the agent's user), itself 0600, so only that user (root on a
+ * real install) can use it. With no agent running, the request runs in the calling process under
+ * the daemon lock, so a daemon cannot start half-way through.
+ */
+
+export const CONTROL_SOCKET = 'ds_agent.sock'
+export const DAEMON_LOCK = '.daemon.lock'
+
+export type ControlRequest = {op: 'activate'; url: string; args: ActivationRequestArgs} | {op: 'heartbeat'}
+export type ControlReply = {ok: true; report?: ActivationReport; heartbeat?: HeartbeatResult} | {ok: false; error: ReturnType<TetherError['toJSON']>}
+
+async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<ControlReply> {
+  try {
+    if (request.op === 'activate') return {ok: true, report: await activateWithManager(runtime, request.url, request.args)}
+    return {ok: true, heartbeat: await heartbeatOnce(runtime)}
+  } catch (error) {
+    const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
+    return {ok: false, error: failure.toJSON()}
+  }
+}
+
+/** The daemon's side: listen on the control socket. */
+export async function serveControl(runtime: AgentRuntime): Promise<net.Server> {
+  const file = path.join(runtime.store.dir, CONTROL_SOCKET)
+  // Only the daemon-lock holder gets here, so a socket file left behind is stale.
+  fs.rmSync(file, {force: true})
+  const server = net.createServer((socket) => {
+    let buffer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      buffer += chunk
+      const newline = buffer.indexOf('\n')
+      if (newline < 0) return
+      let request: ControlRequest
+      try {
+        request = JSON.parse(buffer.slice(0, newline)) as ControlRequest
+      } catch {
+        socket.end(`${JSON.stringify({ok: false, error: {code: 'bad-control-request', message: 'not JSON'}})}\n`)
+        return
+      }
+
+      void perform(runtime, request).then((reply) => socket.end(`${JSON.stringify(reply)}\n`))
+    })
+    socket.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(file, () => resolve())
+  })
+  fs.chmodSync(file, PRIVATE_FILE_MODE)
+  return server
+}
+
+/** Ask a running agent; undefined when none is listening. */
+export async function askDaemon(dsaCore: string, request: ControlRequest, timeoutMs = 120_000): Promise<ControlReply | undefined> {
+  const file = path.join(dsaCore, CONTROL_SOCKET)
+  if (!fs.existsSync(file)) return undefined
+  return new Promise<ControlReply | undefined>((resolve, reject) => {
+    const socket = net.createConnection(file)
+    let data = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new TetherError('unreachable', 'daemon-timeout', `the running agent did not answer within ${timeoutMs / 1000} s`))
+    }, timeoutMs)
+    socket.setEncoding('utf8')
+    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`))
+    socket.on('data', (chunk: string) => {
+      data += chunk
+    })
+    socket.on('end', () => {
+      clearTimeout(timer)
+      try {
+        resolve(JSON.parse(data) as ControlReply)
+      } catch {
+        reject(new TetherError('internal', 'bad-control-reply', 'the running agent sent an unreadable reply'))
+      }
+    })
+    socket.on('error', (error) => {
+      clearTimeout(timer)
+      const code = errnoCode(error)
+      if (code === 'ECONNREFUSED' || code === 'ENOENT') resolve(undefined)
+      else if (code === 'EACCES') reject(new TetherError('usage', 'control-denied', `not allowed to use ${file}`, {hint: 'run as root (the agent\'s owner)'}))
+      else reject(error)
+    })
+  })
+}
+
+/**
+ * Run a control request: through the running agent if there is one, else here under the daemon
+ * lock (the `dsa_control -r; dsa_control -a ...` idiom right after install, no daemon started).
+ */
+export async function runControl(dsaCore: string, request: ControlRequest, options: {hostname?: string; clockOffsetMs?: number} = {}): Promise<ControlReply> {
+  const viaDaemon = await askDaemon(dsaCore, request)
+  if (viaDaemon) return viaDaemon
+  const store = new DsaCore(dsaCore)
+  store.ensureDir()
+  const lock = DirLock.acquire(dsaCore, {file: DAEMON_LOCK, waitMs: 2000, what: `the agent in ${dsaCore} (an agent is starting or running)`})
+  try {
+    // The same environment `tether agent start` reads, so one-shot and daemon report alike.
+    const runtime = await AgentRuntime.open({
+      dsaCore,
+      hostname: options.hostname ?? (process.env.TETHER_AGENT_HOSTNAME || undefined),
+      clockOffsetMs: options.clockOffsetMs ?? Number(process.env.TETHER_AGENT_CLOCK_OFFSET ?? 0) * 1000,
+    })
+    try {
+      return await perform(runtime, request)
+    } finally {
+      runtime.close()
+    }
+  } finally {
+    lock.release()
+  }
+}
+
+/** Reply to error: the failure a control request ended in, for the caller to throw. */
+export function replyError(reply: ControlReply): TetherError | undefined {
+  if (reply.ok) return undefined
+  const e = reply.error
+  return new TetherError((e.class as TetherError['failure']) ?? 'internal', String(e.code), String(e.message), {hint: e.hint as string | undefined})
+}

@@ -1,0 +1,125 @@
+import {connectTls, parseHostPort} from '../channel/connect.js'
+import {skipHostnameCheck} from '../channel/tls.js'
+import {TetherError} from '../errors.js'
+import {fingerprint, parseCertificate} from '../pki/inspect.js'
+import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
+import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
+import {bootstrapIdentity} from './bootstrap.js'
+import type {AgentRuntime} from './server.js'
+
+/**
+ * Connections the agent opens to its manager: heartbeats and agent-initiated activation. The
+ * agent only ever opens the TCP connection; over it, the manager sends the requests.
+ */
+
+/** `dsm://HOST:PORT/` (port defaults to 4120); anything else is a usage error. */
+export function parseManagerUrl(url: string): {host: string; port: number; address: string} {
+  const match = /^dsm:\/\/([^/\s]+?)\/?$/i.exec(url.trim())
+  if (!match) {
+    throw new TetherError('usage', 'bad-manager-url', `"${url}" is not a manager URL`, {hint: 'write it as dsm://HOST:PORT/, e.g. dsm://dsm.example.internal:4120/'})
+  }
+
+  const {host, port} = parseHostPort(match[1], DEFAULT_MANAGER_PORT)
+  return {host, port, address: `${host}:${port}`}
+}
+
+/** `key:value` arguments in any order; values may hold spaces, colons and any script. */
+export function parseActivationArgs(args: string[]): ActivationRequestArgs {
+  const out: Record<string, string> = {}
+  for (const arg of args) {
+    const colon = arg.indexOf(':')
+    const key = colon > 0 ? arg.slice(0, colon) : ''
+    const canonical = ACTIVATION_ARG_KEYS.find((k) => k.toLowerCase() === key.toLowerCase())
+    if (!canonical) {
+      throw new TetherError('usage', 'bad-activation-argument', colon > 0 ? `unknown activation argument "${key}"` : `"${arg}" is not a key:value argument`, {
+        hint: `known keys: ${ACTIVATION_ARG_KEYS.map((k) => `${k}:`).join(' ')}`,
+      })
+    }
+
+    out[canonical] = arg.slice(colon + 1)
+  }
+
+  return out as ActivationRequestArgs
+}
+
+/** Ask the manager at `url` to activate this agent (dsa_control -a). Resolves with its verdict. */
+export async function activateWithManager(runtime: AgentRuntime, url: string, args: ActivationRequestArgs): Promise<ActivationReport> {
+  const {host, port, address} = parseManagerUrl(url)
+  const store = runtime.store
+  const state = store.state()
+  if (state === 'pre-activated') {
+    const bound = parseCertificate(store.read('dsmCert')!, 'ds_agent_dsm.crt')
+    throw new TetherError('trust', 'bound-agent-refuses-agent-initiated', `this agent is bound to the manager with certificate SHA-256 ${fingerprint(bound)} (pre-activated); agent-initiated activation is refused by design`, {
+      hint: 'activate it from that manager (`tether manager activate`), or reset the agent (`dsa_control -r`) to remove the binding',
+    })
+  }
+
+  if (state === 'activated') {
+    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {hint: 'reset it first (`dsa_control -r`), then activate again'})
+  }
+
+  const bootstrap = bootstrapIdentity()
+  // Before activation there is nothing to verify the manager against: trust starts here.
+  const first = await connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false})
+  const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address})
+  if (session.report && session.report.status !== 200) return session.report
+  if (store.state() !== 'activated') {
+    throw new TetherError('unreachable', 'activation-incomplete', `the manager at ${address} closed the connection before activating this agent`, {
+      hint: 'check the manager log (tether handshake log) and retry',
+    })
+  }
+
+  // Confirmation over mutual TLS: the manager records the computer only after this.
+  const confirm = await connectMutualToManager(runtime, address)
+  const confirmed = await runtime.serveOutbound(confirm, 'mutual')
+  return confirmed.report ?? {status: 200, reason: 'OK', message: 'activated; the manager did not report details'}
+}
+
+/** Open a mutual-TLS connection to the manager with the agent's credentials. */
+export async function connectMutualToManager(runtime: AgentRuntime, address: string) {
+  const {host, port} = parseHostPort(address, DEFAULT_MANAGER_PORT)
+  const store = runtime.store
+  return connectTls({
+    host,
+    port,
+    cert: store.read('cert'),
+    key: store.read('key'),
+    // The manager must present a certificate from the CA this agent was activated with.
+    ca: store.read('dsmCaCert'),
+    rejectUnauthorized: true,
+    checkServerIdentity: skipHostnameCheck,
+  })
+}
+
+export interface HeartbeatResult {
+  address: string
+  at: string
+}
+
+/** One heartbeat: connect to the manager and answer what it asks until it closes. */
+export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatResult> {
+  if (runtime.store.state() !== 'activated') {
+    throw new TetherError('refused', 'not-activated', 'this agent is not activated, so it has no manager to send heartbeats to', {
+      hint: 'activate it first (dsa_control -a dsm://HOST:PORT/)',
+    })
+  }
+
+  const communication = runtime.store.communication()
+  if (!communication?.managerAddress) {
+    throw new TetherError('refused', 'no-manager-address', 'this agent has no manager heartbeat address (it was activated by a manager that did not advertise one)', {
+      hint: 'set heartbeatAddress on the manager (tether manager settings set heartbeatAddress HOST:4120) and push it, or reactivate with dsa_control -a',
+    })
+  }
+
+  const socket = await connectMutualToManager(runtime, communication.managerAddress)
+  await runtime.serveOutbound(socket, 'mutual')
+  return {address: communication.managerAddress, at: runtime.now().toISOString()}
+}
+
+/** Whether this agent should send heartbeats on its own (its mode lets it). */
+export function heartbeatInterval(runtime: AgentRuntime): number | undefined {
+  if (runtime.store.state() !== 'activated') return undefined
+  const communication = runtime.store.communication()
+  if (!communication?.managerAddress || communication.mode === 'manager-initiated') return undefined
+  return communication.heartbeatSeconds
+}

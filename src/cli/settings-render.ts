@@ -1,0 +1,7 @@
+import type {SettingView} from '../manager/settings.js'
+
+/** One line per setting: name, value, and the classic key and value where there is one. */
+export function settingLine(s: SettingView): string {
+  const classic = s.classicKey ? `   [${s.classicKey} = ${s.classicValue ?? '(set)'}]` : ''
+  return `${s.name} = ${s.value === '' ? '""' : String(s.value)}${s.isDefault ? ' (default)' : ''}${classic}`
+}

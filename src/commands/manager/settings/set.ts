@@ -1,0 +1,37 @@
+import {Args} from '@oclif/core'
+
+import {TetherCommand} from '../../../cli/base-command.js'
+import {homeFlag} from '../../../cli/flags.js'
+import {settingLine} from '../../../cli/settings-render.js'
+import {ManagerHome} from '../../../manager/home.js'
+import {setSetting} from '../../../manager/settings.js'
+import {resolveManagerHome} from '../../../platform/paths.js'
+
+export default class SettingsSet extends TetherCommand {
+  static summary = 'Change a manager setting; classic keys take classic values'
+  static description = 'Values are checked by type. A classic key (settings.configuration.*) takes the classic encoding, e.g. agentInitiatedActivation 0/1/2 and defaultHeartbeatPeriod in minutes; the tether name takes words and seconds. See `tether manager settings list` for every setting, its values and its classic key.'
+  static examples = [
+    '<%= config.bin %> manager settings set agentInitiatedActivation known',
+    '<%= config.bin %> manager settings set heartbeatIntervalSeconds 60',
+    'dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1',
+  ]
+
+  static args = {
+    name: Args.string({description: 'setting name', required: true}),
+    value: Args.string({description: 'new value', required: true}),
+  }
+
+  static flags = {home: homeFlag}
+
+  async run() {
+    const {args, flags} = await this.parse(SettingsSet)
+    const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
+    try {
+      const setting = setSetting(db, args.name, args.value)
+      this.log(settingLine(setting))
+      return setting
+    } finally {
+      db.close()
+    }
+  }
+}

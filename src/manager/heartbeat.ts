@@ -1,0 +1,302 @@
+import type crypto from 'node:crypto'
+import net from 'node:net'
+import tls from 'node:tls'
+
+import {bootstrapIdentity} from '../agent/bootstrap.js'
+import {HttpSession} from '../channel/http-session.js'
+import {HandshakeEntry, classifyTlsError, recordHandshake} from '../channel/journal.js'
+import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
+import {TetherError, isTetherError} from '../errors.js'
+import {fingerprint, oneLineName} from '../pki/inspect.js'
+import {ActivationReport, AgentStatusReply, HostInfo} from '../protocol/commands.js'
+import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActivation} from './activation.js'
+import {Computer, findComputerByCertificate, findComputersByHostname, touchComputer} from './computers.js'
+import {getMeta} from './registry.js'
+import {finishOperation, queuedOperations} from './operations.js'
+import {getSettings} from './settings.js'
+
+/**
+ * The manager's heartbeat listener (default port 4120). Agents open the TCP connection and act as
+ * TLS client; the manager is TLS server but remains the HTTP client: it sends the requests over
+ * the accepted socket. Each connection is one of:
+ *  - a heartbeat: an agent certificate from this CA (verified in the handshake);
+ *  - the confirmation of an agent-initiated activation (the certificate just issued);
+ *  - an agent-initiated activation request: the shipped bootstrap certificate;
+ * and anything else is refused and journaled.
+ */
+
+const CONFIRMATION_TIMEOUT_MS = 30_000
+
+interface PendingConfirmation {
+  resolve(session: HttpSession): void
+}
+
+export class HeartbeatListener {
+  private readonly server: tls.Server
+  private readonly pending = new Map<string, PendingConfirmation>()
+  private readonly sockets = new Set<net.Socket>()
+  private readonly inflight = new Set<Promise<void>>()
+
+  constructor(private readonly manager: ManagerContext, private readonly now: () => Date = () => new Date()) {
+    const {credentials} = manager
+    this.server = tls.createServer({
+      ...TLS_POLICY,
+      noDelay: true,
+      cert: credentials.managerCertPem,
+      key: credentials.managerKeyPem,
+      ca: credentials.caCertPem,
+      requestCert: true,
+      // The bootstrap certificate must get through to be offered activation, so the verdict is
+      // taken per connection in onSecure (and journaled), never left to a silent default.
+      rejectUnauthorized: false,
+    })
+    this.server.on('secureConnection', (socket) => this.track(this.onSecure(socket)))
+    this.server.on('tlsClientError', (error, socket) => this.onHandshakeFailure(error, socket))
+    this.server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
+  }
+
+  async listen(port: number, host: string): Promise<{host: string; port: number}> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new TetherError('usage', 'listen-failed', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, {
+          hint: error.code === 'EADDRINUSE' ? 'another process holds that port: stop it or choose --port' : 'choose another --host or --port',
+        }))
+      })
+      this.server.listen(port, host, resolve)
+    })
+    const address = this.server.address() as net.AddressInfo
+    return {host: address.address, port: address.port}
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+      for (const socket of this.sockets) socket.destroy()
+    })
+    await Promise.allSettled([...this.inflight])
+  }
+
+  private track(work: Promise<void>): void {
+    this.inflight.add(work)
+    void work.finally(() => this.inflight.delete(work))
+  }
+
+  private journal(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined, entry: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>): void {
+    try {
+      recordHandshake(this.manager.db, {
+        tlsRole: 'server',
+        httpRole: 'client',
+        peerAddress: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
+        protocol: socket.getProtocol() ?? undefined,
+        cipher: socket.getCipher()?.name,
+        peerSha256: peer ? fingerprint(peer) : undefined,
+        peerSubject: peer ? oneLineName(peer.subject) : undefined,
+        ...entry,
+      })
+    } catch {
+      // Diagnostics must not take the listener down.
+    }
+  }
+
+  private onHandshakeFailure(error: Error, socket: tls.TLSSocket): void {
+    const {reason, detail} = classifyTlsError(error)
+    this.journal(socket, undefined, {context: 'mutual', result: 'refused', reason, detail})
+  }
+
+  private async onSecure(socket: tls.TLSSocket): Promise<void> {
+    const peer = peerCertificate(socket)
+    const isBootstrap = peer?.raw.equals(bootstrapIdentity().certificate.raw) ?? false
+    if (!isBootstrap && !socket.authorized) {
+      const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
+      const {reason, detail} = classifyTlsError(Object.assign(new Error(code), {code}))
+      this.journal(socket, peer, {context: 'mutual', result: 'refused', reason, detail})
+      socket.destroy()
+      return
+    }
+
+    const session = new HttpSession(socket)
+    try {
+      if (isBootstrap) {
+        this.journal(socket, peer, {context: 'bootstrap', result: 'accepted', reason: 'activation-request'})
+        await this.agentInitiatedActivation(session, socket)
+        return
+      }
+
+      const sha256 = fingerprint(peer!)
+      const waiting = this.pending.get(sha256)
+      if (waiting) {
+        this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'activation-confirmation'})
+        this.pending.delete(sha256)
+        waiting.resolve(session)
+        return
+      }
+
+      const computer = findComputerByCertificate(this.manager.db, sha256)
+      if (!computer || computer.state !== 'activated' || computer.certSha256 !== sha256) {
+        this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'unknown-agent', detail: computer ? `computer ${computer.id} is ${computer.state}` : 'no computer holds this certificate'})
+        session.close()
+        return
+      }
+
+      this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'heartbeat'})
+      await runHeartbeat(this.manager, session, computer, this.now)
+    } catch {
+      // Each failure was journaled or reported to the agent; one agent's failure ends only its session.
+      session.close()
+    }
+  }
+
+  /** The manager's half of `dsa_control -a`: check the request against settings, then activate. */
+  private async agentInitiatedActivation(session: HttpSession, socket: tls.TLSSocket): Promise<void> {
+    const {db, credentials} = this.manager
+    const peer = peerCertificate(socket)
+    let hostInfo: HostInfo
+    try {
+      hostInfo = await command<HostInfo>(session, 'GetHostInfo')
+    } catch {
+      session.close()
+      return
+    }
+
+    const report = async (verdict: ActivationReport, on: HttpSession = session) => {
+      try {
+        await command(on, 'ReportActivationResult', verdict as unknown as Record<string, unknown>)
+      } finally {
+        on.close()
+      }
+    }
+
+    let plan: ActivationPlan
+    try {
+      plan = planAgentInitiated(this.manager, hostInfo, this.now())
+    } catch (error) {
+      const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
+      this.journal(socket, peer, {context: 'bootstrap', result: 'refused', reason: failure.code, detail: failure.message})
+      await report({status: failure.failure === 'refused' && failure.code.startsWith('duplicate') ? 409 : 403, reason: failure.code, message: failure.message, hint: failure.hint}).catch(() => undefined)
+      return
+    }
+
+    let confirmation: HttpSession | undefined
+    try {
+      const computer = await completeActivation(db, credentials, {
+        session,
+        confirm: async (expectedSha256) => {
+          confirmation = await this.awaitConfirmation(expectedSha256)
+          return command<AgentStatusReply>(confirmation, 'GetAgentStatus')
+        },
+      }, hostInfo, plan.request)
+      await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)
+    } catch (error) {
+      const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
+      this.journal(socket, peer, {context: 'bootstrap', result: 'failed', reason: failure.code, detail: failure.message})
+      if (confirmation) await report({status: 500, reason: failure.code, message: failure.message, hint: failure.hint}, confirmation).catch(() => undefined)
+      session.close()
+    }
+  }
+
+  private awaitConfirmation(sha256: string): Promise<HttpSession> {
+    return new Promise<HttpSession>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(sha256)
+        reject(new TetherError('unreachable', 'confirmation-timeout', 'the agent did not come back over mutual TLS to confirm its activation'))
+      }, CONFIRMATION_TIMEOUT_MS)
+      this.pending.set(sha256, {
+        resolve(session) {
+          clearTimeout(timer)
+          resolve(session)
+        },
+      })
+    })
+  }
+}
+
+interface ActivationPlan {
+  request: ActivationRequest
+}
+
+/**
+ * Decide an agent-initiated activation from the settings: enabled, token, tenant, hostname,
+ * duplicates, clock skew. Throws the refusal the agent is told.
+ */
+export function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo, now: Date): ActivationPlan {
+  const {db} = manager
+  const settings = getSettings(db)
+  const args = hostInfo.activationRequest ?? {}
+  if (settings.agentInitiatedActivation === 'off') {
+    throw new TetherError('refused', 'agent-initiated-activation-off', 'agent-initiated activation is turned off on this manager', {
+      hint: 'activate the agent from the manager (tether manager activate), or enable it: dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1',
+    })
+  }
+
+  if (settings.activationToken !== '' && args.token !== settings.activationToken) {
+    throw new TetherError('refused', args.token === undefined ? 'token-required' : 'bad-token', args.token === undefined ? 'this manager requires an activation token' : 'the activation token is wrong', {
+      hint: 'pass token:SECRET with the token set on the manager (activationToken)',
+    })
+  }
+
+  const tenantId = getMeta(db, 'tenant_id')
+  if (args.tenantID !== undefined && args.tenantID.toUpperCase() !== tenantId) {
+    throw new TetherError('refused', 'tenant-mismatch', `tenantID ${args.tenantID} is not this manager's tenant`, {
+      hint: 'use the tenant ID `tether manager show` prints on the manager you mean',
+    })
+  }
+
+  checkClockSkew(hostInfo, now, settings.maxClockSkewSeconds * 1000)
+  const hostname = settings.allowAgentHostname && args.hostname ? args.hostname : hostInfo.hostname
+  const existing = findComputersByHostname(db, hostname)
+  if (settings.agentInitiatedActivation === 'known' && existing.length === 0) {
+    throw new TetherError('refused', 'unknown-computer', `no computer named ${hostname} is known to this manager, and agent-initiated activation is limited to known computers`, {
+      hint: 'add the computer first (activate it once from the manager), or allow any computer: agentInitiatedActivation any',
+    })
+  }
+
+  let guid: string | undefined
+  if (existing.length > 0) {
+    if (settings.duplicateNamePolicy === 'refuse') {
+      throw new TetherError('refused', 'duplicate-name', `a computer named ${hostname} already exists (id ${existing.map((c: Computer) => c.id).join(', ')})`, {
+        hint: 'remove it on the manager, use another hostname:, or change duplicateNamePolicy',
+      })
+    }
+
+    if (settings.duplicateNamePolicy === 'reactivate') guid = existing.at(-1)!.guid
+  }
+
+  return {
+    request: {
+      guid,
+      hostname,
+      displayName: args.displayname,
+      description: args.description,
+      group: args.group,
+      policy: args.policyid,
+      mode: 'bidirectional',
+      // No managerAddress: the agent keeps the address it dialled, which is known to work.
+      communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+    },
+  }
+}
+
+/** One heartbeat: status, then the computer's queued operations, then close. */
+export async function runHeartbeat(manager: ManagerContext, session: HttpSession, computer: Computer, now: () => Date = () => new Date()): Promise<void> {
+  const {db} = manager
+  try {
+    const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
+    db.prepare('UPDATE computers SET host_info = json_set(coalesce(host_info, \'{}\'), \'$.clock\', ?) WHERE id = ?').run(status.clock, computer.id)
+    touchComputer(db, computer.id, now())
+    for (const operation of queuedOperations(db, computer.id)) {
+      try {
+        const result = await command(session, operation.command, operation.body)
+        finishOperation(db, operation.id, {ok: true, result})
+      } catch (error) {
+        finishOperation(db, operation.id, {ok: false, result: {error: (error as Error).message}})
+        if (isTetherError(error) && error.failure === 'unreachable') break
+      }
+    }
+  } finally {
+    session.close()
+  }
+}
+

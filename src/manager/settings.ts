@@ -1,0 +1,238 @@
+import {TetherError} from '../errors.js'
+import type {Database} from '../platform/sqlite.js'
+
+/**
+ * Manager settings: typed, validated, stored in the registry. Each has a tether name and may have
+ * the classic key real provisioning scripts pass to `dsm_c -action changesetting`, with the classic
+ * value encoding translated both ways.
+ */
+
+export type AgentInitiatedActivation = 'off' | 'any' | 'known'
+export type DuplicateNamePolicy = 'refuse' | 'new' | 'reactivate'
+
+export interface Settings {
+  agentInitiatedActivation: AgentInitiatedActivation
+  activationToken: string
+  allowAgentHostname: boolean
+  duplicateNamePolicy: DuplicateNamePolicy
+  allowReactivateCloned: boolean
+  allowReactivateUnknown: boolean
+  heartbeatIntervalSeconds: number
+  missedHeartbeats: number
+  maxClockSkewSeconds: number
+  heartbeatAddress: string
+}
+
+export type SettingName = keyof Settings
+
+interface Definition<K extends SettingName> {
+  summary: string
+  values: string
+  default: Settings[K]
+  parse(text: string): Settings[K]
+  secret?: boolean
+  /** The classic DSM key, with its own value encoding. */
+  classic?: {key: string; values: string; parse(text: string): Settings[K]; format(value: Settings[K]): string}
+}
+
+function bad(name: string, text: string, expected: string): TetherError {
+  return new TetherError('usage', 'bad-setting-value', `"${text}" is not a valid value for ${name}`, {hint: `expected ${expected}`})
+}
+
+function boolean(name: string) {
+  return (text: string): boolean => {
+    const t = text.trim().toLowerCase()
+    if (['true', '1', 'yes', 'on'].includes(t)) return true
+    if (['false', '0', 'no', 'off'].includes(t)) return false
+    throw bad(name, text, 'true or false')
+  }
+}
+
+function integer(name: string, min: number, max: number) {
+  return (text: string): number => {
+    const n = Number(text.trim())
+    if (!Number.isInteger(n) || n < min || n > max) throw bad(name, text, `a whole number from ${min} to ${max}`)
+    return n
+  }
+}
+
+function oneOf<T extends string>(name: string, options: readonly T[]) {
+  return (text: string): T => {
+    const t = text.trim().toLowerCase() as T
+    if (!options.includes(t)) throw bad(name, text, `one of ${options.join(', ')}`)
+    return t
+  }
+}
+
+/** A classic numeric code <-> tether word mapping (e.g. 0/1/2 for off/any/known). */
+function coded<T extends string>(name: string, codes: Record<string, T>) {
+  return {
+    parse(text: string): T {
+      const value = codes[text.trim()]
+      if (value === undefined) throw bad(name, text, Object.entries(codes).map(([c, v]) => `${c} (${v})`).join(', '))
+      return value
+    },
+    format(value: T): string {
+      return Object.entries(codes).find(([, v]) => v === value)?.[0] ?? String(value)
+    },
+  }
+}
+
+const CLASSIC_PREFIX = 'settings.configuration.'
+
+const AIA_CODES = {'0': 'off', '1': 'any', '2': 'known'} as const
+const DUPLICATE_CODES = {'1': 'refuse', '2': 'new', '3': 'reactivate'} as const
+
+export const SETTINGS: {[K in SettingName]: Definition<K>} = {
+  agentInitiatedActivation: {
+    summary: 'whether agents may activate themselves (dsa_control -a): off, any computer, or only computers already in the registry',
+    values: 'off | any | known',
+    default: 'any',
+    parse: oneOf('agentInitiatedActivation', ['off', 'any', 'known'] as const),
+    classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivation`, values: '0 (off), 1 (any computer), 2 (known computers only)', ...coded('agentInitiatedActivation', AIA_CODES)},
+  },
+  activationToken: {
+    summary: 'a shared secret agents must pass as token:SECRET to activate themselves; empty: none required',
+    values: 'any string (empty to clear)',
+    default: '',
+    secret: true,
+    parse: (text) => text,
+    classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivationToken`, values: 'any string', parse: (text) => text, format: (value) => value},
+  },
+  allowAgentHostname: {
+    summary: 'whether an agent may supply its own hostname (hostname:NAME) when it activates itself',
+    values: 'true | false',
+    default: true,
+    parse: boolean('allowAgentHostname'),
+    classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivationHostname`, values: 'true | false', parse: boolean('agentInitiatedActivationHostname'), format: String},
+  },
+  duplicateNamePolicy: {
+    summary: 'when a computer with the same name exists: refuse the activation, activate a new computer, or reactivate the existing one',
+    values: 'refuse | new | reactivate',
+    default: 'reactivate',
+    parse: oneOf('duplicateNamePolicy', ['refuse', 'new', 'reactivate'] as const),
+    classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivationActiveHost`, values: '1 (refuse), 2 (activate a new computer), 3 (reactivate the existing one)', ...coded('agentInitiatedActivationActiveHost', DUPLICATE_CODES)},
+  },
+  allowReactivateCloned: {
+    summary: 'whether a cloned agent (the same certificate seen from two hosts) may reactivate',
+    values: 'true | false',
+    default: false,
+    parse: boolean('allowReactivateCloned'),
+    classic: {key: `${CLASSIC_PREFIX}allowReactivateClonedVM`, values: 'true | false', parse: boolean('allowReactivateClonedVM'), format: String},
+  },
+  allowReactivateUnknown: {
+    summary: 'whether an agent this manager has no record of may reactivate',
+    values: 'true | false',
+    default: false,
+    parse: boolean('allowReactivateUnknown'),
+    classic: {key: `${CLASSIC_PREFIX}allowReactivateUnknownVM`, values: 'true | false', parse: boolean('allowReactivateUnknownVM'), format: String},
+  },
+  heartbeatIntervalSeconds: {
+    summary: 'default seconds between agent heartbeats (per-computer override: tether manager computers set)',
+    values: 'whole seconds, 1 to 86400',
+    default: 600,
+    parse: integer('heartbeatIntervalSeconds', 1, 86_400),
+    classic: {
+      key: `${CLASSIC_PREFIX}defaultHeartbeatPeriod`,
+      values: 'whole minutes, 1 to 1440',
+      parse: (text) => integer('defaultHeartbeatPeriod', 1, 1440)(text) * 60,
+      format: (value) => String(Math.round(value / 60)),
+    },
+  },
+  missedHeartbeats: {
+    summary: 'heartbeats a computer may miss before it is shown offline',
+    values: 'whole number, 1 to 100',
+    default: 2,
+    parse: integer('missedHeartbeats', 1, 100),
+    classic: {key: `${CLASSIC_PREFIX}numberOfMissedHeartbeatsBeforeOffline`, values: 'whole number, 1 to 100', parse: integer('numberOfMissedHeartbeatsBeforeOffline', 1, 100), format: String},
+  },
+  maxClockSkewSeconds: {
+    summary: "largest difference allowed between an agent's clock and the manager's at activation",
+    values: 'whole seconds, 1 to 31536000',
+    default: 86_400,
+    parse: integer('maxClockSkewSeconds', 1, 31_536_000),
+  },
+  heartbeatAddress: {
+    summary: 'HOST:PORT agents are told to send heartbeats to (set by `tether manager start` when empty)',
+    values: 'HOST:PORT, or empty',
+    default: '',
+    parse(text) {
+      if (text !== '' && !/^[^\s:]+:\d{1,5}$/.test(text.trim())) throw bad('heartbeatAddress', text, 'HOST:PORT')
+      return text.trim()
+    },
+  },
+}
+
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
+
+/** Resolve a tether name or a classic key (case-insensitively) to a setting. */
+export function resolveSettingName(name: string): {name: SettingName; classic: boolean} {
+  const lower = name.trim().toLowerCase()
+  for (const key of SETTING_NAMES) {
+    if (key.toLowerCase() === lower) return {name: key, classic: false}
+    const classic = SETTINGS[key].classic?.key.toLowerCase()
+    if (classic === lower || classic === `${CLASSIC_PREFIX}${lower}`) return {name: key, classic: true}
+  }
+
+  throw new TetherError('usage', 'unknown-setting', `unknown setting "${name}"`, {
+    hint: `known settings: ${SETTING_NAMES.join(', ')} (classic keys: ${SETTING_NAMES.map((n) => SETTINGS[n].classic?.key).filter(Boolean).join(', ')})`,
+  })
+}
+
+export function getSettings(db: Database): Settings {
+  const rows = db.prepare('SELECT name, value FROM settings').all() as Array<{name: string; value: string}>
+  const stored = new Map(rows.map((r) => [r.name, r.value]))
+  const out = {} as Record<SettingName, unknown>
+  for (const name of SETTING_NAMES) {
+    const raw = stored.get(name)
+    out[name] = raw === undefined ? SETTINGS[name].default : (JSON.parse(raw) as unknown)
+  }
+
+  return out as unknown as Settings
+}
+
+export interface SettingView {
+  name: SettingName
+  value: Settings[SettingName]
+  isDefault: boolean
+  classicKey?: string
+  classicValue?: string
+  values: string
+  summary: string
+}
+
+function view(name: SettingName, settings: Settings, stored: Set<string>, reveal: boolean): SettingView {
+  const def = SETTINGS[name] as Definition<SettingName>
+  const raw = settings[name]
+  const hidden = def.secret && !reveal && raw !== ''
+  return {
+    name,
+    value: hidden ? '(set)' : raw,
+    isDefault: !stored.has(name),
+    classicKey: def.classic?.key,
+    classicValue: def.classic && !hidden ? def.classic.format(raw as never) : undefined,
+    values: def.values,
+    summary: def.summary,
+  }
+}
+
+export function describeSettings(db: Database, options: {reveal?: boolean} = {}): SettingView[] {
+  const settings = getSettings(db)
+  const stored = new Set((db.prepare('SELECT name FROM settings').all() as Array<{name: string}>).map((r) => r.name))
+  return SETTING_NAMES.map((name) => view(name, settings, stored, options.reveal ?? false))
+}
+
+export function describeSetting(db: Database, name: string, options: {reveal?: boolean} = {}): SettingView {
+  const resolved = resolveSettingName(name)
+  return describeSettings(db, options).find((s) => s.name === resolved.name)!
+}
+
+/** Parse (in the encoding of the name used: classic keys take classic values) and store. */
+export function setSetting(db: Database, name: string, text: string, now: Date = new Date()): SettingView {
+  const resolved = resolveSettingName(name)
+  const def = SETTINGS[resolved.name] as Definition<SettingName>
+  const value = resolved.classic && def.classic ? def.classic.parse(text) : def.parse(text)
+  db.prepare('INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+    .run(resolved.name, JSON.stringify(value), now.toISOString())
+  return describeSetting(db, resolved.name)
+}

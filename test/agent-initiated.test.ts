@@ -1,0 +1,282 @@
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import tls from 'node:tls'
+
+import Database from 'better-sqlite3'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {ManagerHome} from '../src/manager/home.js'
+import {generateRsaKeyPair} from '../src/pki/keys.js'
+import {issueCertificate} from '../src/pki/x509.js'
+import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
+
+const stoppers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  await Promise.all(stoppers.map((stop) => stop()))
+})
+
+async function manager(): Promise<{home: string; env: Record<string, string>; process: ManagerProcess}> {
+  const {home, env} = await initManager(tempDir())
+  const process = await startManager(home)
+  stoppers.push(() => process.stop())
+  return {home, env, process}
+}
+
+async function agent(dsaCore: string, options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
+  const started = await startAgent(dsaCore, options)
+  stoppers.push(() => started.stop())
+  return started
+}
+
+/** dsa_control as a provisioning script runs it, with no agent daemon unless one was started. */
+function dsaControl(dsaCore: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return run('dsa_control', args, {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'web-01.test', ...env})
+}
+
+function registry(home: string) {
+  return new Database(path.join(home, 'tether.db'), {readonly: true})
+}
+
+function computers(home: string): Array<Record<string, any>> {
+  const db = registry(home)
+  try {
+    return db.prepare('SELECT * FROM computers ORDER BY id').all() as Array<Record<string, any>>
+  } finally {
+    db.close()
+  }
+}
+
+describe('agent-initiated activation through dsa_control', () => {
+  let m: Awaited<ReturnType<typeof manager>>
+  let tenantId: string
+  beforeAll(async () => {
+    m = await manager()
+    tenantId = json(await tether(['manager', 'show', '--json'], m.env)).tenantId
+  })
+
+  it('reset then activate right after install, no daemon: HTTP Status 200, recorded with non-ASCII values intact', async () => {
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-r'])).exitCode).toBe(0)
+    const result = await dsaControl(dsaCore, ['-a', m.process.url, 'group:本番 サーバー', 'displayname:web 01', 'description:front: tier', 'policyid:4', `tenantID:${tenantId}`])
+    expect(result.stdout.trim()).toBe('HTTP Status: 200 - OK')
+    expect(result.exitCode).toBe(0)
+    const status = json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore]))
+    expect(status.state).toBe('activated')
+    const recorded = computers(m.home).find((c) => c.cert_sha256 === status.certificateHash.sha256)
+    expect(recorded).toMatchObject({hostname: 'web-01.test', display_name: 'web 01', group_name: '本番 サーバー', description: 'front: tier', policy: '4', state: 'activated'})
+    // The agent remembers the manager it dialled, for heartbeats.
+    expect(JSON.parse(fs.readFileSync(path.join(dsaCore, 'ds_agent.comm.json'), 'utf8')).managerAddress).toBe(`127.0.0.1:${m.process.port}`)
+  })
+
+  it('an activated agent refuses and says to reset first; a bound agent refuses naming the bound manager', async () => {
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
+    const again = await dsaControl(dsaCore, ['-a', m.process.url])
+    expect(again.exitCode).toBe(4)
+    expect(again.stdout.trim()).toBe('HTTP Status: 409 - Conflict')
+    expect(again.stderr).toMatch(/already activated; reset it first/)
+
+    const bound = newDsaCore()
+    const file = path.join(tempDir(), 'ds_agent_dsm.crt')
+    await run('dsm_c', ['-action', 'exportdsmcert', '-output', file], m.env)
+    expect((await tether(['agent', 'bind', file, '--dsa-core', bound])).exitCode).toBe(0)
+    const fp = json(await tether(['manager', 'show', '--json'], m.env)).manager.sha256
+    const refused = await dsaControl(bound, ['-a', m.process.url])
+    expect(refused.exitCode).toBe(5)
+    expect(refused.stdout.trim()).toBe('HTTP Status: 403 - Forbidden')
+    expect(refused.stderr).toContain(`bound to the manager with certificate SHA-256 ${fp} (pre-activated); agent-initiated activation is refused by design`)
+    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', bound])).state).toBe('pre-activated')
+  })
+
+  it('goes through the running agent when there is one, which switches context without a restart', async () => {
+    const dsaCore = newDsaCore()
+    const daemon = await agent(dsaCore, {hostname: 'daemon.test'})
+    const result = await dsaControl(dsaCore, ['-a', m.process.url, 'displayname:via daemon'])
+    expect(result.stdout.trim()).toBe('HTTP Status: 200 - OK')
+    // The hostname the daemon reports was used, not the one-shot environment's.
+    expect(computers(m.home).find((c) => c.display_name === 'via daemon')?.hostname).toBe('daemon.test')
+    const certificate = await new Promise<string | undefined>((resolve, reject) => {
+      const socket = tls.connect({host: '127.0.0.1', port: daemon.port, rejectUnauthorized: false}, () => {
+        resolve(socket.getPeerX509Certificate()?.subject)
+        socket.destroy()
+      })
+      socket.on('error', reject)
+    })
+    expect(certificate).toContain('OU=agent')
+  })
+
+  it('rejects malformed URLs and unknown keys with usage errors', async () => {
+    const dsaCore = newDsaCore()
+    for (const args of [['-a', 'https://127.0.0.1:4120/'], ['-a'], ['-a', 'dsm://127.0.0.1:99999/']]) {
+      const result = await dsaControl(dsaCore, args)
+      expect(result.exitCode, args.join(' ')).toBe(2)
+    }
+
+    const unknown = await dsaControl(dsaCore, ['-a', m.process.url, 'color:blue'])
+    expect(unknown.exitCode).toBe(2)
+    expect(unknown.stderr).toContain('unknown activation argument "color"; known keys: hostname: displayname: description: group: policyid: tenantID: token:')
+    expect(fs.existsSync(path.join(dsaCore, 'ds_agent.key'))).toBe(false)
+  })
+})
+
+describe('settings that govern agent-initiated activation', () => {
+  let m: Awaited<ReturnType<typeof manager>>
+  beforeAll(async () => {
+    m = await manager()
+  })
+
+  async function set(name: string, value: string): Promise<void> {
+    const result = await run('dsm_c', ['-action', 'changesetting', '-name', name, '-Value', value], m.env)
+    expect(result.exitCode, result.stderr).toBe(0)
+  }
+
+  async function refused(args: string[], status: string, message: RegExp, env: Record<string, string> = {}): Promise<string> {
+    const dsaCore = newDsaCore()
+    const result = await dsaControl(dsaCore, ['-a', m.process.url, ...args], env)
+    expect(result.stdout.trim()).toBe(status)
+    expect(result.exitCode).not.toBe(0)
+    expect(result.stderr).toMatch(message)
+    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).state).toBe('unactivated')
+    return dsaCore
+  }
+
+  it('off: refused, and the classic key turns it back on', async () => {
+    await set('settings.configuration.agentInitiatedActivation', '0')
+    await refused([], 'HTTP Status: 403 - Forbidden', /agent-initiated activation is turned off/)
+    await set('settings.configuration.agentInitiatedActivation', '1')
+    const view = json(await run('dsm_c', ['-action', 'viewsetting', '-name', 'settings.configuration.agentInitiatedActivation', '--json'], m.env))
+    expect(view).toMatchObject({name: 'agentInitiatedActivation', value: 'any', classicValue: '1'})
+  })
+
+  it('a required token: missing and wrong are refused, right is accepted; the token is never stored', async () => {
+    await set('activationToken', 's3cret value')
+    await refused([], 'HTTP Status: 403 - Forbidden', /requires an activation token/)
+    await refused(['token:nope'], 'HTTP Status: 403 - Forbidden', /activation token is wrong/)
+    const dsaCore = newDsaCore()
+    const ok = await dsaControl(dsaCore, ['-a', m.process.url, 'token:s3cret value', 'hostname:tokened.test'])
+    expect(ok.stdout.trim()).toBe('HTTP Status: 200 - OK')
+    const db = registry(m.home)
+    const stored = JSON.stringify(db.prepare('SELECT * FROM computers').all()) + JSON.stringify(db.prepare('SELECT * FROM handshakes').all())
+    db.close()
+    expect(stored).not.toContain('s3cret')
+    const shown = await tether(['manager', 'settings', 'get', 'activationToken'], m.env)
+    expect(shown.stdout).toContain('(set)')
+    expect(shown.stdout).not.toContain('s3cret')
+    await set('activationToken', '')
+  })
+
+  it('a tenant ID that is not this manager\'s is refused', async () => {
+    await refused(['tenantID:00000000-0000-0000-0000-000000000000'], 'HTTP Status: 403 - Forbidden', /is not this manager's tenant/)
+  })
+
+  it('duplicate names: refuse (409), activate as new, or reactivate the existing computer', async () => {
+    const first = newDsaCore()
+    expect((await dsaControl(first, ['-a', m.process.url, 'hostname:dup.test'])).exitCode).toBe(0)
+    await set('settings.configuration.agentInitiatedActivationActiveHost', '1')
+    await refused(['hostname:dup.test'], 'HTTP Status: 409 - Conflict', /a computer named dup.test already exists/)
+    await set('settings.configuration.agentInitiatedActivationActiveHost', '2')
+    expect((await dsaControl(newDsaCore(), ['-a', m.process.url, 'hostname:dup.test'])).exitCode).toBe(0)
+    expect(computers(m.home).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
+    await set('settings.configuration.agentInitiatedActivationActiveHost', '3')
+    expect((await dsaControl(newDsaCore(), ['-a', m.process.url, 'hostname:dup.test'])).exitCode).toBe(0)
+    expect(computers(m.home).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
+  })
+
+  it('known computers only, and agent-supplied hostnames can be ignored', async () => {
+    await set('settings.configuration.agentInitiatedActivation', '2')
+    await refused(['hostname:stranger.test'], 'HTTP Status: 403 - Forbidden', /no computer named stranger.test is known/)
+    await set('settings.configuration.agentInitiatedActivation', '1')
+    await set('settings.configuration.agentInitiatedActivationHostname', 'false')
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-a', m.process.url, 'hostname:chosen.test', 'displayname:no-name-choice'])).exitCode).toBe(0)
+    expect(computers(m.home).find((c) => c.display_name === 'no-name-choice')?.hostname).toBe('web-01.test')
+    await set('settings.configuration.agentInitiatedActivationHostname', 'true')
+  })
+
+  it("clock skew beyond the allowed maximum is refused (the agent's clock simulated)", async () => {
+    await refused([], 'HTTP Status: 403 - Forbidden', /clock is 25.0 hours ahead of the manager's \(allowed: 24.0 hours\)/, {TETHER_AGENT_CLOCK_OFFSET: String(25 * 3600)})
+    await set('maxClockSkewSeconds', String(26 * 3600))
+    expect((await dsaControl(newDsaCore(), ['-a', m.process.url, 'hostname:skewed.test'], {TETHER_AGENT_CLOCK_OFFSET: String(25 * 3600)})).exitCode).toBe(0)
+  })
+
+  it('settings are typed: unknown names and bad values are errors that say what is expected', async () => {
+    const unknown = await run('dsm_c', ['-action', 'changesetting', '-name', 'settings.configuration.nope', '-value', '1'], m.env)
+    expect(unknown.exitCode).toBe(2)
+    expect(unknown.stderr).toMatch(/unknown setting "settings.configuration.nope"; known settings: agentInitiatedActivation/)
+    const bad = await run('dsm_c', ['-action', 'changesetting', '-name', 'settings.configuration.agentInitiatedActivation', '-value', '7'], m.env)
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain('expected 0 (off), 1 (any), 2 (known)')
+    const minutes = await run('dsm_c', ['-action', 'changesetting', '-name', 'settings.configuration.defaultHeartbeatPeriod', '-value', '1'], m.env)
+    expect(minutes.exitCode).toBe(0)
+    expect(json(await tether(['manager', 'settings', 'get', 'heartbeatIntervalSeconds', '--json'], m.env)).value).toBe(60)
+    for (const [name, value] of [['settings.configuration.allowReactivateClonedVM', 'true'], ['settings.configuration.allowReactivateUnknownVM', 'true']]) {
+      expect((await run('dsm_c', ['-action', 'changesetting', '-name', name, '-value', value], m.env)).exitCode).toBe(0)
+    }
+
+    const listed = json(await tether(['manager', 'settings', 'list', '--json'], m.env)).settings
+    expect(listed.find((s: {name: string}) => s.name === 'allowReactivateCloned').value).toBe(true)
+  })
+})
+
+describe('heartbeats', () => {
+  it('a running agent heartbeats; missing heartbeats shows it offline; the next brings it back', async () => {
+    const m = await manager()
+    for (const [name, value] of [['heartbeatIntervalSeconds', '1'], ['missedHeartbeats', '2']]) {
+      expect((await tether(['manager', 'settings', 'set', name, value], m.env)).exitCode).toBe(0)
+    }
+
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
+    const presence = async () => json(await tether(['manager', 'computers', 'show', 'web-01.test', '--json'], m.env))
+    const firstSeen = (await presence()).lastSeenAt
+    let daemon = await agent(dsaCore)
+    const seen = await eventually(() => {
+      const row = computers(m.home)[0]
+      return row.last_seen_at > firstSeen && row.last_seen_at
+    }, 10_000, 'a heartbeat')
+    expect((await presence()).presence).toBe('online')
+
+    await daemon.stop()
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    const offline = await presence()
+    expect(offline.presence).toBe('offline')
+    expect(offline.lastSeenAt >= seen).toBe(true)
+
+    // dsa_control -m with no daemon: a one-shot heartbeat brings it back.
+    const manual = await dsaControl(dsaCore, ['-m'])
+    expect(manual.exitCode, manual.stderr).toBe(0)
+    expect((await presence()).presence).toBe('online')
+
+    daemon = await agent(dsaCore)
+    const viaDaemon = await dsaControl(dsaCore, ['-m', '--json'])
+    expect(json(viaDaemon).address).toBe(`127.0.0.1:${m.process.port}`)
+  })
+
+  it('the reversed connection refuses an agent certificate from another CA and a rogue certificate', async () => {
+    const m = await manager()
+    const other = await initManager(tempDir())
+    const otherCreds = new ManagerHome(other.home).loadCredentials()
+    const keys = await generateRsaKeyPair()
+    const rogue = await issueCertificate({profile: 'agent', subject: {commonName: 'rogue'}, publicKeyPem: keys.publicKeyPem, signerKeyPem: keys.privateKeyPem, validityDays: 30})
+    const otherCaAgent = await issueCertificate({profile: 'agent', subject: {commonName: 'other-ca-agent'}, publicKeyPem: keys.publicKeyPem, issuerCertPem: otherCreds.caCertPem, signerKeyPem: otherCreds.caKeyPem, validityDays: 30})
+    for (const [label, cert, reason] of [['other CA', otherCaAgent, 'unknown-ca'], ['rogue', rogue, 'self-signed']] as const) {
+      // Pose as an agent: TLS client, then HTTP server waiting for the manager's requests.
+      let requests = 0
+      const closed = await new Promise<boolean>((resolve) => {
+        const socket = tls.connect({host: '127.0.0.1', port: m.process.port, cert, key: keys.privateKeyPem, rejectUnauthorized: false}, () => {
+          http.createServer(() => requests++).emit('connection', socket)
+        })
+        socket.on('close', () => resolve(true))
+        socket.on('error', () => undefined)
+      })
+      expect(closed, label).toBe(true)
+      expect(requests, label).toBe(0)
+      const db = registry(m.home)
+      const entry = await eventually(() => db.prepare("SELECT * FROM handshakes WHERE result = 'refused' AND reason = ? ORDER BY id DESC").get(reason) as Record<string, string> | undefined, 5000, `${label} journaled`)
+      db.close()
+      expect(entry, label).toMatchObject({reason, tls_role: 'server', http_role: 'client'})
+    }
+  })
+})

@@ -280,3 +280,72 @@ describe('heartbeats', () => {
     }
   })
 })
+
+describe('manager-initiated mode and queued operations', () => {
+  it('the manager contacts the agent itself on its interval; a mode change is queued and delivered', async () => {
+    const m = await manager()
+    expect((await tether(['manager', 'settings', 'set', 'heartbeatIntervalSeconds', '1'], m.env)).exitCode).toBe(0)
+    const dsaCore = newDsaCore()
+    const daemon = await agent(dsaCore, {hostname: 'polled.test'})
+    const activated = json(await tether(['manager', 'activate', daemon.address, '--json'], m.env))
+    // The manager told the agent where to send heartbeats: where `manager start` listens.
+    const comm = () => JSON.parse(fs.readFileSync(path.join(dsaCore, 'ds_agent.comm.json'), 'utf8'))
+    expect(comm()).toMatchObject({managerAddress: `127.0.0.1:${m.process.port}`, mode: 'bidirectional', heartbeatSeconds: 1})
+
+    const set = json(await tether(['manager', 'computers', 'set', String(activated.computer.id), '--mode', 'manager-initiated', '--heartbeat-interval', '1', '--json'], m.env))
+    expect(set.operation).toMatchObject({command: 'SetCommunication', state: 'queued'})
+    await eventually(() => comm().mode === 'manager-initiated', 10_000, 'SetCommunication delivered')
+    const db = registry(m.home)
+    try {
+      await eventually(() => (db.prepare('SELECT state FROM operations WHERE id = ?').get(set.operation.id) as {state: string}).state === 'done', 5000, 'operation marked done')
+      // From now on only the manager initiates; last contact keeps advancing.
+      const before = (db.prepare('SELECT last_seen_at AS t FROM computers WHERE id = ?').get(activated.computer.id) as {t: string}).t
+      await eventually(() => (db.prepare('SELECT last_seen_at AS t FROM computers WHERE id = ?').get(activated.computer.id) as {t: string}).t > before, 10_000, 'a manager-initiated contact')
+      const agentJournal = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
+      const lastOutbound = agentJournal.prepare("SELECT max(id) AS id FROM handshakes WHERE tls_role = 'client'").get() as {id: number}
+      const lastInbound = agentJournal.prepare("SELECT max(id) AS id FROM handshakes WHERE tls_role = 'server' AND context = 'mutual' AND result = 'accepted'").get() as {id: number}
+      agentJournal.close()
+      expect(lastInbound.id).toBeGreaterThan(lastOutbound.id ?? 0)
+    } finally {
+      db.close()
+    }
+  })
+})
+
+describe('the agent process', () => {
+  it('stops cleanly on SIGTERM, releasing its port, lock and control socket', async () => {
+    const dsaCore = newDsaCore()
+    const a = await startAgent(dsaCore)
+    expect(fs.existsSync(path.join(dsaCore, 'ds_agent.sock'))).toBe(true)
+    a.child.kill('SIGTERM')
+    const result = await a.child
+    expect(result.exitCode).toBe(0)
+    expect(fs.existsSync(path.join(dsaCore, 'ds_agent.sock'))).toBe(false)
+    expect(fs.existsSync(path.join(dsaCore, '.daemon.lock'))).toBe(false)
+    // A second daemon on the same dsa_core is refused while the first runs.
+    const first = await agent(dsaCore)
+    const second = await tether(['agent', 'start', '--dsa-core', dsaCore, '--port', '0'])
+    expect(second.exitCode).toBe(4)
+    expect(second.stderr).toContain(`locked by process ${first.child.pid}`)
+  })
+
+  it('reset while running returns it to the bootstrap context without a restart', async () => {
+    const m = await manager()
+    const dsaCore = newDsaCore()
+    const a = await agent(dsaCore)
+    expect((await tether(['manager', 'activate', a.address], m.env)).exitCode).toBe(0)
+    const presented = () => new Promise<string | undefined>((resolve, reject) => {
+      const socket = tls.connect({host: '127.0.0.1', port: a.port, rejectUnauthorized: false}, () => {
+        resolve(socket.getPeerX509Certificate()?.fingerprint256)
+        socket.destroy()
+      })
+      socket.on('error', reject)
+    })
+    const bootstrap = json(await tether(['agent', 'status', '--json', '--dsa-core', newDsaCore()])).certificateHash.sha256
+    expect(await presented()).not.toBe(bootstrap)
+    expect((await dsaControl(dsaCore, ['-r'])).exitCode).toBe(0)
+    expect(await presented()).toBe(bootstrap)
+    // And it can be activated again, over the same running process.
+    expect((await tether(['manager', 'activate', a.address], m.env)).exitCode).toBe(0)
+  })
+})

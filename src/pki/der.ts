@@ -1,0 +1,135 @@
+import {TetherError} from '../errors.js'
+
+/**
+ * Just enough DER (and BER, for envelopes streamed by other tools) to walk and build CMS
+ * structures on Buffers. Large payloads stay zero-copy slices; no binary-string detours.
+ */
+
+export interface Node {
+  /** The identifier octet (class, constructed bit, tag number < 31). */
+  tag: number
+  /** The full encoding, header included. */
+  raw: Buffer
+  /** The contents (for indefinite-length encodings, without the end-of-contents octets). */
+  value: Buffer
+  constructed: boolean
+}
+
+export const TAG = {
+  INTEGER: 0x02,
+  OCTET_STRING: 0x04,
+  NULL: 0x05,
+  OID: 0x06,
+  SEQUENCE: 0x30,
+  SET: 0x31,
+  CONTEXT_0: 0xa0,
+  CONTEXT_1: 0xa1,
+  CONTEXT_2: 0xa2,
+  CONTEXT_PRIMITIVE_0: 0x80,
+} as const
+
+function malformed(what: string): TetherError {
+  return new TetherError('usage', 'malformed-der', `malformed ASN.1: ${what}`)
+}
+
+/** Read one TLV at `offset`. */
+export function readNode(buffer: Buffer, offset = 0): Node {
+  if (offset + 2 > buffer.length) throw malformed('truncated header')
+  const tag = buffer[offset]
+  if ((tag & 0x1f) === 0x1f) throw malformed('high tag numbers are not used in CMS')
+  const constructed = (tag & 0x20) !== 0
+  let length = buffer[offset + 1]
+  let headerLength = 2
+  if (length === 0x80) {
+    // Indefinite length (BER): contents run until the matching end-of-contents (00 00).
+    if (!constructed) throw malformed('indefinite length on a primitive')
+    let cursor = offset + 2
+    while (!(buffer[cursor] === 0 && buffer[cursor + 1] === 0)) {
+      if (cursor >= buffer.length) throw malformed('missing end-of-contents')
+      cursor += readNode(buffer, cursor).raw.length
+    }
+
+    return {tag, constructed, raw: buffer.subarray(offset, cursor + 2), value: buffer.subarray(offset + 2, cursor)}
+  }
+
+  if (length & 0x80) {
+    const count = length & 0x7f
+    if (count > 4) throw malformed('length too large')
+    length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + buffer[offset + 2 + i]
+    headerLength += count
+  }
+
+  const end = offset + headerLength + length
+  if (end > buffer.length) throw malformed('truncated contents')
+  return {tag, constructed, raw: buffer.subarray(offset, end), value: buffer.subarray(offset + headerLength, end)}
+}
+
+/** The children of a constructed node. */
+export function children(node: Node): Node[] {
+  if (!node.constructed) throw malformed('expected a constructed value')
+  const out: Node[] = []
+  let offset = 0
+  while (offset < node.value.length) {
+    const child = readNode(node.value, offset)
+    out.push(child)
+    offset += child.raw.length
+  }
+
+  return out
+}
+
+export function expectTag(node: Node | undefined, tag: number, what: string): Node {
+  if (!node || node.tag !== tag) throw malformed(`expected ${what}`)
+  return node
+}
+
+/** An OCTET STRING's bytes, also when BER splits it into constructed segments. */
+export function octets(node: Node): Buffer {
+  if (!node.constructed) return node.value
+  return Buffer.concat(children(node).map((child) => octets(child)))
+}
+
+export function decodeOid(node: Node): string {
+  const bytes = expectTag(node, TAG.OID, 'an object identifier').value
+  const parts = [Math.floor(bytes[0] / 40), bytes[0] % 40]
+  let value = 0
+  for (const byte of bytes.subarray(1)) {
+    value = value * 128 + (byte & 0x7f)
+    if (!(byte & 0x80)) {
+      parts.push(value)
+      value = 0
+    }
+  }
+
+  return parts.join('.')
+}
+
+// --- writing (DER) ---
+
+function encodeLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length])
+  const bytes: number[] = []
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff)
+  return Buffer.from([0x80 | bytes.length, ...bytes])
+}
+
+export function tlv(tag: number, ...contents: Buffer[]): Buffer {
+  const body = Buffer.concat(contents)
+  return Buffer.concat([Buffer.from([tag]), encodeLength(body.length), body])
+}
+
+export function encodeOid(oid: string): Buffer {
+  const parts = oid.split('.').map(Number)
+  const bytes = [parts[0] * 40 + parts[1]]
+  for (const part of parts.slice(2)) {
+    const chunk = [part & 0x7f]
+    for (let n = Math.floor(part / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift((n & 0x7f) | 0x80)
+    bytes.push(...chunk)
+  }
+
+  return tlv(TAG.OID, Buffer.from(bytes))
+}
+
+export const integer = (value: number) => tlv(TAG.INTEGER, Buffer.from([value]))
+export const sequence = (...items: Buffer[]) => tlv(TAG.SEQUENCE, ...items)

@@ -319,7 +319,7 @@ describe('the agent process', () => {
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent.sock'))).toBe(true)
     a.child.kill('SIGTERM')
     const result = await a.child
-    expect(result.exitCode).toBe(0)
+    expect(result.exitCode, `signal ${result.signal}; stderr ${result.stderr}`).toBe(0)
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent.sock'))).toBe(false)
     expect(fs.existsSync(path.join(dsaCore, '.daemon.lock'))).toBe(false)
     // A second daemon on the same dsa_core is refused while the first runs.

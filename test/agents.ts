@@ -22,8 +22,8 @@ export function newDsaCore(): string {
 }
 
 /** Start a long-running tether command that prints one JSON "listening" line when ready. */
-async function startListening(args: string[], env: Record<string, string> = {}): Promise<{port: number; child: ResultPromise; stop(): Promise<void>}> {
-  const child = execa(process.execPath, [BIN.tether, ...args, '--port', '0', '--json'], {
+async function startListening(args: string[], env: Record<string, string> = {}, port = 0): Promise<{port: number; child: ResultPromise; stop(): Promise<void>}> {
+  const child = execa(process.execPath, [BIN.tether, ...args, '--port', String(port), '--json'], {
     env: {NO_COLOR: '1', ...env},
     reject: false,
     buffer: {stdout: false, stderr: true},
@@ -65,8 +65,9 @@ export interface ManagerProcess {
 }
 
 /** A real `tether manager start` (heartbeat listener) on an ephemeral loopback port. */
-export async function startManager(home: string, options: {env?: Record<string, string>} = {}): Promise<ManagerProcess> {
-  const started = await startListening(['manager', 'start', '--home', home, '--poll-ms', '200'], options.env)
+export async function startManager(home: string, options: {env?: Record<string, string>; port?: number} = {}): Promise<ManagerProcess> {
+  // A restarted manager may take its old port back: its agents remember that address.
+  const started = await startListening(['manager', 'start', '--home', home, '--poll-ms', '200'], options.env, options.port)
   return {home, url: `dsm://127.0.0.1:${started.port}/`, ...started}
 }
 

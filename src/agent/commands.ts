@@ -9,7 +9,8 @@ import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/i
 import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {Database} from '../platform/sqlite.js'
-import {recordEvent} from './database.js'
+import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
+import {applyConfiguration} from './configuration.js'
 import {bootstrapIdentity} from './bootstrap.js'
 import {DsaCore} from './store.js'
 
@@ -171,7 +172,28 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
       managerSha256: status.manager?.sha256,
       caSha256: status.caCertificate?.sha256,
       clock: ctx.now().toISOString(),
+      ...(status.configuration ? {configuration: status.configuration} : {}),
     }
+  },
+
+  SetSecurityConfiguration(ctx, body) {
+    return {...applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now())}
+  },
+
+  GetAgentEvents(ctx, body) {
+    const limit = Math.min(Math.max(Number(body.limit) || 500, 1), 5000)
+    const events = listEvents(ctx.db, Number(body.after) || 0, limit + 1)
+    failpoint('agent-events:pulled')
+    return {instance: agentInstance(ctx.db), events: events.slice(0, limit), more: events.length > limit}
+  },
+
+  AckAgentEvents(ctx, body) {
+    if (body.instance !== agentInstance(ctx.db)) {
+      throw new TetherError('refused', 'events-instance-mismatch', 'the acknowledgement is for another event database', {hint: 'pull events again'})
+    }
+
+    failpoint('agent-events:ack-received')
+    return {deleted: acknowledgeEvents(ctx.db, Number(body.through) || 0)}
   },
 
   SetCommunication(ctx, body) {
@@ -188,8 +210,6 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     return {received: true}
   },
 
-  GetAgentEvents: undefined,
-  SetSecurityConfiguration: undefined,
   Deactivate: undefined,
 }
 

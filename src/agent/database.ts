@@ -17,6 +17,21 @@ const MIGRATIONS = [
   );
   `,
   JOURNAL_TABLE_DDL,
+  // 3: event ids must never be reused (the manager deduplicates on them), so AUTOINCREMENT; and
+  // an instance id for this database, so a re-created database is told apart.
+  `
+  CREATE TABLE events_v3 (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     TEXT NOT NULL,
+    type   TEXT NOT NULL,
+    detail TEXT NOT NULL
+  );
+  INSERT INTO events_v3 (id, at, type, detail) SELECT id, at, type, detail FROM events;
+  DROP TABLE events;
+  ALTER TABLE events_v3 RENAME TO events;
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(16))));
+  `,
 ]
 
 export async function openAgentDatabase(dsaCore: string): Promise<Database> {
@@ -40,7 +55,26 @@ export interface AgentEvent {
   detail: Record<string, unknown>
 }
 
+export function agentInstance(db: Database): string {
+  return (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as {value: string}).value
+}
+
+/** Drop events the manager has acknowledged storing; only those. */
+export function acknowledgeEvents(db: Database, throughId: number): number {
+  return db.prepare('DELETE FROM events WHERE id <= ?').run(throughId).changes
+}
+
 export function listEvents(db: Database, afterId = 0, limit = 1000): AgentEvent[] {
   const rows = db.prepare('SELECT id, at, type, detail FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{id: number; at: string; type: string; detail: string}>
   return rows.map((r) => ({...r, detail: JSON.parse(r.detail) as Record<string, unknown>}))
+}
+
+/** Record an event from a short-lived process (reset, deactivation) in the agent's database. */
+export async function recordEventIn(dsaCore: string, type: string, detail: Record<string, unknown>): Promise<void> {
+  const db = await openAgentDatabase(dsaCore)
+  try {
+    recordEvent(db, type, detail)
+  } finally {
+    db.close()
+  }
 }

@@ -16,7 +16,7 @@ import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from './bootstrap.js'
 import {CommandContext, dispatchCommand} from './commands.js'
-import {openAgentDatabase} from './database.js'
+import {openAgentDatabase, recordEvent} from './database.js'
 import {DSA_FILES, DsaCore} from './store.js'
 
 /**
@@ -227,6 +227,16 @@ export class AgentRuntime {
   private journal(entry: HandshakeEntry): void {
     try {
       recordHandshake(this.db, entry)
+      // Refusals are also events, so the manager hears of them at the next pickup.
+      if (entry.result === 'refused') {
+        recordEvent(this.db, entry.reason.startsWith('command-') ? 'command-refused' : 'handshake-refused', {
+          reason: entry.reason,
+          peerAddress: entry.peerAddress,
+          peerSha256: entry.peerSha256,
+          context: entry.context,
+          detail: entry.detail,
+        })
+      }
     } catch {
       // The journal is a diagnostic aid; a full disk must not take the agent down with it.
     }
@@ -255,7 +265,9 @@ export class AgentRuntime {
       }
 
       const reply: ErrorReply = {error: {code: failure.code, class: failure.failure, message: failure.message, hint: failure.hint}}
-      send(res, httpStatusFor(failure.failure), reply)
+      // An oversized body was not read to its end: answer, then drop the connection.
+      if (failure.code === 'body-too-large') res.shouldKeepAlive = false
+      send(res, failure.code === 'body-too-large' ? 413 : httpStatusFor(failure.failure), reply)
     }
   }
 }

@@ -26,6 +26,7 @@ export const DSA_FILES = {
   dsmCert: 'ds_agent_dsm.crt',
   dsmCaCert: 'ds_agent_dsm_ca.crt',
   config: 'ds_agent.config',
+  configMeta: 'ds_agent.config.json',
   comm: 'ds_agent.comm.json',
   journal: 'ds_agent.journal',
 } as const
@@ -44,6 +45,7 @@ export interface AgentStatus {
   manager?: CertificateSummary
   agentCertificate?: CertificateSummary
   caCertificate?: CertificateSummary
+  configuration?: {policy: string; version: number; sha256: string; appliedAt: string}
 }
 
 /** A set of file changes applied all together or not at all (see DsaCore.commit). */
@@ -58,7 +60,7 @@ interface JournalRecord {
   remove: string[]
 }
 
-const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config])
+const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config, DSA_FILES.configMeta])
 
 export class DsaCore {
   constructor(readonly dir: string) {}
@@ -168,6 +170,17 @@ export class DsaCore {
     removeFileDurable(this.file('journal'))
   }
 
+  /** The configuration in force: its policy, version and fingerprint (absent until one is applied). */
+  appliedConfiguration(): {policy: string; version: number; sha256: string; appliedAt: string} | undefined {
+    const text = this.read('configMeta')
+    if (text === undefined) return undefined
+    try {
+      return JSON.parse(text)
+    } catch (error) {
+      throw damaged(this.dir, `${DSA_FILES.configMeta} is not valid JSON`, error)
+    }
+  }
+
   /** How to reach the manager after activation (absent before activation). */
   communication(): AgentCommunication | undefined {
     const text = this.read('comm')
@@ -212,6 +225,7 @@ export class DsaCore {
       status.agentCertificate = summarize(agent)
       status.caCertificate = summarize(this.certificate('dsmCaCert')!)
       if (dsm) status.manager = summarize(dsm)
+      status.configuration = this.appliedConfiguration()
     } else if (state === 'pre-activated' && dsm) {
       status.boundManager = summarize(dsm)
     }
@@ -250,7 +264,7 @@ export class DsaCore {
 }
 
 /** Everything activation or binding put in dsa_core: a reset removes all of it in one change. */
-export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config', 'comm']
+export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config', 'configMeta', 'comm']
 
 export interface ResetResult {
   previousState: AgentState

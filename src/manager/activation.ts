@@ -87,7 +87,7 @@ export async function issueAgentCertificate(db: Database, credentials: ManagerCr
   })
   const certificate = parseCertificate(pem, 'issued agent certificate')
   const summary = summarize(certificate)
-  recordIssuedCertificate(db, {serial: summary.serial, sha256: summary.sha256, subject: summary.subject, notBefore: summary.notBefore, notAfter: summary.notAfter})
+  recordIssuedCertificate(db, {serial: summary.serial, sha256: summary.sha256, subject: summary.subject, notBefore: summary.notBefore, notAfter: summary.notAfter, pem})
   return {pem, certificate}
 }
 

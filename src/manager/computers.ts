@@ -26,6 +26,10 @@ export interface Computer {
   /** Per-computer overrides; null: the manager default applies. */
   heartbeatIntervalSeconds: number | null
   missedHeartbeats: number | null
+  /** The configuration the agent last reported as applied. */
+  configPolicy: string | null
+  configVersion: number | null
+  configSha256: string | null
 }
 
 export type Presence = 'online' | 'offline' | 'unknown'
@@ -65,7 +69,8 @@ export function findComputersByHostname(db: Database, hostname: string): Compute
 
 const SELECT = `SELECT id, guid, hostname, display_name AS displayName, description, group_name AS "group", policy, address, mode, state,
   host_info AS hostInfo, cert_serial AS certSerial, cert_sha256 AS certSha256, created_at AS createdAt, activated_at AS activatedAt,
-  last_seen_at AS lastSeenAt, heartbeat_interval_s AS heartbeatIntervalSeconds, missed_heartbeats AS missedHeartbeats FROM computers`
+  last_seen_at AS lastSeenAt, heartbeat_interval_s AS heartbeatIntervalSeconds, missed_heartbeats AS missedHeartbeats,
+  config_policy AS configPolicy, config_version AS configVersion, config_sha256 AS configSha256 FROM computers`
 
 function fromRow(row: Record<string, unknown> | undefined): Computer | undefined {
   if (!row) return undefined
@@ -101,9 +106,14 @@ export interface IssuedCertificate {
   notAfter: string
 }
 
-export function recordIssuedCertificate(db: Database, cert: IssuedCertificate, now: Date = new Date()): void {
-  db.prepare(`INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?)`)
-    .run(cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, now.toISOString())
+export function recordIssuedCertificate(db: Database, cert: IssuedCertificate & {pem: string}, now: Date = new Date()): void {
+  db.prepare(`INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+    .run(cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, now.toISOString(), cert.pem)
+}
+
+/** The PEM of a certificate this CA issued (configurations are encrypted to it). */
+export function issuedCertificatePem(db: Database, sha256: string): string | undefined {
+  return (db.prepare('SELECT pem FROM certificates WHERE sha256 = ?').get(sha256) as {pem: string | null} | undefined)?.pem ?? undefined
 }
 
 export function isIssuedCertificate(db: Database, sha256: string): boolean {
@@ -151,6 +161,11 @@ export function recordActivation(db: Database, record: ActivationRecord, now: Da
     db.prepare('UPDATE certificates SET computer_id = (SELECT id FROM computers WHERE guid = ?) WHERE sha256 = ?').run(record.guid, record.certSha256)
   })()
   return findComputer(db, record.guid)
+}
+
+/** Record what the agent reports as its applied configuration. */
+export function recordAppliedConfiguration(db: Database, id: number, applied: {policy?: string; version?: number; sha256?: string} | undefined): void {
+  db.prepare('UPDATE computers SET config_policy = ?, config_version = ?, config_sha256 = ? WHERE id = ?').run(applied?.policy ?? null, applied?.version ?? null, applied?.sha256 ?? null, id)
 }
 
 export function touchComputer(db: Database, id: number, now: Date = new Date()): void {

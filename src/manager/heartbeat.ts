@@ -10,9 +10,9 @@ import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, oneLineName} from '../pki/inspect.js'
 import {ActivationReport, AgentStatusReply, HostInfo} from '../protocol/commands.js'
 import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActivation} from './activation.js'
-import {Computer, findComputerByCertificate, findComputersByHostname, touchComputer} from './computers.js'
+import {Computer, findComputerByCertificate, findComputersByHostname} from './computers.js'
+import {runContact} from './contact.js'
 import {getMeta} from './registry.js'
-import {finishOperation, queuedOperations} from './operations.js'
 import {getSettings} from './settings.js'
 
 /**
@@ -142,7 +142,7 @@ export class HeartbeatListener {
       }
 
       this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'heartbeat'})
-      await runHeartbeat(this.manager, session, computer, this.now)
+      await runContact(this.manager, session, computer, this.now)
     } catch {
       // Each failure was journaled or reported to the agent; one agent's failure ends only its session.
       session.close()
@@ -278,25 +278,3 @@ export function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo, 
     },
   }
 }
-
-/** One heartbeat: status, then the computer's queued operations, then close. */
-export async function runHeartbeat(manager: ManagerContext, session: HttpSession, computer: Computer, now: () => Date = () => new Date()): Promise<void> {
-  const {db} = manager
-  try {
-    const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
-    db.prepare('UPDATE computers SET host_info = json_set(coalesce(host_info, \'{}\'), \'$.clock\', ?) WHERE id = ?').run(status.clock, computer.id)
-    touchComputer(db, computer.id, now())
-    for (const operation of queuedOperations(db, computer.id)) {
-      try {
-        const result = await command(session, operation.command, operation.body)
-        finishOperation(db, operation.id, {ok: true, result})
-      } catch (error) {
-        finishOperation(db, operation.id, {ok: false, result: {error: (error as Error).message}})
-        if (isTetherError(error) && error.failure === 'unreachable') break
-      }
-    }
-  } finally {
-    session.close()
-  }
-}
-

@@ -74,6 +74,36 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX operations_queued ON operations(computer_id, state);
   `,
+  // 4: policies, the configuration each computer reports as applied, events picked up from
+  // agents (unique per agent database and event id, so a re-delivered event is never stored
+  // twice), and the issued certificate itself (configurations are encrypted to it).
+  `
+  CREATE TABLE policies (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    document   TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  ALTER TABLE computers ADD COLUMN config_policy TEXT;
+  ALTER TABLE computers ADD COLUMN config_version INTEGER;
+  ALTER TABLE computers ADD COLUMN config_sha256 TEXT;
+  ALTER TABLE certificates ADD COLUMN pem TEXT;
+  CREATE TABLE events (
+    id             INTEGER PRIMARY KEY,
+    computer_id    INTEGER REFERENCES computers(id) ON DELETE SET NULL,
+    agent_instance TEXT NOT NULL,
+    agent_event_id INTEGER NOT NULL,
+    at             TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    detail         TEXT NOT NULL,
+    received_at    TEXT NOT NULL,
+    UNIQUE (agent_instance, agent_event_id)
+  );
+  CREATE INDEX events_computer ON events(computer_id, at);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -5,7 +5,8 @@ import {parseHostPort} from '../channel/connect.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import {ManagerContext, connectMutual} from './activation.js'
 import {Computer, listComputers, presence} from './computers.js'
-import {HeartbeatListener, runHeartbeat} from './heartbeat.js'
+import {runContact} from './contact.js'
+import {HeartbeatListener} from './heartbeat.js'
 import {ManagerHome} from './home.js'
 import {setMeta} from './registry.js'
 import {queuedOperations} from './operations.js'
@@ -71,7 +72,7 @@ export class ManagerRuntime {
     try {
       const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
       const socket = await connectMutual(this.context.credentials, host, port, computer.certSha256 ?? undefined)
-      await runHeartbeat(this.context, new HttpSession(socket), computer)
+      await runContact(this.context, new HttpSession(socket), computer)
     } catch {
       // Unreachable now: presence turns offline on its own once heartbeats are missed.
     }

@@ -42,10 +42,11 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
   const Driver = await loadDriver()
   let db: Database
   try {
+    const isNew = !fs.existsSync(file)
     db = new Driver(file, {fileMustExist: !options.create})
     // Owner-only: registries and journals name peers and hold events. SQLite gives the -wal and
-    // -shm files the main file's mode.
-    fs.chmodSync(file, 0o600)
+    // -shm files the main file's mode. Only at creation: a reader that is not the owner must not fail.
+    if (isNew) fs.chmodSync(file, 0o600)
     db.pragma('busy_timeout = 5000')
     db.pragma('journal_mode = WAL')
     db.pragma('foreign_keys = ON')

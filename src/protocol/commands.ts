@@ -16,6 +16,7 @@ export const COMMANDS = {
   SetSecurityConfiguration: 'SetSecurityConfiguration',
   Deactivate: 'Deactivate',
   SetCommunication: 'SetCommunication',
+  AckAgentEvents: 'AckAgentEvents',
   ReportActivationResult: 'ReportActivationResult',
 } as const
 
@@ -86,6 +87,14 @@ export interface AgentStatusReply {
   managerSha256?: string
   caSha256?: string
   clock: string
+  configuration?: {policy: string; version: number; sha256: string; appliedAt: string}
+}
+
+export interface AgentEventsReply {
+  /** Identifies the agent's event database; with an event id, the key the manager deduplicates on. */
+  instance: string
+  events: Array<{id: number; at: string; type: string; detail: Record<string, unknown>}>
+  more: boolean
 }
 
 /** An error reply: the HTTP status carries the class, the body says what and what to do. */

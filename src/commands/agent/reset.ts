@@ -1,3 +1,4 @@
+import {recordEventIn} from '../../agent/database.js'
 import {resetAgent, DsaCore} from '../../agent/store.js'
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, yesFlag} from '../../cli/flags.js'
@@ -15,6 +16,7 @@ export default class AgentReset extends TetherCommand {
     const store = new DsaCore(resolveDsaCore(flags['dsa-core']))
     await confirmOrRefuse(`Reset the agent in ${store.dir} (it must be activated again)`, {yes: flags.yes, flagHint: '--yes'})
     const result = resetAgent(store)
+    if (result.removed.length > 0) await recordEventIn(store.dir, 'reset', {previousState: result.previousState, removed: result.removed})
     this.log(result.removed.length > 0 ? `Agent reset (was ${result.previousState}); removed ${result.removed.join(', ')}` : 'Agent was already reset; nothing to remove')
     return {state: 'unactivated', dsaCore: store.dir, previousState: result.previousState, removed: result.removed}
   }

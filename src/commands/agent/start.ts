@@ -33,11 +33,8 @@ export default class AgentStart extends TetherCommand {
       onHeartbeatError: (error) => process.stderr.write(`heartbeat failed: ${error.message}\n`),
     })
     const {store} = daemon.runtime
-    const ready = {event: 'listening', host, port, state: store.state(), dsaCore: store.dir, pid: process.pid}
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
-    else this.log(`Agent listening on ${host}:${port} (${ready.state}); dsa_core ${store.dir}`)
-
-    await new Promise<void>((resolve) => {
+    // Handlers first: once the ready line is out, a supervisor may signal at any moment.
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
@@ -47,6 +44,11 @@ export default class AgentStart extends TetherCommand {
       process.on('SIGINT', stop)
       process.on('SIGTERM', stop)
     })
+    const ready = {event: 'listening', host, port, state: store.state(), dsaCore: store.dir, pid: process.pid}
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
+    else this.log(`Agent listening on ${host}:${port} (${ready.state}); dsa_core ${store.dir}`)
+
+    await stopped
     this.log('Agent stopped')
     // The ready line was the JSON document; nothing more is printed.
     return undefined

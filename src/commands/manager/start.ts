@@ -28,10 +28,8 @@ export default class ManagerStart extends TetherCommand {
       throw error
     }
 
-    const ready = {event: 'listening', host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid}
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
-    else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)
-    await new Promise<void>((resolve) => {
+    // Handlers first: once the ready line is out, a supervisor may signal at any moment.
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
@@ -41,6 +39,10 @@ export default class ManagerStart extends TetherCommand {
       process.on('SIGINT', stop)
       process.on('SIGTERM', stop)
     })
+    const ready = {event: 'listening', host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid}
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
+    else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)
+    await stopped
     this.log('Manager stopped')
     return undefined
   }

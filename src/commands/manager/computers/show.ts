@@ -4,6 +4,7 @@ import {TetherCommand} from '../../../cli/base-command.js'
 import {homeFlag} from '../../../cli/flags.js'
 import {fieldLines} from '../../../cli/render.js'
 import {findComputer, viewComputer} from '../../../manager/computers.js'
+import {configurationState} from '../../../manager/policies.js'
 import {getSettings} from '../../../manager/settings.js'
 import {ManagerHome} from '../../../manager/home.js'
 import {resolveManagerHome} from '../../../platform/paths.js'
@@ -18,7 +19,8 @@ export default class ComputersShow extends TetherCommand {
     const {args, flags} = await this.parse(ComputersShow)
     const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
     try {
-      const c = viewComputer(findComputer(db, args.computer), getSettings(db))
+      const found = findComputer(db, args.computer)
+      const c = {...viewComputer(found, getSettings(db)), configuration: configurationState(db, found)}
       this.log(fieldLines([
         ['ID', c.id],
         ['GUID', c.guid],
@@ -36,6 +38,7 @@ export default class ComputersShow extends TetherCommand {
         ['Certificate SHA-256', c.certSha256],
         ['Platform', c.hostInfo ? `${c.hostInfo.platform} ${c.hostInfo.osRelease} ${c.hostInfo.arch}` : undefined],
         ['Agent version', c.hostInfo?.agentVersion],
+        ['Configuration', c.configuration.assigned ? `${c.configuration.assigned} v${c.configuration.desiredVersion ?? '?'}: ${c.configuration.upToDate ? 'up to date' : `applied ${c.configuration.applied.version ?? 'none'} (out of date)`}` : 'no policy'],
         ['Created', c.createdAt],
         ['Activated', c.activatedAt],
         ['Last seen', c.lastSeenAt],

@@ -1,0 +1,78 @@
+import crypto from 'node:crypto'
+import zlib from 'node:zlib'
+
+import {TetherError, isTetherError} from '../errors.js'
+import {openEnvelope} from '../pki/cms.js'
+import {parseCertificate} from '../pki/inspect.js'
+import {loadPrivateKey} from '../pki/keys.js'
+import {toPem} from '../pki/pem.js'
+import type {Database} from '../platform/sqlite.js'
+import {recordEvent} from './database.js'
+import {DsaCore} from './store.js'
+
+/**
+ * Applying a security configuration: the CMS envelope is opened with the agent's own key, the
+ * gzipped JSON inside is checked, and only then are the envelope (as received) and its summary
+ * stored, in one journaled change. Any failure leaves the previous configuration in force.
+ */
+
+export const MAX_CONFIGURATION_BYTES = 64 * 1024 * 1024
+
+export interface AppliedConfiguration {
+  policy: string
+  version: number
+  sha256: string
+  appliedAt: string
+}
+
+function invalid(message: string, hint?: string): TetherError {
+  return new TetherError('usage', 'configuration-invalid', message, {hint})
+}
+
+export function decodeConfiguration(plaintext: Buffer): {policy: string; version: number; bytes: Buffer} {
+  let bytes: Buffer
+  try {
+    bytes = zlib.gunzipSync(plaintext, {maxOutputLength: MAX_CONFIGURATION_BYTES})
+  } catch (error) {
+    throw (error as {code?: string}).code === 'ERR_BUFFER_TOO_LARGE'
+      ? new TetherError('refused', 'configuration-too-large', `the configuration expands beyond ${MAX_CONFIGURATION_BYTES} bytes`)
+      : invalid('the decrypted configuration is not gzip data (corrupted, or not a tether configuration)')
+  }
+
+  let parsed: {policy?: unknown; version?: unknown; document?: unknown}
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    throw invalid('the configuration is not valid JSON')
+  }
+
+  if (typeof parsed.policy !== 'string' || !Number.isInteger(parsed.version) || (parsed.version as number) < 1 || !parsed.document || typeof parsed.document !== 'object') {
+    throw invalid('the configuration must be {"policy": string, "version": positive integer, "document": object}')
+  }
+
+  return {policy: parsed.policy, version: parsed.version as number, bytes}
+}
+
+export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64: unknown, now: Date = new Date()): AppliedConfiguration {
+  try {
+    if (typeof envelopeBase64 !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(envelopeBase64)) {
+      throw invalid('SetSecurityConfiguration needs "envelope": the CMS envelope, base64-encoded DER')
+    }
+
+    const der = Buffer.from(envelopeBase64, 'base64')
+    const opened = openEnvelope(der, parseCertificate(store.read('cert')!, 'ds_agent.crt'), loadPrivateKey(store.read('key')!, 'ds_agent.key'))
+    const configuration = decodeConfiguration(opened.content)
+    const applied: AppliedConfiguration = {
+      policy: configuration.policy,
+      version: configuration.version,
+      sha256: crypto.createHash('sha256').update(configuration.bytes).digest('hex'),
+      appliedAt: now.toISOString(),
+    }
+    store.locked(() => store.commit({write: {config: toPem('CMS', der), configMeta: JSON.stringify(applied)}}))
+    recordEvent(db, 'configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
+    return applied
+  } catch (error) {
+    recordEvent(db, 'configuration-rejected', {code: isTetherError(error) ? error.code : 'internal', message: (error as Error).message})
+    throw error
+  }
+}

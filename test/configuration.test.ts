@@ -1,0 +1,301 @@
+import fs from 'node:fs'
+import https from 'node:https'
+import net from 'node:net'
+import path from 'node:path'
+import zlib from 'node:zlib'
+
+import Database from 'better-sqlite3'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {connectTls} from '../src/channel/connect.js'
+import {HttpSession} from '../src/channel/http-session.js'
+import {ManagerHome} from '../src/manager/home.js'
+import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {initManager, json, openssl, run, tempDir, tether} from './helpers.js'
+
+const stoppers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  await Promise.all(stoppers.map((stop) => stop()))
+})
+
+async function agent(dsaCore = newDsaCore(), options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
+  const a = await startAgent(dsaCore, options)
+  stoppers.push(() => a.stop())
+  return a
+}
+
+async function managerProcess(home: string, env: Record<string, string> = {}, port?: number): Promise<ManagerProcess> {
+  const m = await startManager(home, {env, port})
+  stoppers.push(() => m.stop())
+  return m
+}
+
+/** A raw HTTPS request to an agent, to send bodies the manager never would. */
+function rawPost(port: number, command: string, body: Buffer, headers: Record<string, string>, identity: {cert?: string; key?: string} = {}): Promise<{status: number; encoding?: string; body: any}> {
+  return new Promise((resolve, reject) => {
+    const request = https.request({host: '127.0.0.1', port, method: 'POST', path: `/${command}`, rejectUnauthorized: false, ...identity, headers: {...headers, 'content-length': body.length}}, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (c: Buffer) => chunks.push(c))
+      response.on('end', () => {
+        const raw = Buffer.concat(chunks)
+        const text = response.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString() : raw.toString()
+        resolve({status: response.statusCode!, encoding: response.headers['content-encoding'], body: text ? JSON.parse(text) : undefined})
+      })
+    })
+    request.on('error', reject)
+    request.end(body)
+  })
+}
+
+describe('GZIP bodies with hard limits', () => {
+  let a: AgentProcess
+  beforeAll(async () => {
+    a = await agent()
+  })
+
+  it('every reply is gzip; a body that is not gzip, a truncated stream and a bomb each get a clear error; the agent keeps serving', async () => {
+    const hello = await rawPost(a.port, 'GetHostInfo', zlib.gzipSync('{}'), {'content-encoding': 'gzip'})
+    expect(hello).toMatchObject({status: 200, encoding: 'gzip'})
+
+    const plain = await rawPost(a.port, 'GetHostInfo', Buffer.from('{}'), {})
+    expect(plain.status).toBe(400)
+    expect(plain.body.error.code).toBe('body-not-gzip')
+
+    const whole = zlib.gzipSync(JSON.stringify({padding: 'x'.repeat(10_000)}))
+    const truncated = await rawPost(a.port, 'GetHostInfo', whole.subarray(0, whole.length - 12), {'content-encoding': 'gzip'})
+    expect(truncated.status).toBe(400)
+    expect(truncated.body.error).toMatchObject({code: 'body-corrupt'})
+    expect(truncated.body.error.message).toContain('truncated stream')
+
+    // 256 MiB of zeros compresses to about 256 KiB; the cap is 64 MiB decompressed.
+    const bomb = zlib.gzipSync(Buffer.alloc(256 * 1024 * 1024), {level: 9})
+    const refused = await rawPost(a.port, 'GetHostInfo', bomb, {'content-encoding': 'gzip'})
+    expect(refused.status).toBe(413)
+    expect(refused.body.error.message).toContain('decompressed body size exceeds the limit')
+
+    expect((await rawPost(a.port, 'GetHostInfo', zlib.gzipSync('{}'), {'content-encoding': 'gzip'})).status).toBe(200)
+  })
+
+  it('the manager side caps replies too: a bomb from a fake agent is a protocol error', async () => {
+    const dir = tempDir()
+    const {home} = await initManager(dir)
+    const creds = new ManagerHome(home).loadCredentials()
+    const bomb = zlib.gzipSync(Buffer.alloc(128 * 1024 * 1024))
+    const server = https.createServer({cert: creds.managerCertPem, key: creds.managerKeyPem}, (_req, res) => {
+      res.writeHead(200, {'content-encoding': 'gzip'})
+      res.end(bomb)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const socket = await connectTls({host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, rejectUnauthorized: false})
+      const session = new HttpSession(socket)
+      await expect(session.call('GetHostInfo')).rejects.toMatchObject({code: 'body-too-large'})
+      session.close()
+    } finally {
+      server.close()
+    }
+  })
+})
+
+describe('policies and PKCS#7-encrypted configuration', () => {
+  let home: string
+  let env: Record<string, string>
+  let a: AgentProcess
+  let computerId: number
+  const policyFile = () => {
+    const file = path.join(tempDir(), 'policy.json')
+    fs.writeFileSync(file, JSON.stringify({firewall: {enabled: true, rules: ['allow 22/tcp']}, note: 'production — 本番'}))
+    return file
+  }
+
+  beforeAll(async () => {
+    ;({home, env} = await initManager(tempDir()))
+    a = await agent()
+    computerId = json(await tether(['manager', 'activate', a.address, '--json'], env)).computer.id
+  })
+
+  const status = async () => json(await tether(['agent', 'status', '--json', '--dsa-core', a.dsaCore]))
+  const computer = async () => json(await tether(['manager', 'computers', 'show', String(computerId), '--json'], env))
+
+  it('assign queues, send-policy pushes now; both sides report the same version and fingerprint', async () => {
+    const created = json(await tether(['manager', 'policies', 'create', 'web', '--file', policyFile(), '--json'], env))
+    expect(created.policy).toMatchObject({name: 'web', version: 1})
+    expect((await tether(['manager', 'policies', 'create', 'web', '--file', policyFile()], env)).exitCode).toBe(4)
+    expect(json(await tether(['manager', 'policies', 'assign', 'web', String(computerId), '--json'], env)).policy.version).toBe(1)
+    expect((await computer()).configuration.upToDate).toBe(false)
+
+    const sent = json(await tether(['manager', 'send-policy', String(computerId), '--json'], env))
+    expect(sent).toMatchObject({delivered: true, configuration: {upToDate: true, desiredVersion: 1}})
+    expect((await status()).configuration).toMatchObject({policy: 'web', version: 1, sha256: created.policy.sha256})
+    expect((await computer()).configuration).toMatchObject({upToDate: true, applied: {version: 1, sha256: created.policy.sha256}})
+    expect(fs.statSync(path.join(a.dsaCore, 'ds_agent.config')).mode & 0o777).toBe(0o600)
+
+    // A new version: out of date until sent.
+    expect(json(await tether(['manager', 'policies', 'create', 'web', '--file', policyFile(), '--replace', '--json'], env))).toMatchObject({policy: {version: 2}, queued: 1})
+    expect((await computer()).configuration.upToDate).toBe(false)
+    expect(json(await tether(['manager', 'send-policy', String(computerId), '--json'], env)).delivered).toBe(true)
+    expect((await status()).configuration.version).toBe(2)
+  })
+
+  it('openssl cms -decrypt with the agent key recovers the configuration the manager produced', async () => {
+    const out = path.join(tempDir(), 'config.gz')
+    const result = await openssl(['cms', '-decrypt', '-inform', 'PEM', '-in', path.join(a.dsaCore, 'ds_agent.config'), '-recip', path.join(a.dsaCore, 'ds_agent.crt'), '-inkey', path.join(a.dsaCore, 'ds_agent.key'), '-out', out])
+    expect(result.exitCode, result.stderr).toBe(0)
+    const configuration = JSON.parse(zlib.gunzipSync(fs.readFileSync(out)).toString('utf8'))
+    expect(configuration).toEqual({policy: 'web', version: 2, document: {firewall: {enabled: true, rules: ['allow 22/tcp']}, note: 'production — 本番'}})
+  })
+
+  it('accepts an envelope made by openssl cms -encrypt; refuses other recipients, tampering and garbage, keeping the configuration in force', async () => {
+    const creds = new ManagerHome(home).loadCredentials()
+    const send = async (envelope: Buffer) => {
+      const socket = await connectTls({host: '127.0.0.1', port: a.port, cert: creds.managerCertPem, key: creds.managerKeyPem, ca: creds.caCertPem, rejectUnauthorized: true, checkServerIdentity: () => undefined})
+      const session = new HttpSession(socket)
+      try {
+        return await session.call<any>('SetSecurityConfiguration', {envelope: envelope.toString('base64')})
+      } finally {
+        session.close()
+      }
+    }
+
+    const dir = tempDir()
+    const plain = path.join(dir, 'config.gz')
+    fs.writeFileSync(plain, zlib.gzipSync(JSON.stringify({policy: 'from-openssl', version: 7, document: {hello: 'world'}})))
+    const made = path.join(dir, 'made.der')
+    const encrypt = await openssl(['cms', '-encrypt', '-aes256', '-binary', '-outform', 'DER', '-in', plain, '-out', made, '-recip', path.join(a.dsaCore, 'ds_agent.crt'), '-keyopt', 'rsa_padding_mode:oaep'])
+    expect(encrypt.exitCode, encrypt.stderr).toBe(0)
+    const accepted = await send(fs.readFileSync(made))
+    expect(accepted.status).toBe(200)
+    expect((await status()).configuration).toMatchObject({policy: 'from-openssl', version: 7})
+    const inForce = fs.readFileSync(path.join(a.dsaCore, 'ds_agent.config'))
+
+    const otherRecipient = path.join(dir, 'other.der')
+    await openssl(['cms', '-encrypt', '-aes256', '-binary', '-outform', 'DER', '-in', plain, '-out', otherRecipient, '-recip', path.join(home, 'manager.crt'), '-keyopt', 'rsa_padding_mode:oaep'])
+    const tampered = Buffer.from(fs.readFileSync(made))
+    tampered[tampered.length - 3] ^= 0x40
+    const cases: Array<[string, Buffer, string]> = [
+      ['another recipient', fs.readFileSync(otherRecipient), 'envelope-not-for-this-agent'],
+      ['tampered', tampered, 'envelope-decrypt-failed'],
+      ['garbage', Buffer.from('not an envelope at all'), 'envelope-malformed'],
+    ]
+    for (const [label, envelope, code] of cases) {
+      const reply = await send(envelope)
+      expect(reply.status, label).not.toBe(200)
+      expect(reply.body.error.code, label).toBe(code)
+      expect(fs.readFileSync(path.join(a.dsaCore, 'ds_agent.config')).equals(inForce), label).toBe(true)
+      expect((await status()).configuration.policy, label).toBe('from-openssl')
+    }
+  })
+})
+
+describe('events are picked up once, whoever is killed between pull and acknowledgement', () => {
+  function managerEvents(home: string): Array<{agent_event_id: number; type: string; n: number}> {
+    const db = new Database(path.join(home, 'tether.db'), {readonly: true})
+    try {
+      return db.prepare('SELECT agent_event_id, type, count(*) AS n FROM events GROUP BY agent_instance, agent_event_id ORDER BY agent_event_id').all() as Array<{agent_event_id: number; type: string; n: number}>
+    } finally {
+      db.close()
+    }
+  }
+
+  function agentEventIds(dsaCore: string): number[] {
+    const db = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
+    try {
+      return (db.prepare('SELECT id FROM events ORDER BY id').all() as Array<{id: number}>).map((r) => r.id)
+    } finally {
+      db.close()
+    }
+  }
+
+  /** An agent activated agent-initiated (so it heartbeats), with some events waiting. */
+  async function setup() {
+    const {home, env} = await initManager(tempDir())
+    const dsaCore = newDsaCore()
+    const manager = await managerProcess(home)
+    expect((await run('dsa_control', ['-a', manager.url], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
+    await manager.stop()
+    return {home, env, dsaCore, port: manager.port}
+  }
+
+  for (const point of ['manager-events:pulled', 'manager-events:stored']) {
+    it(`manager killed at ${point}`, async () => {
+      const {home, env, dsaCore, port} = await setup()
+      const waiting = agentEventIds(dsaCore)
+      expect(waiting.length).toBeGreaterThan(0)
+      const doomed = await startManager(home, {env: {TETHER_FAILPOINT: point}, port})
+      // The agent only answers; to it, a manager that dies mid-contact is a closed connection.
+      await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore})
+      expect((await doomed.child).signal).toBe('SIGKILL')
+      expect(agentEventIds(dsaCore)).toEqual(waiting)
+
+      const manager = await managerProcess(home, {}, port)
+      expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore})).exitCode).toBe(0)
+      const stored = managerEvents(home)
+      expect(stored.map((e) => e.agent_event_id)).toEqual(waiting)
+      expect(stored.every((e) => e.n === 1)).toBe(true)
+      expect(agentEventIds(dsaCore)).toEqual([])
+      const listed = json(await tether(['manager', 'events', '--json'], env)).events
+      expect(listed.map((e: {type: string}) => e.type)).toContain('activated')
+      await manager.stop()
+    })
+  }
+
+  for (const point of ['agent-events:pulled', 'agent-events:ack-received']) {
+    it(`agent killed at ${point}`, async () => {
+      const {home, dsaCore, port} = await setup()
+      const waiting = agentEventIds(dsaCore)
+      const manager = await managerProcess(home, {}, port)
+      const doomed = await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_FAILPOINT: point})
+      expect(doomed.exitCode).not.toBe(0)
+      expect(agentEventIds(dsaCore)).toEqual(waiting)
+
+      const again = await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore})
+      expect(again.exitCode, again.stderr).toBe(0)
+      const stored = managerEvents(home)
+      expect(stored.map((e) => e.agent_event_id)).toEqual(waiting)
+      expect(stored.every((e) => e.n === 1)).toBe(true)
+      expect(agentEventIds(dsaCore)).toEqual([])
+      await manager.stop()
+    })
+  }
+
+  it('records activation, refused handshakes and commands, and reset; filters work', async () => {
+    const {home, env, dsaCore, port} = await setup()
+    const manager = await managerProcess(home, {}, port)
+    const daemon = await agent(dsaCore)
+    // A refused handshake on the agent's own port: no client certificate.
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(daemon.port, '127.0.0.1', () => socket.end('not TLS at all'))
+      socket.on('close', () => resolve())
+      socket.on('error', () => resolve())
+    })
+    await connectTls({host: '127.0.0.1', port: daemon.port, rejectUnauthorized: false}).then((s) => new Promise((resolve) => {
+      s.on('close', resolve)
+      s.on('error', resolve)
+    }), () => undefined)
+    // A refused command: an activation command over the mutual context.
+    const creds = new ManagerHome(home).loadCredentials()
+    const mutual = new HttpSession(await connectTls({host: '127.0.0.1', port: daemon.port, cert: creds.managerCertPem, key: creds.managerKeyPem, rejectUnauthorized: false}))
+    expect((await mutual.call('GenerateAgentCSR')).status).toBe(409)
+    mutual.close()
+    expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore})).exitCode).toBe(0)
+    const types = json(await tether(['manager', 'events', '--computer', 'agent.test', '--json'], env)).events.map((e: {type: string}) => e.type)
+    expect(types).toContain('activated')
+    expect(types).toContain('handshake-refused')
+    expect(types).toContain('command-refused')
+
+    // Reset, then reactivation: the reset event waited on the agent and is picked up after.
+    await daemon.stop()
+    expect((await run('dsa_control', ['-r'], {TETHER_DSA_CORE: dsaCore})).exitCode).toBe(0)
+    expect((await run('dsa_control', ['-a', manager.url], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
+    expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore})).exitCode).toBe(0)
+    const after = json(await tether(['manager', 'events', '--computer', 'agent.test', '--json'], env)).events.map((e: {type: string}) => e.type)
+    expect(after).toContain('reset')
+    expect(after.filter((t: string) => t === 'activated')).toHaveLength(2)
+    const refusedOnly = json(await tether(['manager', 'events', '--type', 'handshake-refused', '--json'], env)).events
+    expect(refusedOnly.length).toBeGreaterThan(0)
+    expect(refusedOnly.every((e: {type: string}) => e.type === 'handshake-refused')).toBe(true)
+    expect(json(await tether(['manager', 'events', '--since', '2999-01-01T00:00:00Z', '--json'], env)).events).toEqual([])
+    expect((await tether(['manager', 'events', '--since', 'yesterday'], env)).exitCode).toBe(2)
+    await manager.stop()
+  })
+})

@@ -10,18 +10,16 @@
 // Agents per round: TETHER_BENCH_AGENTS (default 200); concurrency levels: TETHER_BENCH_CONCURRENCY
 // (default "1,16"). Each concurrency level gets fresh agents (an agent activates once); one
 // manager (CA, registry) serves all levels.
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {performance} from 'node:perf_hooks'
-import readline from 'node:readline'
 
 import {activateAgentWith} from '../dist/manager/activation.js'
 import {connectTls} from '../dist/channel/connect.js'
 import {HttpSession} from '../dist/channel/http-session.js'
 import {initManagerHome} from '../dist/manager/home.js'
-import {cpuMsSince, mapConcurrent, median, percentile, round} from './lib.js'
+import {cpuMsSince, mapConcurrent, median, percentile, positiveInt, round, startAgentsHost} from './lib.js'
 
 export const name = 'activation'
 
@@ -101,13 +99,6 @@ export async function run({
   }
 }
 
-function positiveInt(text, fallback) {
-  if (text === undefined || text === '') return fallback
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${text}"`)
-  return n
-}
-
 /** Run `fn` once per target with `concurrency` in flight: wall time, per-call latency, CPU of this process. */
 async function measure(targets, concurrency, fn) {
   const latencies = new Array(targets.length)
@@ -136,57 +127,5 @@ function row(operation, agents, concurrency, m, ref) {
     mgr_cpu_ms_per_op: round(cpuPerOp, 2),
     x_ref_median: round(median(m.latencies) / median(ref.latencies), 2),
     x_ref_cpu: round(cpuPerOp / refCpuPerOp, 2),
-  }
-}
-
-/** Start bench/agents-host.js and wait for its ready line; `stop()` ends it (SIGTERM, then SIGKILL) and waits. */
-async function startAgentsHost(root, dir, count) {
-  fs.mkdirSync(dir, {recursive: true})
-  const child = spawn(process.execPath, [path.join(root, 'bench', 'agents-host.js'), dir, String(count)], {stdio: ['pipe', 'pipe', 'inherit']})
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
-  }
-
-  try {
-    const agents = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agents-host did not report ready within 5 minutes`)), 300_000)
-      const lines = readline.createInterface({input: child.stdout})
-      lines.on('line', (line) => {
-        let message
-        try {
-          message = JSON.parse(line)
-        } catch {
-          return
-        }
-
-        if (message.ready) {
-          clearTimeout(timer)
-          lines.close()
-          resolve(message.agents)
-        }
-      })
-      child.once('error', (error) => {
-        clearTimeout(timer)
-        reject(error)
-      })
-      exited.then(({code, signal}) => {
-        clearTimeout(timer)
-        reject(new Error(`agents-host exited (${signal ?? code}) before it was ready`))
-      })
-    })
-    for (const agent of agents) {
-      if (agent.host !== '127.0.0.1') throw new Error(`agents-host listens on ${agent.host}, not 127.0.0.1`)
-    }
-
-    return {agents, stop, kill: () => child.kill('SIGTERM')}
-  } catch (error) {
-    await stop()
-    throw error
   }
 }

@@ -5,7 +5,7 @@
 //
 //   node bench/agents-host.js WORKDIR COUNT
 //
-// Prints one JSON line {"ready": true, "agents": [{"host", "port"}, ...], "keygen_ms"} when every
+// Prints one JSON line {"ready": true, "agents": [{"host", "port", "dsaCore"}, ...], "keygen_ms"} when every
 // agent listens; exits on SIGTERM, SIGINT or when stdin closes (so it never outlives the bench).
 import fs from 'node:fs'
 import path from 'node:path'
@@ -58,7 +58,7 @@ try {
     })
     const server = new AgentServer(runtime)
     servers.push(server)
-    agents.push(await server.listen(0, '127.0.0.1'))
+    agents.push({...(await server.listen(0, '127.0.0.1')), dsaCore: runtime.store.dir})
   }
 
   process.stdout.write(`${JSON.stringify({ready: true, agents, keygen_ms: Math.round(keygenMs)})}\n`)

@@ -1,6 +1,9 @@
 // Shared measurement helpers for the benchmarks: statistics, tables, and running a command.
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
 import {performance} from 'node:perf_hooks'
+import readline from 'node:readline'
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b)
@@ -61,4 +64,64 @@ export async function mapConcurrent(items, concurrency, fn) {
 export function cpuMsSince(start) {
   const {user, system} = process.cpuUsage(start)
   return (user + system) / 1000
+}
+
+/** A positive integer from an environment knob, or `fallback` when unset; anything else is an error. */
+export function positiveInt(text, fallback) {
+  if (text === undefined || text === '') return fallback
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${text}"`)
+  return n
+}
+
+/** Start bench/agents-host.js and wait for its ready line; `stop()` ends it (SIGTERM, then SIGKILL) and waits. */
+export async function startAgentsHost(root, dir, count) {
+  fs.mkdirSync(dir, {recursive: true})
+  const child = spawn(process.execPath, [path.join(root, 'bench', 'agents-host.js'), dir, String(count)], {stdio: ['pipe', 'pipe', 'inherit']})
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+
+  try {
+    const agents = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agents-host did not report ready within 5 minutes`)), 300_000)
+      const lines = readline.createInterface({input: child.stdout})
+      lines.on('line', (line) => {
+        let message
+        try {
+          message = JSON.parse(line)
+        } catch {
+          return
+        }
+
+        if (message.ready) {
+          clearTimeout(timer)
+          lines.close()
+          resolve(message.agents)
+        }
+      })
+      child.once('error', (error) => {
+        clearTimeout(timer)
+        reject(error)
+      })
+      exited.then(({code, signal}) => {
+        clearTimeout(timer)
+        reject(new Error(`agents-host exited (${signal ?? code}) before it was ready`))
+      })
+    })
+    for (const agent of agents) {
+      if (agent.host !== '127.0.0.1') throw new Error(`agents-host listens on ${agent.host}, not 127.0.0.1`)
+    }
+
+    return {agents, stop, kill: () => child.kill('SIGTERM')}
+  } catch (error) {
+    await stop()
+    throw error
+  }
 }

@@ -8,7 +8,7 @@ import {fileURLToPath} from 'node:url'
 import {printTable} from './lib.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const modules = ['cold-start', 'activation']
+const modules = ['cold-start', 'activation', 'heartbeat', 'cms']
 const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const unknown = selected.filter((name) => !modules.includes(name))
 if (unknown.length > 0) {

@@ -1,0 +1,124 @@
+import fs from 'node:fs'
+import path from 'node:path'
+
+import type {ChalkInstance} from 'chalk'
+
+import {AGENT_DB_FILE, openAgentDatabase} from '../agent/database.js'
+import {TetherError} from '../errors.js'
+import {ManagerHome} from '../manager/home.js'
+import {DSA_CORE_ENV, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
+import type {Database} from '../platform/sqlite.js'
+import {JournalRow, readJournal} from './journal.js'
+
+/**
+ * Reading the handshake journal for `tether handshake log`: which journal (the manager's
+ * registry or the agent's own database), entries since a time, following new ones, and one line
+ * per entry for a human.
+ */
+
+export interface JournalSource {
+  kind: 'manager' | 'agent'
+  /** The manager home or the agent's dsa_core. */
+  dir: string
+  file: string
+}
+
+/**
+ * --home: the manager's journal; --dsa-core: the agent's. Neither: $TETHER_MANAGER_HOME, then
+ * $TETHER_DSA_CORE, then whichever of the default locations holds a journal (manager first).
+ */
+export function resolveJournalSource(flags: {home?: string; dsaCore?: string}, env: NodeJS.ProcessEnv = process.env): JournalSource {
+  if (flags.home && flags.dsaCore) {
+    throw new TetherError('usage', 'conflicting-flags', 'give --home (the manager\'s journal) or --dsa-core (the agent\'s), not both', {
+      hint: 'run the command once for each side',
+    })
+  }
+
+  const manager = (dir: string): JournalSource => ({kind: 'manager', dir, file: new ManagerHome(dir).file('database')})
+  const agent = (dir: string): JournalSource => ({kind: 'agent', dir, file: path.join(dir, AGENT_DB_FILE)})
+  if (flags.home) return manager(resolveManagerHome(flags.home, env))
+  if (flags.dsaCore) return agent(resolveDsaCore(flags.dsaCore, {env}))
+  if (env[MANAGER_HOME_ENV]) return manager(resolveManagerHome(undefined, env))
+  if (env[DSA_CORE_ENV]) return agent(resolveDsaCore(undefined, {env}))
+  for (const candidate of [manager(resolveManagerHome(undefined, env)), agent(resolveDsaCore(undefined, {env}))]) {
+    if (fs.existsSync(candidate.file)) return candidate
+  }
+
+  throw new TetherError('notFound', 'no-journal', 'no handshake journal found: no manager home or agent dsa_core at the default locations', {
+    hint: 'give --home DIR (a manager) or --dsa-core DIR (an agent)',
+  })
+}
+
+export async function openJournal(source: JournalSource): Promise<Database> {
+  if (source.kind === 'manager') return new ManagerHome(source.dir).openRegistry()
+  // The agent creates its database when it first starts; reading must not create one.
+  if (!fs.existsSync(source.file)) {
+    throw new TetherError('notFound', 'no-journal', `no handshake journal in ${source.dir} (${AGENT_DB_FILE} not found)`, {
+      hint: 'the agent writes it once it has run (`tether agent start`); check --dsa-core',
+    })
+  }
+
+  return openAgentDatabase(source.dir)
+}
+
+const UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
+
+/** `--since`: an ISO 8601 time, or an age such as `90s`, `15m`, `2h`, `7d`. Returns ISO (UTC). */
+export function parseSince(text: string, now: Date = new Date()): string {
+  const relative = /^(\d+)\s*([smhd])$/i.exec(text.trim())
+  if (relative) return new Date(now.getTime() - Number(relative[1]) * UNITS[relative[2].toLowerCase()]).toISOString()
+  const absolute = Date.parse(text)
+  if (!Number.isNaN(absolute) && /^\d{4}-\d{2}-\d{2}/.test(text.trim())) return new Date(absolute).toISOString()
+  throw new TetherError('usage', 'bad-since', `"${text}" is neither a time nor an age`, {
+    hint: 'use an ISO 8601 time (2026-05-01T12:00:00Z) or an age such as 30s, 15m, 2h, 7d',
+  })
+}
+
+/** One line per attempt (and the detail indented below it); refused in red, failed in yellow. */
+export function formatEntry(row: JournalRow, paint: ChalkInstance): string {
+  const peer = row.peerSha256 ? `${row.peerSubject ?? '(no subject)'} [SHA-256 ${row.peerSha256}]` : 'no peer certificate'
+  const fields = [
+    row.at,
+    row.result.padEnd(8),
+    `tls-${row.tlsRole}/http-${row.httpRole}`,
+    row.context,
+    row.peerAddress ?? '-',
+    row.reason,
+    [row.protocol, row.cipher].filter(Boolean).join(' ') || '-',
+    peer,
+  ]
+  const line = fields.join('  ')
+  const colour = row.result === 'refused' ? paint.red : row.result === 'failed' ? paint.yellow : (text: string) => text
+  const detail = row.detail ? `\n    ${row.detail}` : ''
+  return colour(line + detail)
+}
+
+export interface FollowOptions {
+  sinceId: number
+  since?: string
+  intervalMs: number
+  signal: AbortSignal
+}
+
+/** Poll for new entries until the signal aborts; entries are handed over oldest first. */
+export async function followJournal(db: Database, onRows: (rows: JournalRow[]) => void, options: FollowOptions): Promise<void> {
+  let lastId = options.sinceId
+  while (!options.signal.aborted) {
+    const rows = readJournal(db, {sinceId: lastId, since: options.since})
+    if (rows.length > 0) {
+      lastId = rows.at(-1)!.id
+      onRows(rows)
+    }
+
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        options.signal.removeEventListener('abort', wake)
+        resolve()
+      }
+
+      const timer = setTimeout(wake, options.intervalMs)
+      options.signal.addEventListener('abort', wake)
+    })
+  }
+}

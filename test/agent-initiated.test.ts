@@ -231,7 +231,7 @@ describe('heartbeats', () => {
     expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
     const presence = async () => json(await tether(['manager', 'computers', 'show', 'web-01.test', '--json'], m.env))
     const firstSeen = (await presence()).lastSeenAt
-    let daemon = await agent(dsaCore)
+    let daemon = await agent(dsaCore, {hostname: 'web-01.test'})
     const seen = await eventually(() => {
       const row = computers(m.home)[0]
       return row.last_seen_at > firstSeen && row.last_seen_at
@@ -249,7 +249,7 @@ describe('heartbeats', () => {
     expect(manual.exitCode, manual.stderr).toBe(0)
     expect((await presence()).presence).toBe('online')
 
-    daemon = await agent(dsaCore)
+    daemon = await agent(dsaCore, {hostname: 'web-01.test'})
     const viaDaemon = await dsaControl(dsaCore, ['-m', '--json'])
     expect(json(viaDaemon).address).toBe(`127.0.0.1:${m.process.port}`)
   })
@@ -274,7 +274,7 @@ describe('heartbeats', () => {
       expect(closed, label).toBe(true)
       expect(requests, label).toBe(0)
       const db = registry(m.home)
-      const entry = await eventually(() => db.prepare("SELECT * FROM handshakes WHERE result = 'refused' AND reason = ? ORDER BY id DESC").get(reason) as Record<string, string> | undefined, 5000, `${label} journaled`)
+      const entry = await eventually(() => db.prepare("SELECT * FROM handshakes WHERE result = 'refused' AND reason = ? ORDER BY id DESC").get(reason) as Record<string, string> | undefined, 5000, `${label} journaled (have ${JSON.stringify(db.prepare('SELECT result, reason, detail FROM handshakes').all())})`)
       db.close()
       expect(entry, label).toMatchObject({reason, tls_role: 'server', http_role: 'client'})
     }

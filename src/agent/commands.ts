@@ -12,7 +12,7 @@ import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
 import {bootstrapIdentity} from './bootstrap.js'
-import {DsaCore} from './store.js'
+import {DsaCore, RESET_REMOVES} from './store.js'
 
 /**
  * What the agent answers, command by command. The agent never asks for anything: each handler
@@ -45,6 +45,8 @@ export interface CommandContext {
   report?: ActivationReport
   /** The manager address this connection went to (agent-initiated), remembered at activation. */
   managerAddress?: string
+  /** Mutual sessions: the agent certificate presented in this session's handshake. */
+  sessionCertificateSha256?: string
 }
 
 type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>
@@ -88,7 +90,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   },
 
   async GenerateAgentCSR(ctx, body) {
-    requireNotActivated(ctx)
+    if (!isRekey(ctx, body)) requireNotActivated(ctx)
     const {createCsr} = await import('../pki/x509.js')
     // The key pair is made here and its private half never leaves this process until it is
     // written to ds_agent.key (0600) at SetAgentCredentials.
@@ -128,6 +130,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   },
 
   SetAgentCredentials(ctx, body) {
+    if (isRekey(ctx, body)) return installRekeyedCredentials(ctx, body)
     const agentCert = certificateField(body, 'SetAgentCredentials')
     const {keys, dsmCertPem, dsmCaCertPem} = ctx.staging
     if (!keys || !dsmCertPem || !dsmCaCertPem) {
@@ -177,7 +180,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   },
 
   SetSecurityConfiguration(ctx, body) {
-    return {...applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now())}
+    return {...applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx))}
   },
 
   GetAgentEvents(ctx, body) {
@@ -199,8 +202,20 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   SetCommunication(ctx, body) {
     const current = ctx.store.communication()
     const next = communicationFrom({...current, ...body}, current?.managerAddress ?? undefined)
-    ctx.store.locked(() => ctx.store.commit({write: {comm: JSON.stringify(next)}}))
+    ctx.store.locked(() => {
+      requireSameActivation(ctx)
+      ctx.store.commit({write: {comm: JSON.stringify(next)}})
+    })
     return {...next}
+  },
+
+  Deactivate(ctx) {
+    ctx.store.locked(() => {
+      requireSameActivation(ctx)
+      ctx.store.commit({remove: RESET_REMOVES})
+    })
+    recordEvent(ctx.db, 'deactivated', {managerSha256: ctx.peer ? fingerprint(ctx.peer) : undefined})
+    return {state: 'unactivated'}
   },
 
   ReportActivationResult(ctx, body) {
@@ -210,7 +225,6 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     return {received: true}
   },
 
-  Deactivate: undefined,
 }
 
 const MODES = new Set(['bidirectional', 'manager-initiated', 'agent-initiated'])
@@ -224,6 +238,45 @@ function communicationFrom(value: unknown, dialled?: string): AgentCommunication
   return {managerAddress, mode, heartbeatSeconds}
 }
 
+/**
+ * Re-keying: over mutual TLS, the manager that activated this agent may give it a new key and
+ * certificate from the same CA (how a cloned or unknown agent is reactivated as a new computer).
+ */
+function isRekey(ctx: CommandContext, body: Record<string, unknown>): boolean {
+  return ctx.context === 'mutual' && body.rekey === true
+}
+
+function installRekeyedCredentials(ctx: CommandContext, body: Record<string, unknown>): Record<string, unknown> {
+  const agentCert = certificateField(body, 'SetAgentCredentials')
+  const keys = ctx.staging.keys
+  if (!keys) throw new TetherError('usage', 'out-of-order', 'SetAgentCredentials (rekey) before GenerateAgentCSR (rekey) on this connection')
+  const ca = parseCertificate(ctx.store.read('dsmCaCert')!, 'ds_agent_dsm_ca.crt')
+  if (!keyMatchesCertificate(loadPrivateKey(keys.privateKeyPem, 'pending agent key'), agentCert)) {
+    throw new TetherError('trust', 'agent-cert-key-mismatch', 'the agent certificate is not for the key this agent generated')
+  }
+
+  if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the new agent certificate is not issued by the CA this agent trusts')
+  ctx.store.locked(() => {
+    requireSameActivation(ctx)
+    const communication = body.communication ? communicationFrom({...ctx.store.communication(), ...(body.communication as object)}, undefined) : ctx.store.communication()
+    ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, ...(communication ? {comm: JSON.stringify(communication)} : {})}, remove: ['config', 'configMeta']})
+  })
+  ctx.staging.keys = undefined
+  recordEvent(ctx.db, 'rekeyed', {certificateSha256: fingerprint(agentCert)})
+  return {state: 'activated', certificateSha256: fingerprint(agentCert)}
+}
+
+/**
+ * A mutual session was accepted for the credentials on disk at its handshake; if a reset,
+ * deactivation or re-key replaced them since, it may no longer change anything.
+ */
+function requireSameActivation(ctx: CommandContext): void {
+  const pem = ctx.store.read('cert')
+  if (ctx.store.state() !== 'activated' || !pem || (ctx.sessionCertificateSha256 && fingerprint(parseCertificate(pem, 'ds_agent.crt')) !== ctx.sessionCertificateSha256)) {
+    throw new TetherError('refused', 'activation-changed', 'this agent was reset, deactivated or re-keyed during the session', {hint: 'reconnect'})
+  }
+}
+
 /** Run one command in the connection's context; refusals are TetherErrors the server maps to HTTP. */
 export async function dispatchCommand(ctx: CommandContext, name: CommandName, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   if (ctx.context !== 'mutual' && !BOOTSTRAP_COMMANDS.has(name)) {
@@ -232,7 +285,8 @@ export async function dispatchCommand(ctx: CommandContext, name: CommandName, bo
     })
   }
 
-  if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo' && name !== 'ReportActivationResult') {
+  const rekeyCommand = (name === 'GenerateAgentCSR' || name === 'SetAgentCredentials') && isRekey(ctx, body)
+  if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo' && name !== 'ReportActivationResult' && !rekeyCommand) {
     throw new TetherError('refused', 'already-activated', `${name} is an activation command and this agent is already activated`, {
       hint: 'deactivate or reset the agent (`dsa_control -r`) before activating it again',
     })

@@ -53,7 +53,7 @@ export function decodeConfiguration(plaintext: Buffer): {policy: string; version
   return {policy: parsed.policy, version: parsed.version as number, bytes}
 }
 
-export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64: unknown, now: Date = new Date()): AppliedConfiguration {
+export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64: unknown, now: Date = new Date(), stillValid: () => void = () => undefined): AppliedConfiguration {
   try {
     if (typeof envelopeBase64 !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(envelopeBase64)) {
       throw invalid('SetSecurityConfiguration needs "envelope": the CMS envelope, base64-encoded DER')
@@ -68,7 +68,11 @@ export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64:
       sha256: crypto.createHash('sha256').update(configuration.bytes).digest('hex'),
       appliedAt: now.toISOString(),
     }
-    store.locked(() => store.commit({write: {config: toPem('CMS', der), configMeta: JSON.stringify(applied)}}))
+    store.locked(() => {
+      // Decrypting took time: the agent may have been reset or deactivated meanwhile.
+      stillValid()
+      store.commit({write: {config: toPem('CMS', der), configMeta: JSON.stringify(applied)}})
+    })
     recordEvent(db, 'configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
     return applied
   } catch (error) {

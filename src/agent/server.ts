@@ -117,7 +117,18 @@ export class AgentRuntime {
   }
 
   private newContext(context: SecurityContext, peer?: crypto.X509Certificate): CommandContext {
-    return {store: this.store, db: this.db, context, peer, staging: {}, hostname: this.hostname, now: () => this.now(), generateKeys: this.generateKeys}
+    const ownCert = context === 'mutual' ? this.store.read('cert') : undefined
+    return {
+      store: this.store,
+      db: this.db,
+      context,
+      peer,
+      staging: {},
+      hostname: this.hostname,
+      now: () => this.now(),
+      generateKeys: this.generateKeys,
+      sessionCertificateSha256: ownCert ? fingerprint(parseCertificate(ownCert, 'ds_agent.crt')) : undefined,
+    }
   }
 
   /** Stop: refuse new work and close every open connection. */

@@ -137,6 +137,7 @@ export class DsaCore {
       }),
       remove: (change.remove ?? []).map((key) => DSA_FILES[key]),
     }
+    failpoint('dsa-core:commit-start')
     writeFileAtomic(this.file('journal'), JSON.stringify(record), PRIVATE_FILE_MODE)
     failpoint('dsa-core:journal-written')
     this.replay(record)
@@ -166,7 +167,11 @@ export class DsaCore {
       if (i === 0) failpoint('dsa-core:first-file-applied')
     }
 
-    for (const name of record.remove) removeFileDurable(path.join(this.dir, name))
+    for (const [i, name] of record.remove.entries()) {
+      removeFileDurable(path.join(this.dir, name))
+      if (i === 0) failpoint('dsa-core:first-file-removed')
+    }
+
     removeFileDurable(this.file('journal'))
   }
 

@@ -88,6 +88,7 @@ export function classifyTlsError(error: Error & {code?: string; reason?: string}
     [/expired|CERT_HAS_EXPIRED/i, 'expired'],
     [/not yet valid|CERT_NOT_YET_VALID/i, 'not-yet-valid'],
     [/revoked|CERT_REVOKED/i, 'revoked'],
+    [/UNABLE_TO_GET_CRL|unable to get certificate CRL/i, 'crl-unavailable'],
     [/unsupported protocol|wrong version number|UNSUPPORTED_PROTOCOL|protocol version|VERSION_TOO_LOW/i, 'protocol-version'],
     [/no shared cipher|NO_SHARED_CIPHER|handshake failure|NO_CIPHERS/i, 'no-shared-cipher'],
     [/bad certificate|BAD_CERTIFICATE|certificate verify failed|CERTIFICATE_VERIFY_FAILED|signature/i, 'bad-certificate'],

@@ -11,7 +11,8 @@ import {AgentCommunication, AgentStatusReply, CommandName, HostInfo, errorFromRe
 import {commonName, fingerprint, issuedBy, oneLineName, parseCertificate, summarize} from '../pki/inspect.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {Database} from '../platform/sqlite.js'
-import {CommunicationMode, Computer, findComputerByCertificate, isIssuedCertificate, recordActivation, recordIssuedCertificate} from './computers.js'
+import {CommunicationMode, Computer, findComputer, findComputerByCertificate, findComputersByHostname, isIssuedCertificate, listComputers, recordActivation, recordIssuedCertificate} from './computers.js'
+import {currentCrl, isRevoked, revokeCertificate} from './revocation.js'
 import {ManagerCredentials, ManagerHome} from './home.js'
 import {getMeta, newGuid} from './registry.js'
 import {getSettings} from './settings.js'
@@ -33,7 +34,6 @@ export interface ActivationRequest {
   mode?: CommunicationMode
   /** HOST:PORT the manager reaches the agent at (manager-initiated and bidirectional). */
   address?: string
-  maxClockSkewMs?: number
   /** Reactivate this existing computer instead of creating a new one. */
   guid?: string
   /** The name to record (an agent-supplied hostname:, when allowed); default: the agent's own. */
@@ -91,18 +91,12 @@ export async function issueAgentCertificate(db: Database, credentials: ManagerCr
   return {pem, certificate}
 }
 
-/** The activation sequence over an established bootstrap-context session. */
-export async function runActivation(db: Database, credentials: ManagerCredentials, channel: ActivationChannel, request: ActivationRequest, now: () => Date = () => new Date()): Promise<Computer> {
-  const hostInfo = await command<HostInfo>(channel.session, 'GetHostInfo')
-  checkClockSkew(hostInfo, now(), request.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)
-  return completeActivation(db, credentials, channel, hostInfo, request)
-}
-
 /** From the CSR on, once the host information has been read and the request accepted. */
 export async function completeActivation(db: Database, credentials: ManagerCredentials, channel: ActivationChannel, hostInfo: HostInfo, request: ActivationRequest): Promise<Computer> {
   const {session} = channel
-  const guid = request.guid ?? newGuid()
   const hostname = request.hostname ?? hostInfo.hostname
+  const guid = request.guid ?? newGuid()
+  const replaced = request.guid ? findComputer(db, request.guid).certSha256 : undefined
   const {csr} = await command<{csr: string}>(session, 'GenerateAgentCSR', {commonName: hostname})
   const issued = await issueAgentCertificate(db, credentials, csr, guid, hostname)
   await command(session, 'SetDSMCert', {certificate: credentials.managerCertPem})
@@ -118,6 +112,8 @@ export async function completeActivation(db: Database, credentials: ManagerCrede
     })
   }
 
+  // Reactivating an existing computer: its previous certificate is superseded.
+  if (replaced && replaced !== sha256) revokeCertificate(db, replaced, 'superseded')
   return recordActivation(db, {
     guid,
     hostname,
@@ -139,6 +135,25 @@ export function recordableHostInfo(hostInfo: HostInfo): Record<string, unknown> 
   if (!activationRequest) return rest
   const {token, ...args} = activationRequest
   return {...rest, activationRequest: {...args, ...(token === undefined ? {} : {token: '(provided)'})}}
+}
+
+/**
+ * A computer with this name (or at this address) already exists: refuse, activate as a new
+ * computer, or reactivate the existing one, as the duplicateNamePolicy setting says.
+ */
+export function duplicatePlan(db: Database, hostname: string, address?: string): {guid?: string} {
+  const existing = findComputersByHostname(db, hostname)
+  const atAddress = address ? listComputers(db).filter((c) => c.address === address && !existing.includes(c)) : []
+  const candidates = [...existing, ...atAddress]
+  if (candidates.length === 0) return {}
+  const policy = getSettings(db).duplicateNamePolicy
+  if (policy === 'refuse') {
+    throw new TetherError('refused', 'duplicate-name', `a computer named ${hostname} already exists (id ${candidates.map((c) => c.id).join(', ')})`, {
+      hint: 'remove it, use another name, or change duplicateNamePolicy (new or reactivate)',
+    })
+  }
+
+  return policy === 'reactivate' ? {guid: candidates.at(-1)!.guid} : {}
 }
 
 export function checkClockSkew(hostInfo: HostInfo, managerNow: Date, maxSkewMs: number): void {
@@ -166,14 +181,18 @@ function journalEntry(socket: tls.TLSSocket, peer: crypto.X509Certificate | unde
   }
 }
 
-/** Connect to an activated agent over mutual TLS, pinned to the certificate we expect it to hold. */
-export async function connectMutual(credentials: ManagerCredentials, host: string, port: number, expectedSha256?: string): Promise<tls.TLSSocket> {
+/**
+ * Connect to an activated agent over mutual TLS, pinned to the certificate we expect it to hold,
+ * and (given the CRL) refusing a revoked one.
+ */
+export async function connectMutual(credentials: ManagerCredentials, host: string, port: number, expectedSha256?: string, crl?: string): Promise<tls.TLSSocket> {
   return connectTls({
     host,
     port,
     cert: credentials.managerCertPem,
     key: credentials.managerKeyPem,
     ca: credentials.caCertPem,
+    ...(crl ? {overrides: {crl}} : {}),
     rejectUnauthorized: true,
     // Agents are identified by CA and certificate fingerprint, not by DNS name.
     checkServerIdentity: (_name, cert) =>
@@ -219,7 +238,14 @@ export async function activateAgentWith({credentials, db}: ManagerContext, targe
     // Already ours: confirm over a properly verified mutual connection, record, change nothing.
     socket.destroy()
     const sha256 = fingerprint(peer!)
-    const mutual = await connectMutual(credentials, host, port, sha256)
+    if (isRevoked(db, sha256)) {
+      journal({context: 'mutual', result: 'refused', reason: 'revoked'})
+      throw new TetherError('trust', 'revoked', `the agent at ${address} holds a certificate this manager revoked (it was deactivated)`, {
+        hint: 'reset the agent (`dsa_control -r`), then activate it again',
+      })
+    }
+
+    const mutual = await connectMutual(credentials, host, port, sha256, currentCrl(db, credentials))
     const session = new HttpSession(mutual)
     try {
       const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
@@ -227,9 +253,11 @@ export async function activateAgentWith({credentials, db}: ManagerContext, targe
       const known = findComputerByCertificate(db, sha256)
       if (known) return {computer: known, alreadyActivated: true}
       if (!isIssuedCertificate(db, sha256)) {
-        throw new TetherError('refused', 'unknown-own-agent', `the agent at ${address} holds a certificate from this CA that the registry has no record of`, {
-          hint: 'reset the agent (`dsa_control -r`) and activate it again',
-        })
+        // Unknown to this registry (e.g. restored from an older backup): the reactivation setting decides.
+        const {reactivateAsNewComputer} = await import('./reactivation.js')
+        const computer = await reactivateAsNewComputer({credentials, db}, session, 'unknown', {address, displayName: request.displayName})
+        journal({context: 'mutual', result: 'accepted', reason: 'reactivated-unknown'})
+        return {computer, alreadyActivated: false}
       }
 
       // Issued but never recorded: a previous activation was cut off after the agent committed.
@@ -260,8 +288,11 @@ export async function activateAgentWith({credentials, db}: ManagerContext, targe
 
   journal({context: 'bootstrap', result: 'accepted', reason: 'ok'})
   const session = new HttpSession(socket)
+  const plan = async (hostInfo: HostInfo) => duplicatePlan(db, request.hostname ?? hostInfo.hostname, address)
   try {
-    const computer = await runActivation(db, credentials, {
+    const hostInfo = await command<HostInfo>(session, 'GetHostInfo')
+    checkClockSkew(hostInfo, new Date(), settings.maxClockSkewSeconds * 1000)
+    const computer = await completeActivation(db, credentials, {
       session,
       async confirm(expectedSha256) {
         const mutual = new HttpSession(await connectMutual(credentials, host, port, expectedSha256))
@@ -271,10 +302,10 @@ export async function activateAgentWith({credentials, db}: ManagerContext, targe
           mutual.close()
         }
       },
-    }, {
+    }, hostInfo, {
       ...request,
+      ...(await plan(hostInfo)),
       address,
-      maxClockSkewMs: settings.maxClockSkewSeconds * 1000,
       communication: {managerAddress: advertisedHeartbeatAddress(db) ?? null, mode: request.mode ?? 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
     })
     return {computer, alreadyActivated: false}

@@ -1,8 +1,13 @@
+import {connectTls, parseHostPort} from '../channel/connect.js'
 import {HttpSession} from '../channel/http-session.js'
-import {isTetherError} from '../errors.js'
+import {peerCertificate, skipHostnameCheck} from '../channel/tls.js'
+import {TetherError, isTetherError} from '../errors.js'
+import {fingerprint} from '../pki/inspect.js'
+import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import {failpoint} from '../platform/failpoint.js'
 import {AgentEventsReply, AgentStatusReply} from '../protocol/commands.js'
-import {ManagerContext, command} from './activation.js'
+import {ManagerContext, classifyPeer, command} from './activation.js'
+import {currentCrl} from './revocation.js'
 import {Computer, recordAppliedConfiguration, touchComputer} from './computers.js'
 import {storeAgentEvents} from './events.js'
 import {Operation, finishOperation, queuedOperations} from './operations.js'
@@ -19,6 +24,14 @@ export async function runContact(manager: ManagerContext, session: HttpSession, 
   const {db} = manager
   try {
     const status = await command<AgentStatusReply>(session, 'GetAgentStatus')
+    const recordedHostname = (computer.hostInfo as {hostname?: string} | null)?.hostname
+    if (recordedHostname && status.hostname !== recordedHostname) {
+      // The certificate of one computer, reported from another host: a clone.
+      const {reactivateAsNewComputer} = await import('./reactivation.js')
+      await reactivateAsNewComputer(manager, session, 'cloned', {original: computer})
+      return
+    }
+
     db.prepare("UPDATE computers SET host_info = json_set(coalesce(host_info, '{}'), '$.clock', ?) WHERE id = ?").run(status.clock, computer.id)
     recordAppliedConfiguration(db, computer.id, status.configuration)
     touchComputer(db, computer.id, now())
@@ -58,11 +71,51 @@ async function deliver(manager: ManagerContext, session: HttpSession, computer: 
     const result = await command<Record<string, unknown>>(session, operation.command, body)
     if (operation.command === 'SetSecurityConfiguration') recordAppliedConfiguration(db, computer.id, result as {policy: string; version: number; sha256: string})
     finishOperation(db, operation.id, {ok: true, result})
+    if (operation.command === 'Deactivate') {
+      // The agent is back to bootstrap: its certificate is now revoked, and nothing more is sent.
+      const {finishDeactivation} = await import('./deactivation.js')
+      finishDeactivation(manager, computer)
+      return false
+    }
+
     return true
   } catch (error) {
     finishOperation(db, operation.id, {ok: false, result: {error: (error as Error).message, code: isTetherError(error) ? error.code : undefined}})
     return !(isTetherError(error) && error.failure === 'unreachable')
   }
+}
+
+/**
+ * Open a contact with a known computer: TLS to its address, verified against the CA and the CRL
+ * and pinned to its recorded certificate. When the agent presents something else, say what: the
+ * bootstrap certificate means it was reset (the computer then needs reactivation).
+ */
+export async function openAgentConnection(manager: ManagerContext, computer: Computer): Promise<HttpSession> {
+  const {db, credentials} = manager
+  const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
+  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: currentCrl(db, credentials)}})
+  const peer = peerCertificate(socket)
+  const sha256 = peer ? fingerprint(peer) : undefined
+  if (sha256 !== computer.certSha256 || !socket.authorized) {
+    socket.destroy()
+    const kind = classifyPeer(peer, credentials)
+    if (kind === 'bootstrap') {
+      db.prepare("UPDATE computers SET state = 'reactivation-required' WHERE id = ? AND state = 'activated'").run(computer.id)
+      throw new TetherError('refused', 'agent-reset', `the agent of computer ${computer.id} at ${computer.address} was reset (it presents the bootstrap certificate)`, {
+        hint: `activate it again: tether manager activate ${computer.address}`,
+      })
+    }
+
+    if (sha256 === computer.certSha256) {
+      throw new TetherError('trust', String(socket.authorizationError ?? 'unverified').toLowerCase(), `the certificate of computer ${computer.id} no longer verifies (${socket.authorizationError})`, {hint: 'it may be revoked or expired: reactivate the agent'})
+    }
+
+    throw new TetherError('trust', 'agent-certificate-changed', `the agent at ${computer.address} presents a certificate other than computer ${computer.id}'s (${kind})`, {
+      hint: 'it was reactivated elsewhere or replaced: check `tether handshake inspect`',
+    })
+  }
+
+  return new HttpSession(socket)
 }
 
 /**
@@ -74,13 +127,8 @@ export async function contactNow(manager: ManagerContext, computer: Computer): P
     return {contacted: false, reason: computer.mode === 'agent-initiated' ? 'agent-initiated mode: delivered at its next heartbeat' : 'no address for the agent: delivered at its next heartbeat'}
   }
 
-  const {connectMutual} = await import('./activation.js')
-  const {parseHostPort} = await import('../channel/connect.js')
-  const {DEFAULT_AGENT_PORT} = await import('../platform/paths.js')
   try {
-    const {host, port} = parseHostPort(computer.address, DEFAULT_AGENT_PORT)
-    const socket = await connectMutual(manager.credentials, host, port, computer.certSha256 ?? undefined)
-    await runContact(manager, new HttpSession(socket), computer)
+    await runContact(manager, await openAgentConnection(manager, computer), computer)
     return {contacted: true}
   } catch (error) {
     return {contacted: false, reason: `${(error as Error).message}; delivered at its next contact`}

@@ -7,10 +7,12 @@ import {HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, classifyTlsError, recordHandshake} from '../channel/journal.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {fingerprint, oneLineName} from '../pki/inspect.js'
+import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/inspect.js'
 import {ActivationReport, AgentStatusReply, HostInfo} from '../protocol/commands.js'
-import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActivation} from './activation.js'
-import {Computer, findComputerByCertificate, findComputersByHostname} from './computers.js'
+import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActivation, duplicatePlan} from './activation.js'
+import {findComputerByCertificate, findComputersByHostname, isIssuedCertificate} from './computers.js'
+import {reactivateAsNewComputer} from './reactivation.js'
+import {currentCrl, isRevoked, revocationVersion} from './revocation.js'
 import {runContact} from './contact.js'
 import {getMeta} from './registry.js'
 import {getSettings} from './settings.js'
@@ -45,6 +47,7 @@ export class HeartbeatListener {
       cert: credentials.managerCertPem,
       key: credentials.managerKeyPem,
       ca: credentials.caCertPem,
+      crl: currentCrl(manager.db, credentials),
       requestCert: true,
       // The bootstrap certificate must get through to be offered activation, so the verdict is
       // taken per connection in onSecure (and journaled), never left to a silent default.
@@ -56,6 +59,17 @@ export class HeartbeatListener {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
     })
+  }
+
+  private revocations = -1
+
+  /** Reload the CRL into the server context when a revocation (by any process) changed it. */
+  refreshRevocations(): void {
+    const version = revocationVersion(this.manager.db)
+    if (version === this.revocations) return
+    this.revocations = version
+    const {credentials, db} = this.manager
+    this.server.setSecureContext({...TLS_POLICY, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl: currentCrl(db, credentials)})
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
@@ -111,7 +125,11 @@ export class HeartbeatListener {
     const isBootstrap = peer?.raw.equals(bootstrapIdentity().certificate.raw) ?? false
     if (!isBootstrap && !socket.authorized) {
       const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
-      const {reason, detail} = classifyTlsError(Object.assign(new Error(code), {code}))
+      // With CRL checking on, OpenSSL reports a foreign issuer as "unable to get CRL": name what it is.
+      const foreign = peer && !issuedBy(peer, this.manager.credentials.caCert)
+      const {reason, detail} = foreign
+        ? {reason: isSelfSigned(peer) ? 'self-signed' : 'unknown-ca', detail: `${code}: the certificate is not issued by this manager's CA (issuer ${oneLineName(peer.issuer)})`}
+        : classifyTlsError(Object.assign(new Error(code), {code}))
       this.journal(socket, peer, {context: 'mutual', result: 'refused', reason, detail})
       socket.destroy()
       return
@@ -134,15 +152,40 @@ export class HeartbeatListener {
         return
       }
 
+      if (isRevoked(this.manager.db, sha256)) {
+        // The CRL in the context refuses it in the handshake; this covers the moment before reload.
+        this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'revoked'})
+        session.close()
+        return
+      }
+
       const computer = findComputerByCertificate(this.manager.db, sha256)
-      if (!computer || computer.state !== 'activated' || computer.certSha256 !== sha256) {
+      if (!computer || !['activated', 'deactivation-pending'].includes(computer.state) || computer.certSha256 !== sha256) {
+        if (!computer && !isIssuedCertificate(this.manager.db, sha256)) {
+          // Issued by this CA but unknown to the registry: the reactivation setting decides.
+          try {
+            await reactivateAsNewComputer(this.manager, session, 'unknown')
+            this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'reactivated-unknown'})
+          } catch (error) {
+            this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: isTetherError(error) ? error.code : 'unknown-agent', detail: (error as Error).message})
+          }
+
+          session.close()
+          return
+        }
+
         this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'unknown-agent', detail: computer ? `computer ${computer.id} is ${computer.state}` : 'no computer holds this certificate'})
         session.close()
         return
       }
 
       this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'heartbeat'})
-      await runContact(this.manager, session, computer, this.now)
+      try {
+        await runContact(this.manager, session, computer, this.now)
+      } catch (error) {
+        if (isTetherError(error) && error.code === 'cloned-agent') this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'cloned-agent', detail: error.message})
+        throw error
+      }
     } catch {
       // Each failure was journaled or reported to the agent; one agent's failure ends only its session.
       session.close()
@@ -253,16 +296,7 @@ export function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo, 
     })
   }
 
-  let guid: string | undefined
-  if (existing.length > 0) {
-    if (settings.duplicateNamePolicy === 'refuse') {
-      throw new TetherError('refused', 'duplicate-name', `a computer named ${hostname} already exists (id ${existing.map((c: Computer) => c.id).join(', ')})`, {
-        hint: 'remove it on the manager, use another hostname:, or change duplicateNamePolicy',
-      })
-    }
-
-    if (settings.duplicateNamePolicy === 'reactivate') guid = existing.at(-1)!.guid
-  }
+  const {guid} = duplicatePlan(db, hostname)
 
   return {
     request: {

@@ -1,11 +1,8 @@
 import os from 'node:os'
 
-import {HttpSession} from '../channel/http-session.js'
-import {parseHostPort} from '../channel/connect.js'
-import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
-import {ManagerContext, connectMutual} from './activation.js'
+import {ManagerContext} from './activation.js'
 import {Computer, listComputers, presence} from './computers.js'
-import {runContact} from './contact.js'
+import {openAgentConnection, runContact} from './contact.js'
 import {HeartbeatListener} from './heartbeat.js'
 import {ManagerHome} from './home.js'
 import {setMeta} from './registry.js'
@@ -49,10 +46,11 @@ export class ManagerRuntime {
 
   /** Contact, at most once at a time each, the computers the manager itself must reach now. */
   private poll(): void {
+    this.listener?.refreshRevocations()
     const defaults = getSettings(this.context.db)
     const now = new Date()
     for (const computer of listComputers(this.context.db)) {
-      if (computer.state !== 'activated' || !computer.address || this.contacting.has(computer.id)) continue
+      if (!['activated', 'deactivation-pending'].includes(computer.state) || !computer.address || this.contacting.has(computer.id)) continue
       if (!this.isDue(computer, defaults, now)) continue
       this.contacting.add(computer.id)
       void this.contact(computer).finally(() => this.contacting.delete(computer.id))
@@ -70,9 +68,7 @@ export class ManagerRuntime {
   /** A manager-initiated heartbeat: the same session as an inbound one, over our own connection. */
   async contact(computer: Computer): Promise<void> {
     try {
-      const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
-      const socket = await connectMutual(this.context.credentials, host, port, computer.certSha256 ?? undefined)
-      await runContact(this.context, new HttpSession(socket), computer)
+      await runContact(this.context, await openAgentConnection(this.context, computer), computer)
     } catch {
       // Unreachable now: presence turns offline on its own once heartbeats are missed.
     }

@@ -90,6 +90,11 @@ export function allowsUsage(certificate: crypto.X509Certificate, oid: string): b
   return ekus === undefined || ekus.includes(oid) || ekus.includes('2.5.29.37.0')
 }
 
+/** Signed by its own key under its own name (checkIssued would also demand keyCertSign usage). */
+export function isSelfSigned(certificate: crypto.X509Certificate): boolean {
+  return certificate.subject === certificate.issuer && certificate.verify(certificate.publicKey)
+}
+
 /** True when `child` carries a valid signature by `issuer` and names it as its issuer. */
 export function issuedBy(child: crypto.X509Certificate, issuer: crypto.X509Certificate): boolean {
   return child.checkIssued(issuer) && child.verify(issuer.publicKey)

@@ -1,33 +1,45 @@
+import fs from 'node:fs'
+
 import {Args, Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
 import {homeFlag} from '../../cli/flags.js'
-import {fieldLines} from '../../cli/render.js'
-import {activateAgent} from '../../manager/activation.js'
-import {ManagerHome} from '../../manager/home.js'
-import {resolveManagerHome} from '../../platform/paths.js'
+import {withManager} from '../../cli/manager-context.js'
+import {fieldLines, paint} from '../../cli/render.js'
+import {ExitCode, TetherError, errnoCode} from '../../errors.js'
+import {activateAgentWith} from '../../manager/activation.js'
+import {BulkResult, activateMany, parseTargets} from '../../manager/bulk.js'
 
 export default class ManagerActivate extends TetherCommand {
-  static summary = 'Activate an agent (manager-initiated): issue its certificate and switch it to mutual TLS'
-  static description = `Connects to the agent as TLS client presenting the manager certificate, reads its host information, has it generate a key pair and CSR (the private key never leaves the agent), signs the CSR with the manager CA, installs the manager certificate, the CA certificate and the agent certificate, then reconnects over mutual TLS and confirms with GetAgentStatus before recording the computer. Activating an agent this manager already activated changes nothing; an agent activated by another manager, or bound to another, refuses.`
+  static summary = 'Activate agents (manager-initiated): issue their certificates and switch them to mutual TLS'
+  static description = `Connects to the agent as TLS client presenting the manager certificate, reads its host information, has it generate a key pair and CSR (the private key never leaves the agent), signs the CSR with the manager CA, installs the manager certificate, the CA certificate and the agent certificate, then reconnects over mutual TLS and confirms with GetAgentStatus before recording the computer. Activating an agent this manager already activated changes nothing; an agent activated by another manager, or bound to another, refuses. A computer with the same name follows the duplicateNamePolicy setting.
+
+With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) many agents are activated, --concurrency at a time; one failure does not stop the others. Progress shows on a terminal; otherwise each result is printed as one JSON line, then a summary line. The exit code is 0 only if every host activated; else that of the first failure.`
   static examples = [
     '<%= config.bin %> manager activate 10.0.0.12',
     '<%= config.bin %> manager activate agent1.example.internal:4118 --display-name "web 1" --json',
+    '<%= config.bin %> manager activate --from hosts.txt --concurrency 16 > results.jsonl',
   ]
 
-  static args = {target: Args.string({description: 'the agent, HOST[:PORT] (default port 4118)', required: true})}
+  static args = {target: Args.string({description: 'the agent, HOST[:PORT] (default port 4118)'})}
   static flags = {
     home: homeFlag,
     'display-name': Flags.string({description: 'display name recorded for the computer'}),
     description: Flags.string({description: 'description recorded for the computer'}),
     group: Flags.string({description: 'group recorded for the computer'}),
     policy: Flags.string({description: 'policy recorded for the computer'}),
+    from: Flags.string({description: 'activate every HOST[:PORT] listed in this file (- for standard input)', helpValue: 'FILE'}),
+    concurrency: Flags.integer({description: 'with --from: how many activations at a time', default: 8, min: 1, max: 256}),
   }
 
   async run() {
     const {args, flags} = await this.parse(ManagerActivate)
-    const home = new ManagerHome(resolveManagerHome(flags.home))
-    const result = await activateAgent(home, args.target, {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy})
+    const request = {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy}
+    if (flags.from !== undefined && args.target) throw new TetherError('usage', 'target-and-from', 'give one agent HOST[:PORT] or --from FILE, not both')
+    if (flags.from !== undefined) return this.bulk(flags.from, flags.concurrency, flags.home, request)
+    if (!args.target) throw new TetherError('usage', 'missing-target', 'which agent? give HOST[:PORT], or --from FILE', {hint: 'e.g. tether manager activate 10.0.0.12'})
+
+    const result = await withManager(flags.home, (manager) => activateAgentWith(manager, args.target!, request))
     const {computer} = result
     this.log(result.alreadyActivated ? `Already activated by this manager: computer ${computer.id}` : `Activated computer ${computer.id}`)
     this.log(fieldLines([
@@ -37,5 +49,42 @@ export default class ManagerActivate extends TetherCommand {
       ['Certificate SHA-256', computer.certSha256],
     ], '  ').join('\n'))
     return result
+  }
+
+  private async bulk(from: string, concurrency: number, home: string | undefined, request: Record<string, string | undefined>) {
+    let text: string
+    try {
+      text = fs.readFileSync(from === '-' ? 0 : from, 'utf8')
+    } catch (error) {
+      throw new TetherError('notFound', 'hosts-file-unreadable', `cannot read ${from} (${errnoCode(error) ?? (error as Error).message})`)
+    }
+
+    const targets = parseTargets(text)
+    if (targets.length === 0) throw new TetherError('usage', 'no-targets', `${from} lists no hosts`, {hint: 'one HOST[:PORT] per line'})
+    const json = this.jsonEnabled()
+    const tty = Boolean(process.stderr.isTTY) && !json
+    const draw = (done: number, failed: number) => process.stderr.write(`\r\u001B[2KActivating ${done}/${targets.length} · ${paint.stderr.green(`${done - failed} ok`)} · ${failed ? paint.stderr.red(`${failed} failed`) : '0 failed'}`)
+    let failed = 0
+    if (tty) draw(0, 0)
+    const {results, summary} = await withManager(home, (manager) => activateMany(manager, targets, {
+      concurrency,
+      request,
+      onResult(result: BulkResult, done: number) {
+        if (!result.ok) failed++
+        if (tty) draw(done, failed)
+        else if (!json) process.stdout.write(`${JSON.stringify(result)}\n`)
+      },
+    }))
+    if (tty) {
+      process.stderr.write('\n')
+      for (const r of results.filter((r) => !r.ok)) process.stderr.write(`  ${paint.stderr.red('✘')} ${r.target}: ${r.error?.message}\n`)
+      this.log(`${summary.activated} activated, ${summary.alreadyActivated} already activated, ${summary.failed} failed (of ${summary.total})`)
+    } else if (!json) {
+      process.stdout.write(`${JSON.stringify({summary})}\n`)
+    }
+
+    const firstFailure = results.find((r) => !r.ok)
+    if (firstFailure) process.exitCode = Number(firstFailure.error?.exitCode ?? ExitCode.internal)
+    return json ? {results, summary} : undefined
   }
 }

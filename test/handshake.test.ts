@@ -14,11 +14,9 @@ import {TLS_CIPHERS} from '../src/channel/tls.js'
 import {ManagerHome} from '../src/manager/home.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
-import {AgentProcess, newDsaCore, startAgent} from './agents.js'
+import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
 import {BIN, CliResult, ROOT, eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
 
-// Not here: inspecting the manager's heartbeat port (`tether manager start` is being built in
-// parallel); `--as agent` is exercised against openssl s_server holding a manager's credentials.
 
 interface Manager {
   home: string
@@ -518,5 +516,47 @@ describe('handshake log', () => {
     expect(entries).toHaveLength(JOURNAL_MAX_ENTRIES)
     expect(entries[0].detail).toBe('#101')
     expect(entries.at(-1).detail).toBe(`#${total}`)
+  })
+})
+
+describe('handshake inspect: the manager heartbeat port', () => {
+  let manager: Manager
+  let listener: ManagerProcess
+  let dsaCore: string
+  beforeAll(async () => {
+    manager = await loadManager(tempDir())
+    listener = await startManager(manager.home)
+    dsaCore = newDsaCore()
+    const activated = await run('dsa_control', ['-a', listener.url], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'probe.test'})
+    expect(activated.exitCode, activated.stderr).toBe(0)
+  })
+
+  afterAll(async () => {
+    await listener.stop()
+  })
+
+  it('as the activated agent: the manager certificate, verified to the stored CA, our certificate accepted', async () => {
+    const result = await inspect(`127.0.0.1:${listener.port}`, ['--dsa-core', dsaCore])
+    const report = json(result)
+    expect(result.exitCode, result.stdout).toBe(0)
+    expect(report).toMatchObject({as: 'agent', ok: true, peer: {kind: 'own-manager'}})
+    expect(report.peer.chain[0].sha256).toBe(manager.sha256)
+    expect(report.verdicts.chain).toMatchObject({status: 'pass', code: 'verified'})
+    expect(report.verdicts.clientCertificate.status).toBe('pass')
+  })
+
+  it('anonymously: refused for want of a client certificate, with the stage and the fix', async () => {
+    const result = await inspect(`127.0.0.1:${listener.port}`, ['--as', 'anonymous', '--settle', '5000'])
+    const report = json(result)
+    expect(result.exitCode).toBe(5)
+    expect(report.ok).toBe(false)
+    expect(report.verdicts.clientCertificate).toMatchObject({status: 'fail', code: 'no-client-certificate'})
+    expect(report.failure.fix).toBeTruthy()
+    const journal = new Database(path.join(manager.home, 'tether.db'), {readonly: true})
+    try {
+      await eventually(() => journal.prepare("SELECT 1 FROM handshakes WHERE reason = 'no-client-certificate'").get(), 5000, 'refusal journaled by the manager')
+    } finally {
+      journal.close()
+    }
   })
 })

@@ -1,0 +1,143 @@
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {CliResult, ROOT, initManager, json, run, tempDir, tether} from './helpers.js'
+
+/** The documented top-level keys, read from docs/json-output.md so the doc and the CLI cannot drift. */
+function documentedKeys(): Map<string, string[]> {
+  const text = fs.readFileSync(path.join(ROOT, 'docs', 'json-output.md'), 'utf8')
+  const table = new Map<string, string[]>()
+  for (const line of text.split('\n')) {
+    const match = /^\| `?([^`|]+?)`? \| (.+) \|$/.exec(line)
+    if (match && match[1] !== 'Command' && !match[1].startsWith('---')) table.set(match[1], [...match[2].matchAll(/`([^`]+)`/g)].map((m) => m[1]))
+  }
+
+  return table
+}
+
+describe('JSON output: one document per command, with the documented keys', () => {
+  const table = documentedKeys()
+  let env: Record<string, string>
+  let home: string
+  let manager: ManagerProcess
+  let agent: AgentProcess
+  let spare: AgentProcess
+  let computerId: number
+  const dir = tempDir()
+  const labDir = path.join(dir, 'lab')
+
+  beforeAll(async () => {
+    ;({home, env} = await initManager(dir))
+    manager = await startManager(home)
+    agent = await startAgent(newDsaCore(), {hostname: 'json.test'})
+    spare = await startAgent(newDsaCore(), {hostname: 'spare.test'})
+    computerId = json(await tether(['manager', 'activate', agent.address, '--json'], env)).computer.id
+  })
+
+  afterAll(async () => {
+    await Promise.all([manager.stop(), agent.stop(), spare.stop()])
+    await tether(['lab', 'down', '--dir', labDir, '--purge'])
+  })
+
+  const policyFile = () => {
+    const file = path.join(tempDir(), 'policy.json')
+    fs.writeFileSync(file, '{"firewall": {"enabled": true}}')
+    return file
+  }
+
+  const hostsFile = () => {
+    const file = path.join(tempDir(), 'hosts.txt')
+    fs.writeFileSync(file, `${agent.address}\n`)
+    return file
+  }
+
+  // One way to run each documented command for real; keys are checked on what it prints.
+  const runners: Record<string, () => Promise<CliResult>> = {
+    'tether manager init': () => tether(['manager', 'init', '--home', path.join(tempDir(), 'm'), '--json']),
+    'tether manager show': () => tether(['manager', 'show', '--json'], env),
+    'tether manager export-cert': () => tether(['manager', 'export-cert', '--output', path.join(tempDir(), 'ds_agent_dsm.crt'), '--json'], env),
+    'tether manager activate': () => tether(['manager', 'activate', agent.address, '--json'], env),
+    'tether manager activate --from': () => tether(['manager', 'activate', '--from', hostsFile(), '--json'], env),
+    'tether manager computers list': () => tether(['manager', 'computers', 'list', '--json'], env),
+    'tether manager computers show': () => tether(['manager', 'computers', 'show', String(computerId), '--json'], env),
+    'tether manager computers set': () => tether(['manager', 'computers', 'set', String(computerId), '--heartbeat-interval', '300', '--json'], env),
+    'tether manager settings list': () => tether(['manager', 'settings', 'list', '--json'], env),
+    'tether manager settings get': () => tether(['manager', 'settings', 'get', 'missedHeartbeats', '--json'], env),
+    'tether manager settings set': () => tether(['manager', 'settings', 'set', 'missedHeartbeats', '3', '--json'], env),
+    'tether manager policies create': () => tether(['manager', 'policies', 'create', `p${Date.now()}`, '--file', policyFile(), '--json'], env),
+    'tether manager policies list': () => tether(['manager', 'policies', 'list', '--json'], env),
+    'tether manager policies show': async () => {
+      await tether(['manager', 'policies', 'create', 'shown', '--file', policyFile()], env)
+      return tether(['manager', 'policies', 'show', 'shown', '--json'], env)
+    },
+    'tether manager policies assign': async () => {
+      await tether(['manager', 'policies', 'create', 'assigned', '--file', policyFile()], env)
+      return tether(['manager', 'policies', 'assign', 'assigned', String(computerId), '--json'], env)
+    },
+    'tether manager send-policy': () => tether(['manager', 'send-policy', String(computerId), '--json'], env),
+    'tether manager events': () => tether(['manager', 'events', '--json'], env),
+    'tether manager deactivate': async () => {
+      const spareId = json(await tether(['manager', 'activate', spare.address, '--json'], env)).computer.id
+      return tether(['manager', 'deactivate', String(spareId), '--yes', '--json'], env)
+    },
+    'tether manager crl': () => tether(['manager', 'crl', '--json'], env),
+    'tether manager start': async () => ({exitCode: 0, stdout: JSON.stringify({event: 'listening', host: '127.0.0.1', port: manager.port, heartbeatAddress: '', home, pid: manager.child.pid}), stderr: ''}),
+    'tether manager install-service': () => tether(['manager', 'install-service', '--dry-run', '--home', home, '--json'], env),
+    'tether agent status': () => tether(['agent', 'status', '--dsa-core', agent.dsaCore, '--json']),
+    'tether agent bind': async () => {
+      const file = path.join(tempDir(), 'ds_agent_dsm.crt')
+      await tether(['manager', 'export-cert', '--output', file], env)
+      return tether(['agent', 'bind', file, '--dsa-core', newDsaCore(), '--json'])
+    },
+    'tether agent reset': () => tether(['agent', 'reset', '--dsa-core', newDsaCore(), '--yes', '--json']),
+    'tether agent activate': () => tether(['agent', 'activate', manager.url, '--dsa-core', newDsaCore(), '--json']),
+    'tether agent heartbeat': () => tether(['agent', 'heartbeat', '--dsa-core', agent.dsaCore, '--json']),
+    'tether agent start': async () => {
+      // The ready line, as the process printed it when the test started it.
+      const started = await startAgent(newDsaCore())
+      await started.stop()
+      return {exitCode: 0, stdout: JSON.stringify({event: 'listening', host: '127.0.0.1', port: started.port, state: 'unactivated', dsaCore: started.dsaCore, pid: started.child.pid}), stderr: ''}
+    },
+    'tether agent install-service': () => tether(['agent', 'install-service', '--dry-run', '--dsa-core', agent.dsaCore, '--json']),
+    'tether handshake inspect': () => tether(['handshake', 'inspect', agent.address, '--home', home, '--json']),
+    'tether handshake log': () => tether(['handshake', 'log', '--home', home, '--json']),
+    'tether demo': () => tether(['demo', '--json']),
+    'tether lab up': () => tether(['lab', 'up', '--dir', labDir, '--agents', '1', '--json']),
+    'tether lab status': () => tether(['lab', 'status', '--dir', labDir, '--json']),
+    'tether lab down': () => tether(['lab', 'down', '--dir', labDir, '--json']),
+    'any failure': () => tether(['manager', 'show', '--home', path.join(tempDir(), 'none'), '--json']),
+  }
+
+  it('documents every tether command, and every documented command has a check', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, unknown>}
+    const commands = Object.keys(manifest.commands).map((id) => `tether ${id.replaceAll(':', ' ')}`)
+    for (const command of commands) expect([...table.keys()], `${command} is not in docs/json-output.md`).toContain(command)
+    expect(Object.keys(runners).sort()).toEqual([...table.keys()].sort())
+  })
+
+  for (const [command, keys] of documentedKeys()) {
+    it(command, async () => {
+      const result = await runners[command]()
+      const document = json(result)
+      // The failure row names `error` and, in parentheses, the keys inside it.
+      const topLevel = command === 'any failure' ? keys.slice(0, 1) : keys
+      for (const key of topLevel) expect(Object.keys(document), `${command}: ${result.stdout.slice(0, 400)}`).toContain(key)
+      if (command === 'any failure') {
+        expect(result.exitCode).toBe(3)
+        expect(Object.keys(document.error)).toEqual(expect.arrayContaining(keys.slice(1)))
+      } else {
+        expect(result.exitCode, `${command}: ${result.stderr}`).toBe(0)
+      }
+    })
+  }
+
+  it('dsm_c and dsa_control print the document of the command they stand for', async () => {
+    const exported = json(await run('dsm_c', ['-action', 'exportdsmcert', '-output', path.join(tempDir(), 'ds_agent_dsm.crt'), '--json'], env))
+    expect(Object.keys(exported)).toEqual(expect.arrayContaining(table.get('tether manager export-cert')!))
+    const reset = json(await run('dsa_control', ['-r', '--json'], {TETHER_DSA_CORE: newDsaCore()}))
+    expect(Object.keys(reset)).toEqual(expect.arrayContaining(table.get('tether agent reset')!))
+  })
+})

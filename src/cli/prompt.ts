@@ -24,3 +24,17 @@ export async function confirmOrRefuse(message: string, options: {yes: boolean; f
     throw new TetherError('refused', 'declined', `${message}: declined at the prompt`, {hint: 'nothing was changed'})
   }
 }
+
+/**
+ * A required value: as given, else asked for on a terminal, else a usage error naming what to
+ * pass (a script is never left waiting).
+ */
+export async function valueOrAsk(value: string | undefined, options: {what: string; message: string; hint: string}): Promise<string> {
+  if (value !== undefined && value !== '') return value
+  if (!isInteractive()) {
+    throw new TetherError('usage', 'missing-value', `${options.what} is required`, {hint: options.hint})
+  }
+
+  const {input} = await import('@inquirer/prompts')
+  return input({message: options.message, required: true, validate: (text) => text.trim() !== '' || `${options.what} is required`})
+}

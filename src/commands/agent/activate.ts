@@ -5,6 +5,7 @@ import {Args} from '@oclif/core'
 import {replyError, runControl} from '../../agent/control.js'
 import {parseActivationArgs, parseManagerUrl} from '../../agent/outbound.js'
 import {TetherCommand} from '../../cli/base-command.js'
+import {valueOrAsk} from '../../cli/prompt.js'
 import {dsaCoreFlag} from '../../cli/flags.js'
 import {TetherError, isTetherError} from '../../errors.js'
 import {resolveDsaCore} from '../../platform/paths.js'
@@ -24,12 +25,12 @@ export default class AgentActivate extends TetherCommand {
   ]
 
   static strict = false
-  static args = {url: Args.string({description: 'the manager, dsm://HOST:PORT/', required: true})}
+  static args = {url: Args.string({description: 'the manager, dsm://HOST:PORT/ (asked for on a terminal when missing)'})}
   static flags = {'dsa-core': dsaCoreFlag}
 
   async run() {
     const {args, argv, flags} = await this.parse(AgentActivate)
-    const url = args.url
+    const url = await valueOrAsk(args.url, {what: 'the manager URL (dsm://HOST:PORT/)', message: 'Manager to activate with (dsm://HOST:PORT/)', hint: 'e.g. dsa_control -a dsm://dsm.example.internal:4120/'})
     const activationArgs = parseActivationArgs((argv as string[]).slice(1))
     parseManagerUrl(url)
     const dsaCore = resolveDsaCore(flags['dsa-core'])

@@ -5,6 +5,7 @@ import {Args, Flags} from '@oclif/core'
 import {DsaCore} from '../../agent/store.js'
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag} from '../../cli/flags.js'
+import {valueOrAsk} from '../../cli/prompt.js'
 import {TetherError, errnoCode} from '../../errors.js'
 import {Platform, currentPlatform, resolveDsaCore} from '../../platform/paths.js'
 
@@ -17,7 +18,7 @@ export default class AgentBind extends TetherCommand {
   ]
 
   static args = {
-    file: Args.string({description: 'the manager certificate exported by `dsm_c -action exportdsmcert`', required: true}),
+    file: Args.string({description: 'the manager certificate exported by `dsm_c -action exportdsmcert` (asked for on a terminal when missing)'}),
   }
 
   static flags = {
@@ -35,16 +36,17 @@ export default class AgentBind extends TetherCommand {
       })
     }
 
+    const file = await valueOrAsk(args.file, {what: 'the binding file (ds_agent_dsm.crt)', message: 'Path of ds_agent_dsm.crt', hint: 'pass the file exported by `dsm_c -action exportdsmcert -output ds_agent_dsm.crt`'})
     let text: string
     try {
-      text = fs.readFileSync(args.file, 'utf8')
+      text = fs.readFileSync(file, 'utf8')
     } catch (error) {
-      throw new TetherError(errnoCode(error) === 'ENOENT' ? 'notFound' : 'usage', 'binding-file-unreadable', `cannot read ${args.file} (${errnoCode(error) ?? (error as Error).message})`, {
+      throw new TetherError(errnoCode(error) === 'ENOENT' ? 'notFound' : 'usage', 'binding-file-unreadable', `cannot read ${file} (${errnoCode(error) ?? (error as Error).message})`, {
         hint: 'copy the file exported by `dsm_c -action exportdsmcert -output ds_agent_dsm.crt` to this machine',
       })
     }
 
-    const result = new DsaCore(dir).bind(args.file, text)
+    const result = new DsaCore(dir).bind(file, text)
     if (result.previous && result.previous.sha256 !== result.bound.sha256) {
       this.log(`Replaced the binding to ${result.previous.sha256}`)
     }

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
+import {valueOrAsk} from '../../cli/prompt.js'
 import {homeFlag} from '../../cli/flags.js'
 import {withManager} from '../../cli/manager-context.js'
 import {fieldLines, paint} from '../../cli/render.js'
@@ -37,9 +38,8 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
     const request = {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy}
     if (flags.from !== undefined && args.target) throw new TetherError('usage', 'target-and-from', 'give one agent HOST[:PORT] or --from FILE, not both')
     if (flags.from !== undefined) return this.bulk(flags.from, flags.concurrency, flags.home, request)
-    if (!args.target) throw new TetherError('usage', 'missing-target', 'which agent? give HOST[:PORT], or --from FILE', {hint: 'e.g. tether manager activate 10.0.0.12'})
-
-    const result = await withManager(flags.home, (manager) => activateAgentWith(manager, args.target!, request))
+    const target = await valueOrAsk(args.target, {what: 'the agent to activate (HOST[:PORT])', message: 'Agent to activate (HOST[:PORT])', hint: 'e.g. tether manager activate 10.0.0.12, or --from FILE'})
+    const result = await withManager(flags.home, (manager) => activateAgentWith(manager, target, request))
     const {computer} = result
     this.log(result.alreadyActivated ? `Already activated by this manager: computer ${computer.id}` : `Activated computer ${computer.id}`)
     this.log(fieldLines([

@@ -6,12 +6,13 @@ import net from 'node:net'
 import os from 'node:os'
 import type tls from 'node:tls'
 
-import {HandshakeEntry, SecurityContext, classifyTlsError, recordHandshake} from '../channel/journal.js'
+import {HandshakeEntry, SecurityContext, classifyTlsError, describeSocket, recordHandshake} from '../channel/journal.js'
+import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/commands.js'
-import {fingerprint, oneLineName, parseCertificate} from '../pki/inspect.js'
+import {fingerprint, parseCertificate} from '../pki/inspect.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from './bootstrap.js'
@@ -107,7 +108,7 @@ export class AgentRuntime {
     const peer = peerCertificate(socket)
     const ctx = {...this.newContext(context, peer), ...extra}
     this.sessions.set(socket, {ctx})
-    this.journal({...describe(socket, peer), tlsRole: 'client', httpRole: 'server', context, result: 'accepted', reason: 'ok'})
+    this.journal({...describeSocket(socket, peer), tlsRole: 'client', httpRole: 'server', context, result: 'accepted', reason: 'ok'})
     // A manager that goes quiet must not hold the agent's connection forever.
     socket.setTimeout(OUTBOUND_IDLE_MS, () => socket.destroy())
     return new Promise<CommandContext>((resolve) => {
@@ -199,7 +200,7 @@ export class AgentRuntime {
       // Refused before any HTTP byte is read: destroyed in the same tick as the handshake ends.
       const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
       const {reason: refusal, detail} = classifyTlsError(Object.assign(new Error(code), {code}))
-      this.journal({...describe(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason: refusal, detail})
+      this.journal({...describeSocket(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason: refusal, detail})
       socket.destroy()
       return
     }
@@ -213,7 +214,7 @@ export class AgentRuntime {
 
     this.sessions.set(socket, session)
     this.journal({
-      ...describe(socket, peer),
+      ...describeSocket(socket, peer),
       tlsRole: 'server',
       httpRole: 'server',
       context,
@@ -232,7 +233,7 @@ export class AgentRuntime {
       peer = undefined
     }
 
-    this.journal({...describe(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason, detail})
+    this.journal({...describeSocket(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason, detail})
   }
 
   private journal(entry: HandshakeEntry): void {
@@ -272,7 +273,7 @@ export class AgentRuntime {
     } catch (error) {
       const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
       if (failure.code === 'requires-activation' || failure.code === 'already-activated') {
-        this.journal({...describe(req.socket as tls.TLSSocket, session?.ctx.peer), tlsRole: 'server', httpRole: 'server', context: session?.ctx.context ?? 'bootstrap', result: 'refused', reason: `command-${failure.code}`, detail: `${name}: ${failure.message}`})
+        this.journal({...describeSocket(req.socket as tls.TLSSocket, session?.ctx.peer), tlsRole: 'server', httpRole: 'server', context: session?.ctx.context ?? 'bootstrap', result: 'refused', reason: `command-${failure.code}`, detail: `${name}: ${failure.message}`})
       }
 
       const reply: ErrorReply = {error: {code: failure.code, class: failure.failure, message: failure.message, hint: failure.hint}}
@@ -293,16 +294,6 @@ function address(socket: net.Socket): string | undefined {
   return socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined
 }
 
-function describe(socket: tls.TLSSocket, peer?: crypto.X509Certificate): Partial<HandshakeEntry> {
-  return {
-    peerAddress: address(socket),
-    protocol: socket.getProtocol?.() ?? undefined,
-    cipher: socket.getCipher?.()?.name,
-    peerSha256: peer ? fingerprint(peer) : undefined,
-    peerSubject: peer ? oneLineName(peer.subject) : undefined,
-  }
-}
-
 /** The agent's listener for manager-initiated connections. */
 export class AgentServer {
   private readonly listener: net.Server
@@ -313,16 +304,7 @@ export class AgentServer {
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
-    await new Promise<void>((resolve, reject) => {
-      this.listener.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new TetherError('usage', 'listen-failed', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, {
-          hint: error.code === 'EADDRINUSE' ? 'another process holds that port: stop it or choose --port' : 'choose another --host or --port',
-        }))
-      })
-      this.listener.listen(port, host, resolve)
-    })
-    const bound = this.listener.address() as net.AddressInfo
-    return {host: bound.address, port: bound.port}
+    return listenOn(this.listener, port, host)
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,7 @@
+import type crypto from 'node:crypto'
+import type tls from 'node:tls'
+
+import {fingerprint, oneLineName} from '../pki/inspect.js'
 import type {Database} from '../platform/sqlite.js'
 
 /**
@@ -45,6 +49,17 @@ export interface HandshakeEntry {
 export interface JournalRow extends HandshakeEntry {
   id: number
   at: string
+}
+
+/** The journal fields an established (or failed) TLS socket and its peer certificate give. */
+export function describeSocket(socket: tls.TLSSocket, peer?: crypto.X509Certificate): Pick<HandshakeEntry, 'peerAddress' | 'protocol' | 'cipher' | 'peerSha256' | 'peerSubject'> {
+  return {
+    peerAddress: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
+    protocol: socket.getProtocol?.() ?? undefined,
+    cipher: socket.getCipher?.()?.name,
+    peerSha256: peer ? fingerprint(peer) : undefined,
+    peerSubject: peer ? oneLineName(peer.subject) : undefined,
+  }
 }
 
 export function recordHandshake(db: Database, entry: HandshakeEntry, now: Date = new Date()): void {

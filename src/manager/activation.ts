@@ -4,7 +4,7 @@ import type tls from 'node:tls'
 import {bootstrapIdentity} from '../agent/bootstrap.js'
 import {connectTls, parseHostPort} from '../channel/connect.js'
 import {HttpSession} from '../channel/http-session.js'
-import {HandshakeEntry, recordHandshake} from '../channel/journal.js'
+import {HandshakeEntry, describeSocket, recordHandshake} from '../channel/journal.js'
 import {peerCertificate} from '../channel/tls.js'
 import {TetherError} from '../errors.js'
 import {AgentCommunication, AgentStatusReply, CommandName, HostInfo, errorFromReply} from '../protocol/commands.js'
@@ -169,16 +169,7 @@ export function checkClockSkew(hostInfo: HostInfo, managerNow: Date, maxSkewMs: 
 }
 
 function journalEntry(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined, partial: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>): HandshakeEntry {
-  return {
-    tlsRole: 'client',
-    httpRole: 'client',
-    peerAddress: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
-    protocol: socket.getProtocol() ?? undefined,
-    cipher: socket.getCipher()?.name,
-    peerSha256: peer ? fingerprint(peer) : undefined,
-    peerSubject: peer ? oneLineName(peer.subject) : undefined,
-    ...partial,
-  }
+  return {tlsRole: 'client', httpRole: 'client', ...describeSocket(socket, peer), ...partial}
 }
 
 /**

@@ -4,7 +4,8 @@ import tls from 'node:tls'
 
 import {bootstrapIdentity} from '../agent/bootstrap.js'
 import {HttpSession} from '../channel/http-session.js'
-import {HandshakeEntry, classifyTlsError, recordHandshake} from '../channel/journal.js'
+import {HandshakeEntry, classifyTlsError, describeSocket, recordHandshake} from '../channel/journal.js'
+import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/inspect.js'
@@ -73,16 +74,7 @@ export class HeartbeatListener {
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new TetherError('usage', 'listen-failed', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, {
-          hint: error.code === 'EADDRINUSE' ? 'another process holds that port: stop it or choose --port' : 'choose another --host or --port',
-        }))
-      })
-      this.server.listen(port, host, resolve)
-    })
-    const address = this.server.address() as net.AddressInfo
-    return {host: address.address, port: address.port}
+    return listenOn(this.server, port, host)
   }
 
   async close(): Promise<void> {
@@ -100,16 +92,7 @@ export class HeartbeatListener {
 
   private journal(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined, entry: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>): void {
     try {
-      recordHandshake(this.manager.db, {
-        tlsRole: 'server',
-        httpRole: 'client',
-        peerAddress: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined,
-        protocol: socket.getProtocol() ?? undefined,
-        cipher: socket.getCipher()?.name,
-        peerSha256: peer ? fingerprint(peer) : undefined,
-        peerSubject: peer ? oneLineName(peer.subject) : undefined,
-        ...entry,
-      })
+      recordHandshake(this.manager.db, {tlsRole: 'server', httpRole: 'client', ...describeSocket(socket, peer), ...entry})
     } catch {
       // Diagnostics must not take the listener down.
     }

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {AgentDaemon} from '../../agent/daemon.js'
 import {TetherCommand} from '../../cli/base-command.js'
+import {untilSignalled} from '../../cli/foreground.js'
 import {dsaCoreFlag} from '../../cli/flags.js'
 import {DEFAULT_AGENT_PORT, resolveDsaCore} from '../../platform/paths.js'
 
@@ -33,17 +34,7 @@ export default class AgentStart extends TetherCommand {
       onHeartbeatError: (error) => process.stderr.write(`heartbeat failed: ${error.message}\n`),
     })
     const {store} = daemon.runtime
-    // Handlers first: once the ready line is out, a supervisor may signal at any moment.
-    const stopped = new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        void daemon.stop().then(resolve)
-      }
-
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    const stopped = untilSignalled(() => daemon.stop())
     const ready = {event: 'listening', host, port, state: store.state(), dsaCore: store.dir, pid: process.pid}
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
     else this.log(`Agent listening on ${host}:${port} (${ready.state}); dsa_core ${store.dir}`)

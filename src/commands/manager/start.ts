@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
+import {untilSignalled} from '../../cli/foreground.js'
 import {homeFlag} from '../../cli/flags.js'
 import {ManagerHome} from '../../manager/home.js'
 import {ManagerRuntime} from '../../manager/runtime.js'
@@ -28,17 +29,7 @@ export default class ManagerStart extends TetherCommand {
       throw error
     }
 
-    // Handlers first: once the ready line is out, a supervisor may signal at any moment.
-    const stopped = new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        void runtime.stop().then(resolve)
-      }
-
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    const stopped = untilSignalled(() => runtime.stop())
     const ready = {event: 'listening', host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid}
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
     else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)

@@ -127,6 +127,9 @@ describe('policies and PKCS#7-encrypted configuration', () => {
     const sent = json(await tether(['manager', 'send-policy', String(computerId), '--json'], env))
     expect(sent).toMatchObject({delivered: true, configuration: {upToDate: true, desiredVersion: 1}})
     expect((await status()).configuration).toMatchObject({policy: 'web', version: 1, sha256: created.policy.sha256})
+    // The agent's configuration-applied event came back in the same contact.
+    expect(json(await tether(['manager', 'events', '--type', 'configuration-applied', '--json'], env)).events).toHaveLength(1)
+    expect((await tether(['agent', 'status', '--dsa-core', a.dsaCore])).stdout).toMatch(/Configuration: +web version 1, SHA-256 [0-9a-f]{64}/)
     expect((await computer()).configuration).toMatchObject({upToDate: true, applied: {version: 1, sha256: created.policy.sha256}})
     expect(fs.statSync(path.join(a.dsaCore, 'ds_agent.config')).mode & 0o777).toBe(0o600)
 

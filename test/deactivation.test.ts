@@ -265,7 +265,9 @@ describe('reactivation policy: unknown and cloned agents', () => {
     const beat = (dsaCore: string, hostname: string) => dsaControl(dsaCore, ['-m'], {TETHER_AGENT_HOSTNAME: hostname})
     const db = path.join(m.home, 'tether.db')
 
-    await beat(clone, 'clone.test')
+    const refused = await beat(clone, 'clone.test')
+    expect(refused.exitCode).toBe(4)
+    expect(refused.stderr).toContain('a cloned agent')
     await eventually(() => sql(db, "SELECT 1 FROM handshakes WHERE reason = 'cloned-agent'").length > 0, 5000, 'clone refused')
     expect(sql(db, 'SELECT id FROM computers')).toHaveLength(1)
 
@@ -297,5 +299,32 @@ describe('reactivation policy: unknown and cloned agents', () => {
     const rows = sql<{cert_sha256: string}>(db, 'SELECT cert_sha256 FROM computers')
     expect(rows).toHaveLength(1)
     expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).certificateHash.sha256).toBe(rows[0].cert_sha256)
+  })
+})
+
+describe('what the agent sees when the manager will not have it', () => {
+  it('a heartbeat with a revoked certificate fails on the agent, not just in the manager journal', async () => {
+    const m = await managerWithListener()
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
+    expect(json(await tether(['manager', 'deactivate', '1', '--force', '--yes', '--json'], m.env)).outcome).toBe('removed')
+    const beat = await dsaControl(dsaCore, ['-m'])
+    expect(beat.exitCode).toBe(4)
+    expect(beat.stderr).toMatch(/closed the connection without a request: it does not accept this agent's certificate/)
+  })
+
+  it('a manager re-created with a new CA: the agent refuses it, says what to do, and journals it', async () => {
+    const m = await managerWithListener()
+    const dsaCore = newDsaCore()
+    expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
+    await m.process.stop()
+    expect((await tether(['manager', 'init', '--force', '--yes', '--hostname', 'localhost'], m.env)).exitCode).toBe(0)
+    const restarted = await startManager(m.home, {port: m.process.port})
+    stoppers.push(() => restarted.stop())
+    const beat = await dsaControl(dsaCore, ['-m'])
+    expect(beat.exitCode).toBe(5)
+    expect(beat.stderr).toMatch(/reset the agent \(`dsa_control -r`\) and activate it again/)
+    const journal = sql<{tls_role: string; result: string; reason: string}>(path.join(dsaCore, 'ds_agent.db'), "SELECT tls_role, result, reason FROM handshakes WHERE tls_role = 'client' AND result != 'accepted'")
+    expect(journal.length).toBeGreaterThan(0)
   })
 })

@@ -178,3 +178,15 @@ describe('binding an agent (tether agent bind) and its status', () => {
     expect(json(result).error.message).toContain('C:\\ProgramData\\Trend Micro\\Deep Security Agent\\dsa_core')
   })
 })
+
+describe('usage errors', () => {
+  it('name the missing argument or flag on one line', async () => {
+    const flag = await tether(['manager', 'export-cert'])
+    expect(flag.exitCode).toBe(2)
+    expect(flag.stderr.trim()).toMatch(/^Error: Missing required flag output; see `tether manager export-cert --help`$/)
+    const arg = await tether(['manager', 'policies', 'assign', 'web'])
+    expect(arg.exitCode).toBe(2)
+    expect(arg.stderr).toContain('Missing 1 required arg: computer')
+    expect(arg.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})

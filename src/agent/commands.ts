@@ -47,6 +47,8 @@ export interface CommandContext {
   managerAddress?: string
   /** Mutual sessions: the agent certificate presented in this session's handshake. */
   sessionCertificateSha256?: string
+  /** Requests the manager sent on this connection (none: it refused us after the handshake). */
+  requests: number
 }
 
 type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>

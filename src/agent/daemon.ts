@@ -6,8 +6,8 @@ import {heartbeatInterval, heartbeatOnce} from './outbound.js'
 import {AgentRuntime, AgentRuntimeOptions, AgentServer} from './server.js'
 import {DsaCore} from './store.js'
 
-/** While unactivated, how often to look again whether heartbeats are due. */
-const IDLE_CHECK_MS = 2000
+/** How often to look whether a heartbeat is due. */
+const CHECK_MS = 1000
 
 /**
  * The long-running agent (`tether agent start`): one per dsa_core (the daemon lock), serving the
@@ -45,20 +45,29 @@ export class AgentDaemon {
     }
   }
 
+  private lastBeat?: number
+
+  /**
+   * Look every few seconds whether a heartbeat is due, re-reading the interval each time: an
+   * activation, a reset or a SetCommunication from the manager takes effect at once, not after the
+   * old interval. The first heartbeat goes out as soon as the agent is up and activated.
+   */
   private schedule(): void {
     if (this.stopped) return
-    const seconds = heartbeatInterval(this.runtime)
-    this.timer = setTimeout(() => void this.beat(seconds !== undefined), seconds === undefined ? IDLE_CHECK_MS : seconds * 1000)
+    this.timer = setTimeout(() => void this.tick(), this.lastBeat === undefined ? 0 : CHECK_MS)
   }
 
-  private async beat(due: boolean): Promise<void> {
-    // The interval is re-read each time: activation, reset or SetCommunication change it.
-    if (due && heartbeatInterval(this.runtime) !== undefined) {
+  private async tick(): Promise<void> {
+    const seconds = heartbeatInterval(this.runtime)
+    if (seconds !== undefined && (this.lastBeat === undefined || Date.now() - this.lastBeat >= seconds * 1000)) {
+      this.lastBeat = Date.now()
       try {
         await heartbeatOnce(this.runtime)
       } catch (error) {
         this.onHeartbeatError(error as Error)
       }
+    } else if (seconds === undefined) {
+      this.lastBeat = Date.now()
     }
 
     this.schedule()

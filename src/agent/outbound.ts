@@ -1,6 +1,6 @@
 import {connectTls, parseHostPort} from '../channel/connect.js'
 import {skipHostnameCheck} from '../channel/tls.js'
-import {TetherError} from '../errors.js'
+import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, parseCertificate} from '../pki/inspect.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
@@ -60,7 +60,7 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
 
   const bootstrap = bootstrapIdentity()
   // Before activation there is nothing to verify the manager against: trust starts here.
-  const first = await connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false})
+  const first = await journaled(runtime, address, 'bootstrap', () => connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false}))
   const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address})
   if (session.report && session.report.status !== 200) return session.report
   if (store.state() !== 'activated') {
@@ -75,11 +75,30 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
   return confirmed.report ?? {status: 200, reason: 'OK', message: 'activated; the manager did not report details'}
 }
 
+/** Run a connect, journaling its failure on the agent's side (with a hint for the operator). */
+async function journaled<T>(runtime: AgentRuntime, address: string, context: 'bootstrap' | 'mutual', connect: () => Promise<T>): Promise<T> {
+  try {
+    return await connect()
+  } catch (error) {
+    runtime.journalOutboundFailure(address, context, error as Error)
+    if (isTetherError(error) && error.failure === 'trust' && !error.hint) {
+      throw new TetherError('trust', error.code, error.message, {
+        hint: context === 'mutual'
+          ? "the manager's certificate no longer chains to the CA this agent was activated with (was the manager re-created?): reset the agent (`dsa_control -r`) and activate it again"
+          : 'check the manager address and `tether handshake inspect` it',
+        cause: error,
+      })
+    }
+
+    throw error
+  }
+}
+
 /** Open a mutual-TLS connection to the manager with the agent's credentials. */
 export async function connectMutualToManager(runtime: AgentRuntime, address: string) {
   const {host, port} = parseHostPort(address, DEFAULT_MANAGER_PORT)
   const store = runtime.store
-  return connectTls({
+  return journaled(runtime, address, 'mutual', () => connectTls({
     host,
     port,
     cert: store.read('cert'),
@@ -88,7 +107,7 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
     ca: store.read('dsmCaCert'),
     rejectUnauthorized: true,
     checkServerIdentity: skipHostnameCheck,
-  })
+  }))
 }
 
 export interface HeartbeatResult {
@@ -112,7 +131,18 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
   }
 
   const socket = await connectMutualToManager(runtime, communication.managerAddress)
-  await runtime.serveOutbound(socket, 'mutual')
+  const session = await runtime.serveOutbound(socket, 'mutual')
+  if (session.report && session.report.status !== 200) {
+    throw new TetherError('refused', session.report.reason || 'refused-by-manager', `the manager refused this agent: ${session.report.message}`, {hint: session.report.hint})
+  }
+
+  if (session.requests === 0) {
+    // The manager is the HTTP client: closing without a single request is how it refuses.
+    throw new TetherError('refused', 'refused-by-manager', `the manager at ${communication.managerAddress} closed the connection without a request: it does not accept this agent's certificate (revoked, unknown to it, or cloned)`, {
+      hint: 'see `tether handshake log` on the manager; to start over, reset the agent (`dsa_control -r`) and activate it again',
+    })
+  }
+
   return {address: communication.managerAddress, at: runtime.now().toISOString()}
 }
 

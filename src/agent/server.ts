@@ -129,6 +129,7 @@ export class AgentRuntime {
       now: () => this.now(),
       generateKeys: this.generateKeys,
       sessionCertificateSha256: ownCert ? fingerprint(parseCertificate(ownCert, 'ds_agent.crt')) : undefined,
+      requests: 0,
     }
   }
 
@@ -236,6 +237,12 @@ export class AgentRuntime {
     this.journal({...describeSocket(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason, detail})
   }
 
+  /** A connection this agent opened that failed: journaled like any refused handshake. */
+  journalOutboundFailure(address: string, context: SecurityContext, error: Error & {code?: string}): void {
+    const {reason, detail} = isTetherError(error) && error.code !== 'tls-error' ? {reason: error.code, detail: error.message} : classifyTlsError(error)
+    this.journal({tlsRole: 'client', httpRole: 'server', peerAddress: address, context, result: isTetherError(error) && error.failure === 'unreachable' ? 'failed' : 'refused', reason, detail})
+  }
+
   private journal(entry: HandshakeEntry): void {
     try {
       recordHandshake(this.db, entry)
@@ -265,6 +272,7 @@ export class AgentRuntime {
         throw session.refusal
       }
 
+      session.ctx.requests++
       if (req.method !== 'POST') throw new TetherError('usage', 'method-not-allowed', `use POST /<Command>, not ${req.method}`)
       if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
       const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'])

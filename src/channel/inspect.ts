@@ -8,6 +8,7 @@ import {bootstrapIdentity} from '../agent/bootstrap.js'
 import {DsaCore, type AgentState} from '../agent/store.js'
 import {TetherError, errnoCode, type FailureClass} from '../errors.js'
 import {DEFAULT_MAX_CLOCK_SKEW_MS, classifyPeer} from '../manager/activation.js'
+import {getSettings} from '../manager/settings.js'
 import {ManagerHome, type ManagerCredentials} from '../manager/home.js'
 import {fingerprint, issuedBy, oneLineName, subjectAltNames, validityProblem} from '../pki/inspect.js'
 import {DEFAULT_AGENT_PORT, DEFAULT_MANAGER_PORT, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
@@ -560,12 +561,12 @@ function bindingVerdict(peer: crypto.X509Certificate | undefined, perspective: P
   }
 }
 
-function clockVerdict(answer: Connection['answer'], now: Date): Verdict {
+function clockVerdict(answer: Connection['answer'], now: Date, maxSkewMs: number): Verdict {
   if (!answer?.clock || Number.isNaN(Date.parse(answer.clock))) return {status: 'skip', code: 'not-checked', detail: 'only a tether agent reports its clock'}
   const skew = Date.parse(answer.clock) - now.getTime()
   const hours = (Math.abs(skew) / 3_600_000).toFixed(1)
-  if (Math.abs(skew) > DEFAULT_MAX_CLOCK_SKEW_MS) {
-    return {status: 'fail', code: 'clock-skew', detail: `the agent's clock is ${hours} hours ${skew > 0 ? 'ahead of' : 'behind'} this machine's; activation refuses more than ${DEFAULT_MAX_CLOCK_SKEW_MS / 3_600_000} hours`}
+  if (Math.abs(skew) > maxSkewMs) {
+    return {status: 'fail', code: 'clock-skew', detail: `the agent's clock is ${hours} hours ${skew > 0 ? 'ahead of' : 'behind'} this machine's; activation refuses more than ${(maxSkewMs / 3_600_000).toFixed(1)} hours`}
   }
 
   return {status: 'pass', code: 'in-sync', detail: `the agent's clock is within ${hours} hours of this machine's`}
@@ -855,7 +856,9 @@ function buildReport(request: InspectRequest, perspective: Perspective, connecti
   const bindingResult = bindingVerdict(peer, perspective, connection)
   if (bindingResult.status === 'fail') fail(perspective.as === 'agent' ? 'verification' : 'agent-answer', bindingResult.code, bindingResult.detail)
 
-  const clock = clockVerdict(connection.answer, now)
+  // The manager's own setting when there is a registry to read it from; the default otherwise.
+  const maxSkewMs = registry ? getSettings(registry).maxClockSkewSeconds * 1000 : DEFAULT_MAX_CLOCK_SKEW_MS
+  const clock = clockVerdict(connection.answer, now, maxSkewMs)
   if (clock.status === 'fail') fail('agent-answer', clock.code, clock.detail)
 
   report.verdicts = {chain: chainVerdict, binding: bindingResult, revocation: revocationVerdict, clientCertificate: clientVerdict, clock}

@@ -28,7 +28,13 @@ export async function runContact(manager: ManagerContext, session: HttpSession, 
     if (recordedHostname && status.hostname !== recordedHostname) {
       // The certificate of one computer, reported from another host: a clone.
       const {reactivateAsNewComputer} = await import('./reactivation.js')
-      await reactivateAsNewComputer(manager, session, 'cloned', {original: computer})
+      try {
+        await reactivateAsNewComputer(manager, session, 'cloned', {original: computer})
+      } catch (error) {
+        await reportRefusal(session, error)
+        throw error
+      }
+
       return
     }
 
@@ -36,12 +42,22 @@ export async function runContact(manager: ManagerContext, session: HttpSession, 
     recordAppliedConfiguration(db, computer.id, status.configuration)
     touchComputer(db, computer.id, now())
     await pullEvents(manager, session, computer)
-    for (const operation of queuedOperations(db, computer.id)) {
-      if (!(await deliver(manager, session, computer, operation))) break
+    const operations = queuedOperations(db, computer.id)
+    for (const operation of operations) {
+      if (!(await deliver(manager, session, computer, operation))) return
     }
+
+    // What the operations caused (configuration applied or rejected) is picked up in the same contact.
+    if (operations.length > 0) await pullEvents(manager, session, computer)
   } finally {
     session.close()
   }
+}
+
+/** Tell the agent why it is refused (it only answers; this is the manager's last request). */
+export async function reportRefusal(session: HttpSession, error: unknown): Promise<void> {
+  if (!isTetherError(error)) return
+  await command(session, 'ReportActivationResult', {status: 403, reason: error.code, message: error.message, hint: error.hint}).catch(() => undefined)
 }
 
 /**

@@ -14,7 +14,7 @@ import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActi
 import {findComputerByCertificate, findComputersByHostname, isIssuedCertificate} from './computers.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl, isRevoked, revocationVersion} from './revocation.js'
-import {runContact} from './contact.js'
+import {reportRefusal, runContact} from './contact.js'
 import {getMeta} from './registry.js'
 import {getSettings} from './settings.js'
 
@@ -151,6 +151,7 @@ export class HeartbeatListener {
             this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'reactivated-unknown'})
           } catch (error) {
             this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: isTetherError(error) ? error.code : 'unknown-agent', detail: (error as Error).message})
+            await reportRefusal(session, error)
           }
 
           session.close()

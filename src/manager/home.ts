@@ -306,7 +306,7 @@ export const EXPORT_FILE_NAME = 'ds_agent_dsm.crt'
 export function exportManagerCertificate(home: ManagerHome, output: string): {file: string; certificate: CertificateSummary} {
   if (path.basename(output) !== EXPORT_FILE_NAME) {
     throw new TetherError('usage', 'export-file-name', `the output file must be named exactly ${EXPORT_FILE_NAME}, not ${path.basename(output)}`, {
-      hint: `use -output ${EXPORT_FILE_NAME} (a directory before it is fine); the agent only reads that name`,
+      hint: `name it ${EXPORT_FILE_NAME} (a directory before it is fine): --output DIR/${EXPORT_FILE_NAME}, or -output with dsm_c; the agent only reads that name`,
     })
   }
 

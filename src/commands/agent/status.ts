@@ -22,6 +22,7 @@ export default class AgentStatus extends TetherCommand {
       ['Certificate SHA-256', status.certificateHash.sha256],
       ['Manager', status.manager ? `${status.manager.subject} (SHA-256 ${status.manager.sha256})` : undefined],
       ['Agent certificate expires', status.agentCertificate?.notAfter],
+      ['Configuration', status.configuration ? `${status.configuration.policy} version ${status.configuration.version}, SHA-256 ${status.configuration.sha256} (applied ${status.configuration.appliedAt})` : status.state === 'activated' ? 'none applied' : undefined],
     ]).join('\n'))
     return status
   }

@@ -49,7 +49,8 @@ try {
     const pool = [keys[i]]
     const runtime = await AgentRuntime.open({
       dsaCore: path.join(dir, 'dsa_core'),
-      hostname: `bench-agent-${i}`,
+      // Unique per host process: each concurrency level activates new computers, whatever the duplicate-name policy.
+      hostname: `bench-${path.basename(workdir)}-${i}`,
       generateKeys: async () => {
         const pair = pool.pop()
         if (!pair) throw new Error(`bench agent ${i} has no pre-generated key left`)

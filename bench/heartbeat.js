@@ -84,15 +84,18 @@ export async function run({
     const credentials = home.loadCredentials()
     db = await home.openRegistry()
     const host = started(await startAgentsHost(root, path.join(work, 'agents'), agents))
+    // The hostname each computer was recorded with: a simulated agent must report it, or it is a clone.
+    const hostnames = new Map()
     await mapConcurrent(host.agents, ACTIVATION_CONCURRENCY, async (target) => {
       const {computer, alreadyActivated} = await activateAgentWith({credentials, db}, `${target.host}:${target.port}`)
       if (alreadyActivated || computer.state !== 'activated') throw new Error(`activation of ${target.host}:${target.port} ended as ${computer.state}`)
+      hostnames.set(target.dsaCore, computer.hostname)
     })
-    const agentFiles = host.agents.map((target, i) => {
+    const agentFiles = host.agents.map((target) => {
       const cert = path.join(target.dsaCore, 'ds_agent.crt')
       const key = path.join(target.dsaCore, 'ds_agent.key')
       if (!fs.existsSync(cert) || !fs.existsSync(key)) throw new Error(`the activated agent in ${target.dsaCore} has no ds_agent.crt / ds_agent.key`)
-      return {cert, key, hostname: `bench-agent-${i}`, sha256: fingerprint(parseCertificate(fs.readFileSync(cert, 'utf8'), cert))}
+      return {cert, key, hostname: hostnames.get(target.dsaCore), sha256: fingerprint(parseCertificate(fs.readFileSync(cert, 'utf8'), cert))}
     })
 
     await stopped(host)

@@ -11,7 +11,7 @@ import {AgentCommunication, AgentStatusReply, CommandName, HostInfo, errorFromRe
 import {commonName, fingerprint, issuedBy, oneLineName, parseCertificate, summarize} from '../pki/inspect.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {Database} from '../platform/sqlite.js'
-import {CommunicationMode, Computer, findComputer, findComputerByCertificate, findComputersByHostname, isIssuedCertificate, listComputers, recordActivation, recordIssuedCertificate} from './computers.js'
+import {CommunicationMode, Computer, findComputer, findComputerByCertificate, findComputersByHostname, isIssuedCertificate, recordActivation, recordIssuedCertificate} from './computers.js'
 import {currentCrl, isRevoked, revokeCertificate} from './revocation.js'
 import {ManagerCredentials, ManagerHome} from './home.js'
 import {getMeta, newGuid} from './registry.js'
@@ -138,22 +138,21 @@ export function recordableHostInfo(hostInfo: HostInfo): Record<string, unknown> 
 }
 
 /**
- * A computer with this name (or at this address) already exists: refuse, activate as a new
- * computer, or reactivate the existing one, as the duplicateNamePolicy setting says.
+ * A computer with this name already exists: refuse, activate as a new computer, or reactivate the
+ * existing one, as the duplicateNamePolicy setting says. Names, not addresses: an address is
+ * reused by other machines (DHCP, ephemeral ports).
  */
-export function duplicatePlan(db: Database, hostname: string, address?: string): {guid?: string} {
+export function duplicatePlan(db: Database, hostname: string): {guid?: string} {
   const existing = findComputersByHostname(db, hostname)
-  const atAddress = address ? listComputers(db).filter((c) => c.address === address && !existing.includes(c)) : []
-  const candidates = [...existing, ...atAddress]
-  if (candidates.length === 0) return {}
+  if (existing.length === 0) return {}
   const policy = getSettings(db).duplicateNamePolicy
   if (policy === 'refuse') {
-    throw new TetherError('refused', 'duplicate-name', `a computer named ${hostname} already exists (id ${candidates.map((c) => c.id).join(', ')})`, {
+    throw new TetherError('refused', 'duplicate-name', `a computer named ${hostname} already exists (id ${existing.map((c) => c.id).join(', ')})`, {
       hint: 'remove it, use another name, or change duplicateNamePolicy (new or reactivate)',
     })
   }
 
-  return policy === 'reactivate' ? {guid: candidates.at(-1)!.guid} : {}
+  return policy === 'reactivate' ? {guid: existing.at(-1)!.guid} : {}
 }
 
 export function checkClockSkew(hostInfo: HostInfo, managerNow: Date, maxSkewMs: number): void {
@@ -279,7 +278,7 @@ export async function activateAgentWith({credentials, db}: ManagerContext, targe
 
   journal({context: 'bootstrap', result: 'accepted', reason: 'ok'})
   const session = new HttpSession(socket)
-  const plan = async (hostInfo: HostInfo) => duplicatePlan(db, request.hostname ?? hostInfo.hostname, address)
+  const plan = async (hostInfo: HostInfo) => duplicatePlan(db, request.hostname ?? hostInfo.hostname)
   try {
     const hostInfo = await command<HostInfo>(session, 'GetHostInfo')
     checkClockSkew(hostInfo, new Date(), settings.maxClockSkewSeconds * 1000)

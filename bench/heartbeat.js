@@ -33,7 +33,6 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import readline from 'node:readline'
 
 import Database from 'better-sqlite3'
 
@@ -41,7 +40,7 @@ import {activateAgentWith} from '../dist/manager/activation.js'
 import {TLS_CIPHERS, TLS_CURVES, TLS_POLICY} from '../dist/channel/tls.js'
 import {initManagerHome} from '../dist/manager/home.js'
 import {fingerprint, parseCertificate} from '../dist/pki/inspect.js'
-import {mapConcurrent, positiveInt, round, startAgentsHost} from './lib.js'
+import {mapConcurrent, onJsonLines, positiveInt, round, startAgentsHost} from './lib.js'
 
 export const name = 'heartbeat'
 
@@ -207,15 +206,7 @@ async function runClient(root, work, config, serverPids, started, stopped) {
       let before
       let peakKb = 0
       const timer = setTimeout(() => reject(new Error(`heartbeat client (${config.target}) did not finish within ${CLIENT_TIMEOUT_MS / 1000} s`)), CLIENT_TIMEOUT_MS)
-      const lines = readline.createInterface({input: child.stdout})
-      lines.on('line', (line) => {
-        let message
-        try {
-          message = JSON.parse(line)
-        } catch {
-          return
-        }
-
+      onJsonLines(child.stdout, (message) => {
         if (message.phase === 'warm') {
           if (message.failed > 0) note(`${config.target} warm-up: ${message.failed} of ${config.agents.length} failed: ${JSON.stringify(message.errors)}`)
           before = procSample(serverPids())
@@ -263,15 +254,7 @@ async function startManager(root, home) {
   try {
     const ready = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('tether manager start did not report listening within 60 s')), 60_000)
-      const lines = readline.createInterface({input: child.stdout})
-      lines.on('line', (line) => {
-        let message
-        try {
-          message = JSON.parse(line)
-        } catch {
-          return
-        }
-
+      onJsonLines(child.stdout, (message) => {
         if (message.event === 'listening') {
           clearTimeout(timer)
           resolve(message)

@@ -91,15 +91,7 @@ export async function startAgentsHost(root, dir, count) {
   try {
     const agents = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agents-host did not report ready within 5 minutes`)), 300_000)
-      const lines = readline.createInterface({input: child.stdout})
-      lines.on('line', (line) => {
-        let message
-        try {
-          message = JSON.parse(line)
-        } catch {
-          return
-        }
-
+      const lines = onJsonLines(child.stdout, (message) => {
         if (message.ready) {
           clearTimeout(timer)
           lines.close()
@@ -124,4 +116,20 @@ export async function startAgentsHost(root, dir, count) {
     await stop()
     throw error
   }
+}
+
+/** Call `onMessage` with each line of `stream` that is JSON (other lines are passed over). */
+export function onJsonLines(stream, onMessage) {
+  const lines = readline.createInterface({input: stream})
+  lines.on('line', (line) => {
+    let message
+    try {
+      message = JSON.parse(line)
+    } catch {
+      return
+    }
+
+    onMessage(message)
+  })
+  return lines
 }

@@ -2,6 +2,8 @@ import crypto from 'node:crypto'
 import type net from 'node:net'
 import {Duplex} from 'node:stream'
 
+import {decodeOidBytes} from '../pki/der.js'
+
 /**
  * What Node's TLS API does not say about a handshake, read from the bytes on the wire: did the
  * server send a CertificateRequest (and for which CAs), did we answer with a certificate, and
@@ -446,19 +448,6 @@ function children(content: Buffer): Tlv[] {
   return out
 }
 
-function decodeOid(content: Buffer): string {
-  const parts = [Math.floor(content[0] / 40), content[0] % 40]
-  let value = 0
-  for (const byte of content.subarray(1)) {
-    value = value * 128 + (byte & 0x7f)
-    if (!(byte & 0x80)) {
-      parts.push(value)
-      value = 0
-    }
-  }
-
-  return parts.join('.')
-}
 
 const NAME_ATTRIBUTES: Record<string, string> = {
   '2.5.4.3': 'CN',
@@ -483,7 +472,7 @@ export function derNameToString(der: Buffer): string {
   for (const rdn of children(readTlv(der, 0).content)) {
     for (const attribute of children(rdn.content)) {
       const [type, value] = children(attribute.content)
-      const oid = decodeOid(type.content)
+      const oid = decodeOidBytes(type.content)
       parts.push(`${NAME_ATTRIBUTES[oid] ?? oid}=${derString(value)}`)
     }
   }
@@ -508,7 +497,7 @@ const SIGNATURE_ALGORITHMS: Record<string, string> = {
 export function signatureAlgorithm(der: Buffer): string {
   try {
     const [, algorithm] = children(readTlv(der, 0).content)
-    const oid = decodeOid(children(algorithm.content)[0].content)
+    const oid = decodeOidBytes(children(algorithm.content)[0].content)
     return SIGNATURE_ALGORITHMS[oid] ?? oid
   } catch {
     return 'unknown'

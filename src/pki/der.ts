@@ -91,7 +91,11 @@ export function octets(node: Node): Buffer {
 }
 
 export function decodeOid(node: Node): string {
-  const bytes = expectTag(node, TAG.OID, 'an object identifier').value
+  return decodeOidBytes(expectTag(node, TAG.OID, 'an object identifier').value)
+}
+
+/** An OBJECT IDENTIFIER's contents (without tag and length) in dotted form. */
+export function decodeOidBytes(bytes: Buffer): string {
   const parts = [Math.floor(bytes[0] / 40), bytes[0] % 40]
   let value = 0
   for (const byte of bytes.subarray(1)) {

@@ -13,24 +13,13 @@ import {ManagerHome} from '../src/manager/home.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
 import {encodeBody} from '../src/protocol/codec.js'
-import {AgentProcess, exited, newDsaCore, startAgent} from './agents.js'
+import {AgentProcess, agent, boundDsaCore, newDsaCore, startAgent, exited} from './agents.js'
 import {eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
 
 interface Manager {
   home: string
   env: Record<string, string>
 }
-
-const running: AgentProcess[] = []
-async function agent(dsaCore = newDsaCore(), options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
-  const started = await startAgent(dsaCore, options)
-  running.push(started)
-  return started
-}
-
-afterAll(async () => {
-  await Promise.all(running.map((a) => a.stop()))
-})
 
 function journal(dsaCore: string): Array<Record<string, string>> {
   const db = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
@@ -137,13 +126,7 @@ describe('manager-initiated activation', () => {
 })
 
 describe('binding enforced', () => {
-  async function boundAgent(to: Manager): Promise<AgentProcess> {
-    const dsaCore = newDsaCore()
-    const file = path.join(tempDir(), 'ds_agent_dsm.crt')
-    expect((await run('dsm_c', ['-action', 'exportdsmcert', '-output', file], to.env)).exitCode).toBe(0)
-    expect((await tether(['agent', 'bind', file, '--dsa-core', dsaCore])).exitCode).toBe(0)
-    return agent(dsaCore)
-  }
+  const boundAgent = async (to: Manager): Promise<AgentProcess> => agent(await boundDsaCore(to.env))
 
   it('a second manager is refused naming the bound fingerprint; the agent stays pre-activated for the right one', async () => {
     const a = await boundAgent(managerA)

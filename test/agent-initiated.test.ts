@@ -9,26 +9,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ManagerHome} from '../src/manager/home.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
-import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {agent, managerWithListener, newDsaCore, startAgent} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
-
-const stoppers: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(stoppers.map((stop) => stop()))
-})
-
-async function manager(): Promise<{home: string; env: Record<string, string>; process: ManagerProcess}> {
-  const {home, env} = await initManager(tempDir())
-  const process = await startManager(home)
-  stoppers.push(() => process.stop())
-  return {home, env, process}
-}
-
-async function agent(dsaCore: string, options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
-  const started = await startAgent(dsaCore, options)
-  stoppers.push(() => started.stop())
-  return started
-}
 
 /** dsa_control as a provisioning script runs it, with no agent daemon unless one was started. */
 function dsaControl(dsaCore: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
@@ -49,10 +31,10 @@ function computers(home: string): Array<Record<string, any>> {
 }
 
 describe('agent-initiated activation through dsa_control', () => {
-  let m: Awaited<ReturnType<typeof manager>>
+  let m: Awaited<ReturnType<typeof managerWithListener>>
   let tenantId: string
   beforeAll(async () => {
-    m = await manager()
+    m = await managerWithListener()
     tenantId = json(await tether(['manager', 'show', '--json'], m.env)).tenantId
   })
 
@@ -122,9 +104,9 @@ describe('agent-initiated activation through dsa_control', () => {
 })
 
 describe('settings that govern agent-initiated activation', () => {
-  let m: Awaited<ReturnType<typeof manager>>
+  let m: Awaited<ReturnType<typeof managerWithListener>>
   beforeAll(async () => {
-    m = await manager()
+    m = await managerWithListener()
   })
 
   async function set(name: string, value: string): Promise<void> {
@@ -222,7 +204,7 @@ describe('settings that govern agent-initiated activation', () => {
 
 describe('heartbeats', () => {
   it('a running agent heartbeats; missing heartbeats shows it offline; the next brings it back', async () => {
-    const m = await manager()
+    const m = await managerWithListener()
     for (const [name, value] of [['heartbeatIntervalSeconds', '1'], ['missedHeartbeats', '2']]) {
       expect((await tether(['manager', 'settings', 'set', name, value], m.env)).exitCode).toBe(0)
     }
@@ -255,7 +237,7 @@ describe('heartbeats', () => {
   })
 
   it('the reversed connection refuses an agent certificate from another CA and a rogue certificate', async () => {
-    const m = await manager()
+    const m = await managerWithListener()
     const other = await initManager(tempDir())
     const otherCreds = new ManagerHome(other.home).loadCredentials()
     const keys = await generateRsaKeyPair()
@@ -283,7 +265,7 @@ describe('heartbeats', () => {
 
 describe('manager-initiated mode and queued operations', () => {
   it('the manager contacts the agent itself on its interval; a mode change is queued and delivered', async () => {
-    const m = await manager()
+    const m = await managerWithListener()
     expect((await tether(['manager', 'settings', 'set', 'heartbeatIntervalSeconds', '1'], m.env)).exitCode).toBe(0)
     const dsaCore = newDsaCore()
     const daemon = await agent(dsaCore, {hostname: 'polled.test'})
@@ -330,7 +312,7 @@ describe('the agent process', () => {
   })
 
   it('reset while running returns it to the bootstrap context without a restart', async () => {
-    const m = await manager()
+    const m = await managerWithListener()
     const dsaCore = newDsaCore()
     const a = await agent(dsaCore)
     expect((await tether(['manager', 'activate', a.address], m.env)).exitCode).toBe(0)

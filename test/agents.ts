@@ -3,8 +3,9 @@ import path from 'node:path'
 import readline from 'node:readline'
 
 import {ResultPromise, execa} from 'execa'
+import {afterAll, expect} from 'vitest'
 
-import {BIN, tempDir} from './helpers.js'
+import {BIN, initManager, run, tempDir, tether} from './helpers.js'
 
 /** A real `tether agent start` process on an ephemeral loopback port. */
 export interface AgentProcess {
@@ -75,4 +76,40 @@ export async function startManager(home: string, options: {env?: Record<string, 
 export async function exited(agent: AgentProcess): Promise<{signal?: string; exitCode?: number}> {
   const result = await agent.child
   return {signal: result.signal, exitCode: result.exitCode}
+}
+
+// --- processes stopped when the test file ends ---
+
+const stopAtEnd: Array<() => Promise<void>> = []
+afterAll(async () => {
+  await Promise.all(stopAtEnd.splice(0).map((stop) => stop()))
+})
+
+/** An agent process, stopped when the test file ends. */
+export async function agent(dsaCore = newDsaCore(), options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
+  const started = await startAgent(dsaCore, options)
+  stopAtEnd.push(() => started.stop())
+  return started
+}
+
+/** A manager heartbeat listener on an existing home, stopped when the test file ends. */
+export async function listener(home: string, options: Parameters<typeof startManager>[1] = {}): Promise<ManagerProcess> {
+  const started = await startManager(home, options)
+  stopAtEnd.push(() => started.stop())
+  return started
+}
+
+/** A new manager home with its heartbeat listener running. */
+export async function managerWithListener(): Promise<{home: string; env: Record<string, string>; process: ManagerProcess}> {
+  const {home, env} = await initManager(tempDir())
+  return {home, env, process: await listener(home)}
+}
+
+/** A dsa_core bound to the manager of `managerEnv`, as an operator binds it (dsm_c export, then bind). */
+export async function boundDsaCore(managerEnv: Record<string, string>): Promise<string> {
+  const dsaCore = newDsaCore()
+  const file = path.join(tempDir(), 'ds_agent_dsm.crt')
+  expect((await run('dsm_c', ['-action', 'exportdsmcert', '-output', file], managerEnv)).exitCode).toBe(0)
+  expect((await tether(['agent', 'bind', file, '--dsa-core', dsaCore])).exitCode).toBe(0)
+  return dsaCore
 }

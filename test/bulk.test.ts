@@ -2,15 +2,11 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 
-import {afterAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
-import {AgentProcess, newDsaCore, startAgent} from './agents.js'
+import {AgentProcess, agent, newDsaCore} from './agents.js'
 import {initManager, json, tempDir, tether} from './helpers.js'
 
-const running: AgentProcess[] = []
-afterAll(async () => {
-  await Promise.all(running.map((a) => a.stop()))
-})
 
 /** A loopback port with nothing listening: bind, note the port, close. */
 async function closedPort(): Promise<number> {
@@ -24,7 +20,8 @@ async function closedPort(): Promise<number> {
 describe('bulk activation: tether manager activate --from FILE --concurrency N', () => {
   it('activates every reachable agent, reports each host, and one failure stops nothing', async () => {
     const {env} = await initManager(tempDir())
-    for (let i = 0; i < 3; i++) running.push(await startAgent(newDsaCore(), {hostname: `bulk-${i}.test`}))
+    const running: AgentProcess[] = []
+    for (let i = 0; i < 3; i++) running.push(await agent(newDsaCore(), {hostname: `bulk-${i}.test`}))
     const dead = await closedPort()
     const file = path.join(tempDir(), 'hosts.txt')
     fs.writeFileSync(file, ['# fleet', running[0].address, `127.0.0.1:${dead}`, '', running[1].address, 'not a host:xx', running[2].address].join('\n'))

@@ -10,25 +10,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {connectTls} from '../src/channel/connect.js'
 import {HttpSession} from '../src/channel/http-session.js'
 import {ManagerHome} from '../src/manager/home.js'
-import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {AgentProcess, agent, listener, newDsaCore, startManager} from './agents.js'
 import {initManager, json, openssl, run, tempDir, tether} from './helpers.js'
-
-const stoppers: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(stoppers.map((stop) => stop()))
-})
-
-async function agent(dsaCore = newDsaCore(), options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
-  const a = await startAgent(dsaCore, options)
-  stoppers.push(() => a.stop())
-  return a
-}
-
-async function managerProcess(home: string, env: Record<string, string> = {}, port?: number): Promise<ManagerProcess> {
-  const m = await startManager(home, {env, port})
-  stoppers.push(() => m.stop())
-  return m
-}
 
 /** A raw HTTPS request to an agent, to send bodies the manager never would. */
 function rawPost(port: number, command: string, body: Buffer, headers: Record<string, string>, identity: {cert?: string; key?: string} = {}): Promise<{status: number; encoding?: string; body: any}> {
@@ -213,7 +196,7 @@ describe('events are picked up once, whoever is killed between pull and acknowle
   async function setup() {
     const {home, env} = await initManager(tempDir())
     const dsaCore = newDsaCore()
-    const manager = await managerProcess(home)
+    const manager = await listener(home)
     expect((await run('dsa_control', ['-a', manager.url], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
     await manager.stop()
     return {home, env, dsaCore, port: manager.port}
@@ -230,7 +213,7 @@ describe('events are picked up once, whoever is killed between pull and acknowle
       expect((await doomed.child).signal).toBe('SIGKILL')
       expect(agentEventIds(dsaCore)).toEqual(waiting)
 
-      const manager = await managerProcess(home, {}, port)
+      const manager = await listener(home, {port})
       expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
       const stored = managerEvents(home)
       expect(stored.map((e) => e.agent_event_id)).toEqual(waiting)
@@ -246,7 +229,7 @@ describe('events are picked up once, whoever is killed between pull and acknowle
     it(`agent killed at ${point}`, async () => {
       const {home, dsaCore, port} = await setup()
       const waiting = agentEventIds(dsaCore)
-      const manager = await managerProcess(home, {}, port)
+      const manager = await listener(home, {port})
       const doomed = await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test', TETHER_FAILPOINT: point})
       expect(doomed.exitCode).not.toBe(0)
       expect(agentEventIds(dsaCore)).toEqual(waiting)
@@ -263,7 +246,7 @@ describe('events are picked up once, whoever is killed between pull and acknowle
 
   it('records activation, refused handshakes and commands, and reset; filters work', async () => {
     const {home, env, dsaCore, port} = await setup()
-    const manager = await managerProcess(home, {}, port)
+    const manager = await listener(home, {port})
     const daemon = await agent(dsaCore)
     // A refused handshake on the agent's own port: no client certificate.
     await new Promise<void>((resolve) => {

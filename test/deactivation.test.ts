@@ -9,26 +9,8 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {connectMutual} from '../src/manager/activation.js'
 import {ManagerHome} from '../src/manager/home.js'
-import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {agent, listener, managerWithListener, newDsaCore, startAgent} from './agents.js'
 import {CliResult, eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
-
-const stoppers: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(stoppers.map((stop) => stop()))
-})
-
-async function agent(dsaCore = newDsaCore(), options: Parameters<typeof startAgent>[1] = {}): Promise<AgentProcess> {
-  const a = await startAgent(dsaCore, options)
-  stoppers.push(() => a.stop())
-  return a
-}
-
-async function managerWithListener(): Promise<{home: string; env: Record<string, string>; process: ManagerProcess}> {
-  const {home, env} = await initManager(tempDir())
-  const process = await startManager(home)
-  stoppers.push(() => process.stop())
-  return {home, env, process}
-}
 
 function sql<T>(file: string, query: string, ...params: unknown[]): T[] {
   const db = new Database(file, {readonly: true})
@@ -319,8 +301,7 @@ describe('what the agent sees when the manager will not have it', () => {
     expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
     await m.process.stop()
     expect((await tether(['manager', 'init', '--force', '--yes', '--hostname', 'localhost'], m.env)).exitCode).toBe(0)
-    const restarted = await startManager(m.home, {port: m.process.port})
-    stoppers.push(() => restarted.stop())
+    await listener(m.home, {port: m.process.port})
     const beat = await dsaControl(dsaCore, ['-m'])
     expect(beat.exitCode).toBe(5)
     expect(beat.stderr).toMatch(/reset the agent \(`dsa_control -r`\) and activate it again/)

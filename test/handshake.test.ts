@@ -14,7 +14,7 @@ import {TLS_CIPHERS} from '../src/channel/tls.js'
 import {ManagerHome} from '../src/manager/home.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
-import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
+import {AgentProcess, ManagerProcess, agent, boundDsaCore, newDsaCore, startManager} from './agents.js'
 import {BIN, CliResult, ROOT, eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
 
 
@@ -40,18 +40,11 @@ async function cli(args: string[], env: Record<string, string | undefined> = {})
 
 const inspect = (target: string, args: string[] = [], env: Record<string, string | undefined> = {}) => cli(['handshake', 'inspect', target, '--json', ...args], env)
 
-const running: AgentProcess[] = []
-async function agent(dsaCore = newDsaCore()): Promise<AgentProcess> {
-  const started = await startAgent(dsaCore)
-  running.push(started)
-  return started
-}
-
 const servers: ResultPromise[] = []
 
 afterAll(async () => {
   for (const server of servers) server.kill('SIGTERM')
-  await Promise.all([...running.map((a) => a.stop()), ...servers.map(async (s) => s.catch(() => undefined))])
+  await Promise.all(servers.map(async (s) => s.catch(() => undefined)))
 })
 
 async function freePort(): Promise<number> {
@@ -94,11 +87,7 @@ async function agentStatus(dsaCore: string) {
 }
 
 async function boundAgent(to: Manager): Promise<AgentProcess> {
-  const dsaCore = newDsaCore()
-  const file = path.join(tempDir(), 'ds_agent_dsm.crt')
-  expect((await run('dsm_c', ['-action', 'exportdsmcert', '-output', file], to.env)).exitCode).toBe(0)
-  expect((await tether(['agent', 'bind', file, '--dsa-core', dsaCore])).exitCode).toBe(0)
-  return agent(dsaCore)
+  return agent(await boundDsaCore(to.env))
 }
 
 let managerA: Manager

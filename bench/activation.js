@@ -15,7 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {performance} from 'node:perf_hooks'
 
-import {activateAgentWith} from '../dist/manager/activation.js'
+import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {connectTls} from '../dist/channel/connect.js'
 import {HttpSession} from '../dist/channel/http-session.js'
 import {initManagerHome} from '../dist/manager/home.js'
@@ -32,7 +32,7 @@ export async function run({
 }) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-activation-'))
   const hosts = new Set()
-  let db
+  let context
   // Interrupted (Ctrl-C, kill): finally blocks do not run, so clean up here and exit.
   const interrupted = (signal) => {
     for (const host of hosts) host.kill()
@@ -43,9 +43,8 @@ export async function run({
   process.once('SIGTERM', interrupted)
   try {
     const home = await initManagerHome(path.join(work, 'manager'), {hostnames: ['localhost', '127.0.0.1']})
-    const credentials = home.loadCredentials()
-    db = await home.openRegistry()
-    const context = {credentials, db}
+    context = await home.open()
+    const {credentials} = context
 
     const reference = async (target) => {
       const socket = await connectTls({host: target.host, port: target.port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
@@ -59,7 +58,7 @@ export async function run({
     }
 
     const activate = async (target) => {
-      const {computer, alreadyActivated} = await activateAgentWith(context, `${target.host}:${target.port}`)
+      const {computer, alreadyActivated} = await activateAgent(context, `${target.host}:${target.port}`)
       if (alreadyActivated || computer.state !== 'activated') {
         throw new Error(`activation of ${target.host}:${target.port} ended as ${computer.state}${alreadyActivated ? ' (already activated)' : ''}`)
       }
@@ -81,7 +80,7 @@ export async function run({
       const ref = await measure(timed, concurrency, reference)
       const act = await measure(timed, concurrency, activate)
       activated += warm.length + timed.length
-      const recorded = db.prepare('SELECT count(*) AS n FROM computers').get().n
+      const recorded = await context.store.computers.count()
       if (recorded !== activated) throw new Error(`the registry holds ${recorded} computers, expected ${activated}`)
 
       rows.push(row('handshake+GetHostInfo (ref)', agents, concurrency, ref, ref), row('activation', agents, concurrency, act, ref))
@@ -94,7 +93,7 @@ export async function run({
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
     await Promise.allSettled([...hosts].map((host) => host.stop()))
-    db?.close()
+    await context?.close()
     fs.rmSync(work, {recursive: true, force: true})
   }
 }

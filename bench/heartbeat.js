@@ -36,7 +36,7 @@ import path from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {activateAgentWith} from '../dist/manager/activation.js'
+import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {TLS_CIPHERS, TLS_CURVES, TLS_POLICY} from '../dist/channel/tls.js'
 import {initManagerHome} from '../dist/manager/home.js'
 import {fingerprint, parseCertificate} from '../dist/pki/inspect.js'
@@ -57,7 +57,7 @@ export async function run({
 }) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-heartbeat-'))
   const processes = new Set() // everything started here, each with stop() and kill()
-  let db
+  let context
   const interrupted = (signal) => {
     for (const p of processes) p.kill()
     fs.rmSync(work, {recursive: true, force: true})
@@ -80,13 +80,12 @@ export async function run({
 
     // Activated agents, for real. The registry is closed before the manager process opens it.
     const home = await initManagerHome(path.join(work, 'manager'), {hostnames: ['localhost', '127.0.0.1']})
-    const credentials = home.loadCredentials()
-    db = await home.openRegistry()
+    context = await home.open()
     const host = started(await startAgentsHost(root, path.join(work, 'agents'), agents))
     // The hostname each computer was recorded with: a simulated agent must report it, or it is a clone.
     const hostnames = new Map()
     await mapConcurrent(host.agents, ACTIVATION_CONCURRENCY, async (target) => {
-      const {computer, alreadyActivated} = await activateAgentWith({credentials, db}, `${target.host}:${target.port}`)
+      const {computer, alreadyActivated} = await activateAgent(context, `${target.host}:${target.port}`)
       if (alreadyActivated || computer.state !== 'activated') throw new Error(`activation of ${target.host}:${target.port} ended as ${computer.state}`)
       hostnames.set(target.dsaCore, computer.hostname)
     })
@@ -98,8 +97,8 @@ export async function run({
     })
 
     await stopped(host)
-    db.close()
-    db = undefined
+    await context.close()
+    context = undefined
 
     const manager = started(await startManager(root, home.dir))
     const tether = {name: 'tether', host: manager.host, port: manager.port, pids: () => [manager.pid]}
@@ -151,7 +150,7 @@ export async function run({
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
     await Promise.allSettled([...processes].map((p) => p.stop()))
-    db?.close()
+    await context?.close()
     fs.rmSync(work, {recursive: true, force: true})
   }
 }

@@ -175,7 +175,7 @@ describe('binding enforced', () => {
       // Proxy -> agent: its certificate is not from the agent's CA.
       await expect(callAs(a.port, rogue)).rejects.toThrow(/alert|socket hang up|ECONNRESET/)
       // Manager -> proxy: the proxy's certificate does not chain to the manager CA.
-      const {connectMutual} = await import('../src/manager/activation.js')
+      const {connectMutual} = await import('../src/manager/connections.js')
       await expect(connectMutual(credentials(managerA), '127.0.0.1', proxy.port)).rejects.toMatchObject({failure: 'trust'})
       // And through the proxy end to end: the activation check refuses it as foreign.
       const through = await tether(['manager', 'activate', `127.0.0.1:${proxy.port}`], managerA.env)

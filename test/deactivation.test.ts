@@ -7,7 +7,7 @@ import tls from 'node:tls'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {connectMutual} from '../src/manager/activation.js'
+import {connectMutual} from '../src/manager/connections.js'
 import {ManagerHome} from '../src/manager/home.js'
 import {agent, listener, managerWithListener, newDsaCore, startAgent} from './agents.js'
 import {CliResult, eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
@@ -112,11 +112,9 @@ describe('deactivate, revoke, reactivate', () => {
       expect(activate.exitCode).toBe(5)
       expect(json(activate).error.code).toBe('revoked')
       const {currentCrl} = await import('../src/manager/revocation.js')
-      const home = new ManagerHome(a.home)
-      const db = await home.openRegistry()
-      const credentials = home.loadCredentials()
-      await expect(connectMutual(credentials, '127.0.0.1', port, undefined, currentCrl(db, credentials))).rejects.toThrow(/revoked/)
-      db.close()
+      const manager = await new ManagerHome(a.home).open()
+      await expect(connectMutual(manager.credentials, '127.0.0.1', port, undefined, await currentCrl(manager))).rejects.toThrow(/revoked/)
+      await manager.close()
     } finally {
       server.close()
     }

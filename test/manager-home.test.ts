@@ -4,7 +4,9 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {SCHEMA_VERSION} from '../src/manager/registry.js'
+import {SQLITE_MIGRATIONS} from '../src/manager/store/sqlite-schema.js'
+
+const SCHEMA_VERSION = SQLITE_MIGRATIONS.length
 import {initManager, json, openssl, snapshot, tempDir, tether} from './helpers.js'
 
 describe('tether manager init / show', () => {

@@ -11,7 +11,7 @@ import {failpoint} from '../platform/failpoint.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
-import {bootstrapIdentity} from './bootstrap.js'
+import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {DsaCore, RESET_REMOVES} from './store.js'
 
 /**

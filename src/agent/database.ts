@@ -1,9 +1,13 @@
 import path from 'node:path'
 
-import {JOURNAL_TABLE_DDL} from '../channel/journal.js'
-import {Database, openDatabase} from '../platform/sqlite.js'
+import type {HandshakeEntry, JournalRow} from '../channel/journal.js'
+import {JOURNAL_DDL, insertJournalEntry, lastJournalId, readJournalEntries} from '../platform/sqlite-journal.js'
+import {Database, openDatabase, statements} from '../platform/sqlite.js'
 
-/** The agent's own small database in dsa_core: events awaiting pickup and the handshake journal. */
+/**
+ * The agent's own small database in dsa_core (the agent's only SQL): events awaiting pickup by the
+ * manager, and the handshake journal.
+ */
 
 export const AGENT_DB_FILE = 'ds_agent.db'
 
@@ -16,7 +20,7 @@ const MIGRATIONS = [
     detail TEXT NOT NULL
   );
   `,
-  JOURNAL_TABLE_DDL,
+  JOURNAL_DDL,
   // 3: event ids must never be reused (the manager deduplicates on them), so AUTOINCREMENT; and
   // an instance id for this database, so a re-created database is told apart.
   `
@@ -45,7 +49,7 @@ export async function openAgentDatabase(dsaCore: string): Promise<Database> {
 }
 
 export function recordEvent(db: Database, type: string, detail: Record<string, unknown> = {}, now: Date = new Date()): void {
-  db.prepare('INSERT INTO events (at, type, detail) VALUES (?, ?, ?)').run(now.toISOString(), type, JSON.stringify(detail))
+  statements(db).run('INSERT INTO events (at, type, detail) VALUES (?, ?, ?)', now.toISOString(), type, JSON.stringify(detail))
 }
 
 export interface AgentEvent {
@@ -56,16 +60,16 @@ export interface AgentEvent {
 }
 
 export function agentInstance(db: Database): string {
-  return (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as {value: string}).value
+  return statements(db).get<{value: string}>("SELECT value FROM meta WHERE key = 'instance'")!.value
 }
 
 /** Drop events the manager has acknowledged storing; only those. */
 export function acknowledgeEvents(db: Database, throughId: number): number {
-  return db.prepare('DELETE FROM events WHERE id <= ?').run(throughId).changes
+  return statements(db).run('DELETE FROM events WHERE id <= ?', throughId).changes
 }
 
 export function listEvents(db: Database, afterId = 0, limit = 1000): AgentEvent[] {
-  const rows = db.prepare('SELECT id, at, type, detail FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{id: number; at: string; type: string; detail: string}>
+  const rows = statements(db).all<{id: number; at: string; type: string; detail: string}>('SELECT id, at, type, detail FROM events WHERE id > ? ORDER BY id LIMIT ?', afterId, limit)
   return rows.map((r) => ({...r, detail: JSON.parse(r.detail) as Record<string, unknown>}))
 }
 
@@ -77,4 +81,16 @@ export async function recordEventIn(dsaCore: string, type: string, detail: Recor
   } finally {
     db.close()
   }
+}
+
+export function recordHandshake(db: Database, entry: HandshakeEntry, now: Date = new Date()): void {
+  insertJournalEntry(statements(db), entry, now)
+}
+
+export function readHandshakes(db: Database, query: {sinceId?: number; since?: string; limit?: number} = {}): JournalRow[] {
+  return readJournalEntries(statements(db), query) as JournalRow[]
+}
+
+export function lastHandshakeId(db: Database): number {
+  return lastJournalId(statements(db))
 }

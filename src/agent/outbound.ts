@@ -4,7 +4,7 @@ import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, parseCertificate} from '../pki/inspect.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
-import {bootstrapIdentity} from './bootstrap.js'
+import {bootstrapIdentity} from '../pki/bootstrap.js'
 import type {AgentRuntime} from './server.js'
 
 /**

@@ -16,7 +16,7 @@ import {
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, withDirLock, writeFileAtomic} from '../platform/fsutil.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {AgentCommunication} from '../protocol/commands.js'
-import {bootstrapIdentity} from './bootstrap.js'
+import {bootstrapIdentity} from '../pki/bootstrap.js'
 
 /** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */
 

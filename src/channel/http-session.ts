@@ -3,6 +3,7 @@ import type {Duplex} from 'node:stream'
 
 import {TetherError} from '../errors.js'
 import {CONTENT_ENCODING, CONTENT_TYPE, DEFAULT_LIMITS, BodyLimits, decodeBody, encodeBody} from '../protocol/codec.js'
+import {CommandName, errorFromReply} from '../protocol/commands.js'
 
 /**
  * The manager's side of a command session: HTTP/1.1 requests sent one after another over one
@@ -62,6 +63,13 @@ export class HttpSession {
       })
       request.end(payload)
     })
+  }
+
+  /** A command whose error reply becomes the error the agent described. */
+  async command<T>(name: CommandName, body: Record<string, unknown> = {}): Promise<T> {
+    const reply = await this.call<T>(name, body)
+    if (reply.status !== 200) throw errorFromReply(name, reply.status, reply.body)
+    return reply.body
   }
 
   close(): void {

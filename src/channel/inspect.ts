@@ -4,10 +4,13 @@ import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
 
-import {bootstrapIdentity} from '../agent/bootstrap.js'
+import {bootstrapIdentity} from '../pki/bootstrap.js'
+import type {ManagerStore} from '../manager/store/store.js'
 import {DsaCore, type AgentState} from '../agent/store.js'
 import {TetherError, errnoCode, type FailureClass} from '../errors.js'
-import {DEFAULT_MAX_CLOCK_SKEW_MS, classifyPeer} from '../manager/activation.js'
+import {DEFAULT_MAX_CLOCK_SKEW_MS} from '../manager/clock.js'
+import {trustAnchors} from '../manager/connections.js'
+import {classifyPeer} from '../pki/peer.js'
 import {getSettings} from '../manager/settings.js'
 import {ManagerHome, type ManagerCredentials} from '../manager/home.js'
 import {fingerprint, issuedBy, oneLineName, subjectAltNames, validityProblem} from '../pki/inspect.js'
@@ -215,7 +218,7 @@ function loadPerspective(request: InspectRequest): Perspective {
 function classify(cert: crypto.X509Certificate | undefined, perspective: Perspective): PeerKind {
   if (!cert) return 'none'
   if (cert.raw.equals(bootstrapIdentity().certificate.raw)) return 'bootstrap'
-  if (perspective.manager) return classifyPeer(cert, perspective.manager.credentials)
+  if (perspective.manager) return classifyPeer(cert, trustAnchors(perspective.manager.credentials))
   const agent = perspective.agent
   if (agent?.dsm && cert.raw.equals(agent.dsm.raw)) return 'own-manager'
   if (agent?.ca) return issuedBy(cert, agent.ca) ? 'own-agent' : 'foreign'
@@ -700,7 +703,7 @@ export async function inspectEndpoint(request: InspectRequest): Promise<InspectR
   const where = `${host}:${port}`
   const keyLogSink = request.keylog ? openKeyLog(request.keylog) : undefined
   let connection: Connection
-  let registry: Awaited<ReturnType<ManagerHome['openRegistry']>> | undefined
+  let registry: ManagerStore | undefined
   try {
     const connected = await connect(host, port, perspective, request, keyLogSink)
     connection = connected.connection
@@ -723,19 +726,30 @@ export async function inspectEndpoint(request: InspectRequest): Promise<InspectR
       socket.destroy()
     }
 
+    let recorded: RegistryFacts | undefined
     if (perspective.manager) {
-      const db = await perspective.manager.home.openRegistry()
-      registry = db
+      registry = await perspective.manager.home.openStore()
+      const peerDer = connection.snapshot?.chain[0]
+      recorded = {
+        revocation: peerDer ? await registry.certificates.revocation(fingerprint(new crypto.X509Certificate(peerDer))) : undefined,
+        maxClockSkewMs: (await getSettings(registry)).maxClockSkewSeconds * 1000,
+      }
     }
 
-    return buildReport(request, perspective, connection, where, now, registry, keyLogSink)
+    return buildReport(request, perspective, connection, where, now, recorded, keyLogSink)
   } finally {
-    registry?.close()
+    await registry?.close()
     keyLogSink?.close()
   }
 }
 
-function buildReport(request: InspectRequest, perspective: Perspective, connection: Connection, where: string, now: Date, registry: Awaited<ReturnType<ManagerHome['openRegistry']>> | undefined, keyLogSink: KeyLogSink | undefined): InspectReport {
+/** What the manager's registry says about the peer, read before the report is assembled. */
+interface RegistryFacts {
+  revocation?: {revokedAt: string | null; reason: string | null}
+  maxClockSkewMs: number
+}
+
+function buildReport(request: InspectRequest, perspective: Perspective, connection: Connection, where: string, now: Date, registry: RegistryFacts | undefined, keyLogSink: KeyLogSink | undefined): InspectReport {
   const wire: WireHandshake | undefined = connection.tap ? analyzeHandshake(connection.tap, connection.keyLog) : undefined
   const snap = connection.snapshot
   const sent = wire?.peerCertificates
@@ -847,9 +861,7 @@ function buildReport(request: InspectRequest, perspective: Perspective, connecti
     chainVerdict = {status: 'skip', code: 'no-anchor', detail: 'no CA to verify against: give --home (the manager) or --dsa-core of an activated agent'}
   }
 
-  const lookup = registry
-    ? {lookup: (sha256: string) => registry.prepare('SELECT revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE sha256 = ?').get(sha256) as {revokedAt: string | null; reason: string | null} | undefined}
-    : undefined
+  const lookup = registry ? {lookup: () => registry.revocation} : undefined
   const revocationVerdict = revocation(peer, kind, lookup)
   if (revocationVerdict.status === 'fail' && snap) fail('verification', revocationVerdict.code, `${where} presents a certificate that is ${plainReason(revocationVerdict.code).replace(/^the certificate is /, '')}`)
 
@@ -857,7 +869,7 @@ function buildReport(request: InspectRequest, perspective: Perspective, connecti
   if (bindingResult.status === 'fail') fail(perspective.as === 'agent' ? 'verification' : 'agent-answer', bindingResult.code, bindingResult.detail)
 
   // The manager's own setting when there is a registry to read it from; the default otherwise.
-  const maxSkewMs = registry ? getSettings(registry).maxClockSkewSeconds * 1000 : DEFAULT_MAX_CLOCK_SKEW_MS
+  const maxSkewMs = registry?.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
   const clock = clockVerdict(connection.answer, now, maxSkewMs)
   if (clock.status === 'fail') fail('agent-answer', clock.code, clock.detail)
 

@@ -3,12 +3,11 @@ import path from 'node:path'
 
 import type {ChalkInstance} from 'chalk'
 
-import {AGENT_DB_FILE, openAgentDatabase} from '../agent/database.js'
+import {AGENT_DB_FILE, lastHandshakeId, openAgentDatabase, readHandshakes} from '../agent/database.js'
 import {TetherError} from '../errors.js'
 import {ManagerHome} from '../manager/home.js'
 import {DSA_CORE_ENV, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
-import type {Database} from '../platform/sqlite.js'
-import {JournalRow, readJournal} from './journal.js'
+import type {JournalRow} from './journal.js'
 
 /**
  * Reading the handshake journal for `tether handshake log`: which journal (the manager's
@@ -49,8 +48,19 @@ export function resolveJournalSource(flags: {home?: string; dsaCore?: string}, e
   })
 }
 
-export async function openJournal(source: JournalSource): Promise<Database> {
-  if (source.kind === 'manager') return new ManagerHome(source.dir).openRegistry()
+/** One journal, the manager's or an agent's, read the same way. */
+export interface JournalReader {
+  read(query: {sinceId?: number; since?: string; limit?: number}): Promise<JournalRow[]>
+  lastId(): Promise<number>
+  close(): Promise<void>
+}
+
+export async function openJournal(source: JournalSource): Promise<JournalReader> {
+  if (source.kind === 'manager') {
+    const store = await new ManagerHome(source.dir).openStore()
+    return {read: (query) => store.journal.read(query), lastId: () => store.journal.lastId(), close: () => store.close()}
+  }
+
   // The agent creates its database when it first starts; reading must not create one.
   if (!fs.existsSync(source.file)) {
     throw new TetherError('notFound', 'no-journal', `no handshake journal in ${source.dir} (${AGENT_DB_FILE} not found)`, {
@@ -58,7 +68,8 @@ export async function openJournal(source: JournalSource): Promise<Database> {
     })
   }
 
-  return openAgentDatabase(source.dir)
+  const db = await openAgentDatabase(source.dir)
+  return {read: async (query) => readHandshakes(db, query), lastId: async () => lastHandshakeId(db), close: async () => void db.close()}
 }
 
 const UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
@@ -101,10 +112,10 @@ export interface FollowOptions {
 }
 
 /** Poll for new entries until the signal aborts; entries are handed over oldest first. */
-export async function followJournal(db: Database, onRows: (rows: JournalRow[]) => void, options: FollowOptions): Promise<void> {
+export async function followJournal(journal: JournalReader, onRows: (rows: JournalRow[]) => void, options: FollowOptions): Promise<void> {
   let lastId = options.sinceId
   while (!options.signal.aborted) {
-    const rows = readJournal(db, {sinceId: lastId, since: options.since})
+    const rows = await journal.read({sinceId: lastId, since: options.since})
     if (rows.length > 0) {
       lastId = rows.at(-1)!.id
       onRows(rows)

@@ -2,32 +2,11 @@ import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
 import {fingerprint, oneLineName} from '../pki/inspect.js'
-import type {Database} from '../platform/sqlite.js'
 
 /**
  * The handshake journal: every TLS handshake attempt either runtime takes part in, accepted or
- * refused, with a stable reason code. Bounded: the oldest entries roll off.
+ * refused, with a stable reason code. Each runtime keeps its own in its store (bounded there).
  */
-
-export const JOURNAL_TABLE_DDL = `
-  CREATE TABLE handshakes (
-    id              INTEGER PRIMARY KEY,
-    at              TEXT NOT NULL,
-    tls_role        TEXT NOT NULL,
-    http_role       TEXT NOT NULL,
-    peer_address    TEXT,
-    context         TEXT NOT NULL,
-    protocol        TEXT,
-    cipher          TEXT,
-    peer_sha256     TEXT,
-    peer_subject    TEXT,
-    result          TEXT NOT NULL,
-    reason          TEXT NOT NULL,
-    detail          TEXT
-  );
-`
-
-export const JOURNAL_MAX_ENTRIES = 10_000
 
 export type SecurityContext = 'bootstrap' | 'pre-activated' | 'mutual'
 
@@ -62,35 +41,9 @@ export function describeSocket(socket: tls.TLSSocket, peer?: crypto.X509Certific
   }
 }
 
-export function recordHandshake(db: Database, entry: HandshakeEntry, now: Date = new Date()): void {
-  const insert = db.prepare(`INSERT INTO handshakes (at, tls_role, http_role, peer_address, context, protocol, cipher, peer_sha256, peer_subject, result, reason, detail)
-    VALUES (@at, @tlsRole, @httpRole, @peerAddress, @context, @protocol, @cipher, @peerSha256, @peerSubject, @result, @reason, @detail)`)
-  const info = insert.run({
-    at: now.toISOString(),
-    tlsRole: entry.tlsRole,
-    httpRole: entry.httpRole,
-    peerAddress: entry.peerAddress ?? null,
-    context: entry.context,
-    protocol: entry.protocol ?? null,
-    cipher: entry.cipher ?? null,
-    peerSha256: entry.peerSha256 ?? null,
-    peerSubject: entry.peerSubject ?? null,
-    result: entry.result,
-    reason: entry.reason,
-    detail: entry.detail ?? null,
-  })
-  const id = Number(info.lastInsertRowid)
-  // Trim in batches, not on every insert: one DELETE per hundred entries keeps the bound cheap.
-  if (id % 100 === 0) db.prepare('DELETE FROM handshakes WHERE id <= ?').run(id - JOURNAL_MAX_ENTRIES)
-}
-
-export function readJournal(db: Database, options: {sinceId?: number; since?: string; limit?: number} = {}): JournalRow[] {
-  const rows = db
-    .prepare(`SELECT id, at, tls_role AS tlsRole, http_role AS httpRole, peer_address AS peerAddress, context, protocol, cipher,
-      peer_sha256 AS peerSha256, peer_subject AS peerSubject, result, reason, detail
-      FROM handshakes WHERE id > ? AND at >= ? ORDER BY id DESC LIMIT ?`)
-    .all(options.sinceId ?? 0, options.since ?? '', options.limit ?? JOURNAL_MAX_ENTRIES) as JournalRow[]
-  return rows.reverse()
+/** Where a runtime writes its journal entries (its own store); recording never throws. */
+export interface HandshakeJournal {
+  record(entry: HandshakeEntry): void
 }
 
 /** Map an OpenSSL / Node TLS error to a stable reason code and a plain sentence. */

@@ -1,7 +1,12 @@
-import {Command, Errors} from '@oclif/core'
+import {Command, Errors, Interfaces} from '@oclif/core'
 
-import {TetherError, isTetherError} from '../errors.js'
-import {paint} from './render.js'
+import {DsaCore} from '../agent/store.js'
+import type {ManagerContext, StoreContext} from '../manager/context.js'
+import {ManagerHome} from '../manager/home.js'
+import type {ManagerStore} from '../manager/store/store.js'
+import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
+import {renderFailure, toTetherError} from './errors.js'
+import {dsaCoreFlag, homeFlag} from './flags.js'
 
 /**
  * Every tether command: `--json` prints one document (the value `run` returns, or `{error}` on
@@ -12,30 +17,80 @@ export abstract class TetherCommand extends Command {
 
   protected async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
-    const failure = toTetherError(error, this.id)
-    process.exitCode = failure.exitCode
-    if (this.jsonEnabled()) {
-      this.logJson({error: failure.toJSON()})
-      return undefined
-    }
+    const exitCode = renderFailure(toTetherError(error, this.id), {json: this.jsonEnabled()})
+    process.exitCode = exitCode
+    if (this.jsonEnabled()) return undefined
+    return this.exit(exitCode)
+  }
 
-    process.stderr.write(`${paint.stderr.red('Error:')} ${failure.toLine()}\n`)
-    if (process.env.TETHER_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`)
-    return this.exit(failure.exitCode)
+  /** Parse the flags every command of a kind shares (the subclass's own are parsed by `run`). */
+  protected async sharedFlags<F extends Interfaces.FlagInput>(flags: F): Promise<Interfaces.InferredFlags<F>> {
+    const ctor = this.ctor as typeof Command
+    const parsed = await this.parse({flags: {...ctor.flags, ...flags}, args: ctor.args, strict: ctor.strict, enableJsonFlag: ctor.enableJsonFlag})
+    return parsed.flags as Interfaces.InferredFlags<F>
   }
 }
 
-/** Parse errors from oclif become usage errors; anything unexpected is internal. */
-export function toTetherError(error: Error & {oclif?: {exit?: number}}, commandId?: string): TetherError {
-  if (isTetherError(error)) return error
-  if (error instanceof Errors.CLIError && (error.oclif?.exit ?? 2) === 2) {
-    // oclif spreads one error over lines ("Missing 1 required arg:" / "computer  id, ..."): keep it one line.
-    const message = error.message.split('\n').map((l) => l.trim()).filter((l) => l && !/^See more help with/.test(l) && l !== 'The following error occurred:').join(' ').replace(/: (?=\S)/, ': ')
-    return new TetherError('usage', 'usage', message, {hint: `see \`tether ${commandId?.replaceAll(':', ' ') ?? ''} --help\``})
+/**
+ * A command about the manager: owns --home, and opens the home's store (or store and credentials)
+ * only when the command asks for it, closing it when the command ends.
+ */
+export abstract class ManagerCommand extends TetherCommand {
+  static baseFlags = {home: homeFlag}
+
+  private homeDir?: string
+  private opened?: {store: ManagerStore; context?: ManagerContext}
+
+  async init(): Promise<void> {
+    await super.init()
+    this.homeDir = resolveManagerHome((await this.sharedFlags(ManagerCommand.baseFlags)).home)
   }
 
-  return new TetherError('internal', 'internal', error.message || String(error), {
-    hint: 'this is a bug in tether; rerun with TETHER_DEBUG=1 and report the stack trace',
-    cause: error,
-  })
+  protected get home(): ManagerHome {
+    return new ManagerHome(this.homeDir ?? resolveManagerHome(undefined))
+  }
+
+  /** The registry alone (settings, computers, events): no private key is loaded. */
+  protected async store(): Promise<ManagerStore> {
+    this.opened ??= {store: await this.home.openStore()}
+    return this.opened.store
+  }
+
+  /** The store and the clock, for changes that need no private key. */
+  protected async storeContext(): Promise<StoreContext> {
+    return {store: await this.store(), now: () => new Date()}
+  }
+
+  /** Credentials and store, for commands that sign, issue or connect. */
+  protected async manager(): Promise<ManagerContext> {
+    if (this.opened?.context) return this.opened.context
+    const credentials = this.home.loadCredentials()
+    const store = await this.store()
+    this.opened!.context = {credentials, store, now: () => new Date()}
+    return this.opened!.context
+  }
+
+  async finally(error: Error | undefined): Promise<unknown> {
+    const opened = this.opened
+    this.opened = undefined
+    await opened?.store.close()
+    return super.finally(error)
+  }
+}
+
+/** A command about the agent: owns --dsa-core. */
+export abstract class AgentCommand extends TetherCommand {
+  static baseFlags = {'dsa-core': dsaCoreFlag}
+
+  private dsaCoreDir?: string
+
+  async init(): Promise<void> {
+    await super.init()
+    this.dsaCoreDir = resolveDsaCore((await this.sharedFlags(AgentCommand.baseFlags))['dsa-core'])
+  }
+
+  /** The agent's dsa_core directory, as --dsa-core, $TETHER_DSA_CORE or the platform path name it. */
+  protected get dsaCore(): DsaCore {
+    return new DsaCore(this.dsaCoreDir ?? resolveDsaCore(undefined))
+  }
 }

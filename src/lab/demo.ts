@@ -10,13 +10,11 @@ import {heartbeatOnce} from '../agent/outbound.js'
 import {DsaCore} from '../agent/store.js'
 import {inspectEndpoint} from '../channel/inspect.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {activateAgent, activateAgentWith} from '../manager/activation.js'
-import {Computer, findComputer} from '../manager/computers.js'
+import {Computer, findComputer, reload} from '../manager/computers.js'
 import {contactNow} from '../manager/contact.js'
-import {deactivate} from '../manager/deactivation.js'
+import {deactivate, settleContact} from '../manager/deactivation.js'
 import {EXPORT_FILE_NAME, ManagerHome, exportManagerCertificate, initManagerHome} from '../manager/home.js'
-import {getMeta} from '../manager/registry.js'
-import {listRevoked} from '../manager/revocation.js'
+import {activate} from '../manager/manager-initiated.js'
 import {assignPolicy, savePolicy} from '../manager/policies.js'
 import {ManagerRuntime} from '../manager/runtime.js'
 
@@ -122,59 +120,62 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
     })
 
     await step(`Refuse a rogue manager: a second, independently initialized manager tries agent ${bound + 1}`, async () => {
-      const rogue = await initManagerHome(path.join(dir, 'rogue-manager'), {hostnames: ['localhost']})
+      const rogue = await (await initManagerHome(path.join(dir, 'rogue-manager'), {hostnames: ['localhost']})).open()
       try {
-        await activateAgent(rogue, addresses[bound])
+        await activate(rogue, addresses[bound])
       } catch (error) {
         expect(isTetherError(error) && error.code === 'bound-to-other-manager', `expected a bound-to-other-manager refusal, got ${(error as Error).message}`)
         expect(new DsaCore(dsaCores[bound]).state() === 'pre-activated', 'the bound agent is still pre-activated')
         return `refused before any activation command ran: ${error.message.split(';')[0]}`
+      } finally {
+        await rogue.close()
       }
 
       throw new TetherError('internal', 'demo-step-failed', 'the rogue manager was not refused')
     })
 
     await step('Activate agent 1 (manager-initiated: CSR on the agent, CA signs, mutual TLS confirms)', async () => {
-      const {computer} = await activateAgentWith(runtime!.context, addresses[0], {displayName: 'demo agent 1'})
+      const {computer} = await activate(runtime!.context, addresses[0], {displayName: 'demo agent 1'})
       computers[0] = computer
       expect(daemons[0].runtime.store.state() === 'activated', 'agent 1 is activated')
       return `computer ${computer.id}, certificate serial ${computer.certSerial}; the agent switched to mutual TLS without a restart`
     })
 
     const manager = runtime!.context
-    const heartbeatAddress = getMeta(manager.db, 'listening_address')
+    const heartbeatAddress = await manager.store.meta.get('listening_address')
     await step('Activate agent 2 (agent-initiated: dsa_control -a dsm://HOST:PORT/)', async () => {
       const result = await dsaControl(dsaCores[1], ['-a', `dsm://${heartbeatAddress}/`, 'displayname:demo agent 2', 'group:デモ'], hostnames[1])
       expect(result.exitCode === 0 && result.stdout.includes('HTTP Status: 200 - OK'), `dsa_control -a printed ${result.stdout.trim()} ${result.stderr.trim()}`)
-      computers[1] = findComputer(manager.db, hostnames[1])
+      computers[1] = await findComputer(manager.store, hostnames[1])
       return `dsa_control printed "${result.stdout.trim()}"; the manager recorded computer ${computers[1].id} (group ${computers[1].group})`
     })
 
     for (let i = 2; i < options.agents; i++) {
       const isBound = i === bound
       await step(`Activate agent ${i + 1}${isBound ? ' (bound: the manager proves it holds the bound certificate)' : ' (manager-initiated)'}`, async () => {
-        const {computer} = await activateAgentWith(manager, addresses[i], {displayName: `demo agent ${i + 1}`})
+        const {computer} = await activate(manager, addresses[i], {displayName: `demo agent ${i + 1}`})
         computers[i] = computer
         return `computer ${computer.id} activated`
       })
     }
 
     await step('Push a policy to agent 1: gzip, then PKCS#7 EnvelopedData (AES-256, RSA-OAEP) to its certificate', async () => {
-      const {policy} = savePolicy(manager.db, 'demo-baseline', {firewall: {enabled: true, allow: ['22/tcp', '4118/tcp']}, antiMalware: {realTime: true}})
-      assignPolicy(manager.db, policy.name, String(computers[0].id))
-      const outcome = await contactNow(manager, findComputer(manager.db, String(computers[0].id)))
+      const {policy} = await savePolicy(manager, 'demo-baseline', {firewall: {enabled: true, allow: ['22/tcp', '4118/tcp']}, antiMalware: {realTime: true}})
+      const {computer} = await assignPolicy(manager, policy.name, String(computers[0].id))
+      const outcome = await contactNow(manager, computer)
       expect(outcome.contacted, `agent 1 was not reached: ${outcome.reason}`)
+      if (outcome.report) await settleContact(manager, computer, outcome.report)
       const applied = daemons[0].runtime.store.appliedConfiguration()
       expect(applied?.sha256 === policy.sha256, 'agent 1 reports the policy fingerprint')
       return `agent 1 applied ${policy.name} v${applied!.version}, fingerprint ${applied!.sha256.slice(0, 16)}… (the same on both sides)`
     })
 
     await step('Heartbeat from agent 2: the agent opens the TCP connection, the manager sends the requests', async () => {
-      const before = findComputer(manager.db, String(computers[1].id)).lastSeenAt
+      const before = (await reload(manager.store, computers[1].id)).lastSeenAt
       const beat = await heartbeatOnce(daemons[1].runtime)
-      const after = findComputer(manager.db, String(computers[1].id))
+      const after = await reload(manager.store, computers[1].id)
       expect(after.lastSeenAt && after.lastSeenAt !== before, 'the manager recorded the heartbeat')
-      const events = (manager.db.prepare('SELECT count(*) AS n FROM events WHERE computer_id = ?').get(computers[1].id) as {n: number}).n
+      const events = (await manager.store.events.list({computerId: computers[1].id})).length
       return `to ${beat.address}; last seen ${after.lastSeenAt}; ${events} event(s) picked up and acknowledged`
     })
 
@@ -188,7 +189,7 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
       const result = await deactivate(manager, String(computers[0].id))
       expect(result.outcome === 'deactivated', `deactivation ${result.outcome}: ${result.reason}`)
       expect(daemons[0].runtime.store.state() === 'unactivated', 'agent 1 is back in the bootstrap context')
-      expect(listRevoked(manager.db).some((r) => r.serial === computers[0].certSerial), 'the CRL lists its serial')
+      expect((await manager.store.certificates.revoked()).some((r) => r.serial === computers[0].certSerial), 'the CRL lists its serial')
       return `agent 1 presents the bootstrap certificate again; serial ${computers[0].certSerial} is in the CRL`
     })
 

@@ -5,8 +5,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {TetherError} from '../errors.js'
-import {activateAgentWith} from '../manager/activation.js'
-import {listComputers, viewComputer} from '../manager/computers.js'
+import {viewComputer} from '../manager/computers.js'
+import {activate} from '../manager/manager-initiated.js'
 import {ManagerHome, initManagerHome} from '../manager/home.js'
 import {getSettings} from '../manager/settings.js'
 import {PUBLIC_FILE_MODE, processAlive, writeFileAtomic} from '../platform/fsutil.js'
@@ -89,13 +89,11 @@ export async function labUp(dir: string, agents: number): Promise<LabState> {
       agentStates.push({...agent, log, dsaCore, hostname, address: `127.0.0.1:${agent.port}`})
     }
 
-    const managerHome = new ManagerHome(home)
-    const db = await managerHome.openRegistry()
+    const context = await new ManagerHome(home).open()
     try {
-      const context = {credentials: managerHome.loadCredentials(), db}
-      for (const agent of agentStates) await activateAgentWith(context, agent.address, {displayName: agent.hostname})
+      for (const agent of agentStates) await activate(context, agent.address, {displayName: agent.hostname})
     } finally {
-      db.close()
+      await context.close()
     }
 
     const state: LabState = {
@@ -145,22 +143,21 @@ export async function labDown(dir: string, options: {purge?: boolean} = {}): Pro
 export async function labStatus(dir: string) {
   const state = readLab(dir)
   if (!state) return {dir, running: false, manager: null, agents: [], computers: []}
-  const home = new ManagerHome(state.manager.home)
-  const db = await home.openRegistry()
+  const store = await new ManagerHome(state.manager.home).openStore()
   try {
-    const defaults = getSettings(db)
+    const defaults = await getSettings(store)
     return {
       dir,
       running: processAlive(state.manager.pid),
       manager: {...state.manager, alive: processAlive(state.manager.pid)},
       agents: state.agents.map((a) => ({...a, alive: processAlive(a.pid)})),
-      computers: listComputers(db).map((c) => {
+      computers: (await store.computers.list()).map((c) => {
         const v = viewComputer(c, defaults)
         return {id: v.id, hostname: v.hostname, state: v.state, presence: v.presence, address: v.address}
       }),
       env: state.env,
     }
   } finally {
-    db.close()
+    await store.close()
   }
 }

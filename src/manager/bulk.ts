@@ -1,5 +1,7 @@
 import {TetherError, isTetherError} from '../errors.js'
-import {ActivationRequest, ManagerContext, activateAgentWith} from './activation.js'
+import type {ActivationRequest} from './activation.js'
+import type {ManagerContext} from './context.js'
+import {activate} from './manager-initiated.js'
 
 /**
  * Activating many agents: bounded concurrency over one open manager context; one failure never
@@ -37,7 +39,7 @@ export async function activateMany(manager: ManagerContext, targets: string[], o
       const target = targets[index]
       let result: BulkResult
       try {
-        const {computer, alreadyActivated} = await activateAgentWith(manager, target, options.request ?? {})
+        const {computer, alreadyActivated} = await activate(manager, target, options.request ?? {})
         result = {target, ok: true, computerId: computer.id, hostname: computer.hostname, alreadyActivated}
       } catch (error) {
         const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)

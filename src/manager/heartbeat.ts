@@ -2,20 +2,22 @@ import type crypto from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
 
-import {bootstrapIdentity} from '../agent/bootstrap.js'
 import {HttpSession} from '../channel/http-session.js'
-import {HandshakeEntry, classifyTlsError, describeSocket, recordHandshake} from '../channel/journal.js'
+import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from '../channel/journal.js'
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/inspect.js'
+import {isBootstrapCertificate} from '../pki/peer.js'
 import {ActivationReport, AgentStatusReply, HostInfo} from '../protocol/commands.js'
-import {ActivationRequest, ManagerContext, checkClockSkew, command, completeActivation, duplicatePlan} from './activation.js'
-import {findComputerByCertificate, findComputersByHostname, isIssuedCertificate} from './computers.js'
-import {reactivateAsNewComputer} from './reactivation.js'
-import {currentCrl, isRevoked, revocationVersion} from './revocation.js'
+import {ActivationRequest, completeActivation, duplicatePlan} from './activation.js'
+import {checkClockSkew} from './clock.js'
 import {reportRefusal, runContact} from './contact.js'
-import {getMeta} from './registry.js'
+import type {ManagerContext} from './context.js'
+import {settleContact} from './deactivation.js'
+import {managerJournal} from './journal.js'
+import {reactivateAsNewComputer} from './reactivation.js'
+import {currentCrl} from './revocation.js'
 import {getSettings} from './settings.js'
 
 /**
@@ -40,15 +42,18 @@ export class HeartbeatListener {
   private readonly sockets = new Set<net.Socket>()
   private readonly inflight = new Set<Promise<void>>()
 
-  constructor(private readonly manager: ManagerContext, private readonly now: () => Date = () => new Date()) {
+  private readonly journalSink: HandshakeJournal
+
+  private constructor(private readonly manager: ManagerContext, private crl: string) {
     const {credentials} = manager
+    this.journalSink = managerJournal(manager)
     this.server = tls.createServer({
       ...TLS_POLICY,
       noDelay: true,
       cert: credentials.managerCertPem,
       key: credentials.managerKeyPem,
       ca: credentials.caCertPem,
-      crl: currentCrl(manager.db, credentials),
+      crl,
       requestCert: true,
       // The bootstrap certificate must get through to be offered activation, so the verdict is
       // taken per connection in onSecure (and journaled), never left to a silent default.
@@ -62,15 +67,17 @@ export class HeartbeatListener {
     })
   }
 
-  private revocations = -1
+  static async create(manager: ManagerContext): Promise<HeartbeatListener> {
+    return new HeartbeatListener(manager, await currentCrl(manager))
+  }
 
-  /** Reload the CRL into the server context when a revocation (by any process) changed it. */
-  refreshRevocations(): void {
-    const version = revocationVersion(this.manager.db)
-    if (version === this.revocations) return
-    this.revocations = version
-    const {credentials, db} = this.manager
-    this.server.setSecureContext({...TLS_POLICY, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl: currentCrl(db, credentials)})
+  /** Reload the CRL into the server context when it changed (a revocation by any process, a re-issue). */
+  async refreshRevocations(): Promise<void> {
+    const crl = await currentCrl(this.manager)
+    if (crl === this.crl) return
+    this.crl = crl
+    const {credentials} = this.manager
+    this.server.setSecureContext({...TLS_POLICY, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl})
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
@@ -91,11 +98,7 @@ export class HeartbeatListener {
   }
 
   private journal(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined, entry: Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>): void {
-    try {
-      recordHandshake(this.manager.db, {tlsRole: 'server', httpRole: 'client', ...describeSocket(socket, peer), ...entry})
-    } catch {
-      // Diagnostics must not take the listener down.
-    }
+    this.journalSink.record({tlsRole: 'server', httpRole: 'client', ...describeSocket(socket, peer), ...entry})
   }
 
   private onHandshakeFailure(error: Error, socket: tls.TLSSocket): void {
@@ -105,7 +108,7 @@ export class HeartbeatListener {
 
   private async onSecure(socket: tls.TLSSocket): Promise<void> {
     const peer = peerCertificate(socket)
-    const isBootstrap = peer?.raw.equals(bootstrapIdentity().certificate.raw) ?? false
+    const isBootstrap = isBootstrapCertificate(peer)
     if (!isBootstrap && !socket.authorized) {
       const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
       // With CRL checking on, OpenSSL reports a foreign issuer as "unable to get CRL": name what it is.
@@ -135,16 +138,17 @@ export class HeartbeatListener {
         return
       }
 
-      if (isRevoked(this.manager.db, sha256)) {
+      const {store} = this.manager
+      if (await store.certificates.isRevoked(sha256)) {
         // The CRL in the context refuses it in the handshake; this covers the moment before reload.
         this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'revoked'})
         session.close()
         return
       }
 
-      const computer = findComputerByCertificate(this.manager.db, sha256)
+      const computer = await store.computers.byCertificate(sha256)
       if (!computer || !['activated', 'deactivation-pending'].includes(computer.state) || computer.certSha256 !== sha256) {
-        if (!computer && !isIssuedCertificate(this.manager.db, sha256)) {
+        if (!computer && !(await store.certificates.isIssued(sha256))) {
           // Issued by this CA but unknown to the registry: the reactivation setting decides.
           try {
             await reactivateAsNewComputer(this.manager, session, 'unknown')
@@ -165,7 +169,7 @@ export class HeartbeatListener {
 
       this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'heartbeat'})
       try {
-        await runContact(this.manager, session, computer, this.now)
+        await settleContact(this.manager, computer, await runContact(this.manager, session, computer))
       } catch (error) {
         if (isTetherError(error) && error.code === 'cloned-agent') this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'cloned-agent', detail: error.message})
         throw error
@@ -178,11 +182,10 @@ export class HeartbeatListener {
 
   /** The manager's half of `dsa_control -a`: check the request against settings, then activate. */
   private async agentInitiatedActivation(session: HttpSession, socket: tls.TLSSocket): Promise<void> {
-    const {db, credentials} = this.manager
     const peer = peerCertificate(socket)
     let hostInfo: HostInfo
     try {
-      hostInfo = await command<HostInfo>(session, 'GetHostInfo')
+      hostInfo = await session.command<HostInfo>('GetHostInfo')
     } catch {
       session.close()
       return
@@ -190,7 +193,7 @@ export class HeartbeatListener {
 
     const report = async (verdict: ActivationReport, on: HttpSession = session) => {
       try {
-        await command(on, 'ReportActivationResult', verdict as unknown as Record<string, unknown>)
+        await on.command('ReportActivationResult', verdict as unknown as Record<string, unknown>)
       } finally {
         on.close()
       }
@@ -198,7 +201,7 @@ export class HeartbeatListener {
 
     let plan: ActivationPlan
     try {
-      plan = planAgentInitiated(this.manager, hostInfo, this.now())
+      plan = await planAgentInitiated(this.manager, hostInfo)
     } catch (error) {
       const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
       this.journal(socket, peer, {context: 'bootstrap', result: 'refused', reason: failure.code, detail: failure.message})
@@ -208,11 +211,11 @@ export class HeartbeatListener {
 
     let confirmation: HttpSession | undefined
     try {
-      const computer = await completeActivation(db, credentials, {
+      const computer = await completeActivation(this.manager, {
         session,
         confirm: async (expectedSha256) => {
           confirmation = await this.awaitConfirmation(expectedSha256)
-          return command<AgentStatusReply>(confirmation, 'GetAgentStatus')
+          return confirmation.command<AgentStatusReply>('GetAgentStatus')
         },
       }, hostInfo, plan.request)
       await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)
@@ -248,9 +251,9 @@ interface ActivationPlan {
  * Decide an agent-initiated activation from the settings: enabled, token, tenant, hostname,
  * duplicates, clock skew. Throws the refusal the agent is told.
  */
-export function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo, now: Date): ActivationPlan {
-  const {db} = manager
-  const settings = getSettings(db)
+export async function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo): Promise<ActivationPlan> {
+  const {store} = manager
+  const settings = await getSettings(store)
   const args = hostInfo.activationRequest ?? {}
   if (settings.agentInitiatedActivation === 'off') {
     throw new TetherError('refused', 'agent-initiated-activation-off', 'agent-initiated activation is turned off on this manager', {
@@ -264,23 +267,23 @@ export function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo, 
     })
   }
 
-  const tenantId = getMeta(db, 'tenant_id')
+  const {tenantId} = await store.meta.identity()
   if (args.tenantID !== undefined && args.tenantID.toUpperCase() !== tenantId) {
     throw new TetherError('refused', 'tenant-mismatch', `tenantID ${args.tenantID} is not this manager's tenant`, {
       hint: 'use the tenant ID `tether manager show` prints on the manager you mean',
     })
   }
 
-  checkClockSkew(hostInfo, now, settings.maxClockSkewSeconds * 1000)
+  checkClockSkew(hostInfo.clock, manager.now(), settings.maxClockSkewSeconds * 1000)
   const hostname = settings.allowAgentHostname && args.hostname ? args.hostname : hostInfo.hostname
-  const existing = findComputersByHostname(db, hostname)
+  const existing = await store.computers.byHostname(hostname)
   if (settings.agentInitiatedActivation === 'known' && existing.length === 0) {
     throw new TetherError('refused', 'unknown-computer', `no computer named ${hostname} is known to this manager, and agent-initiated activation is limited to known computers`, {
       hint: 'add the computer first (activate it once from the manager), or allow any computer: agentInitiatedActivation any',
     })
   }
 
-  const {guid} = duplicatePlan(db, hostname)
+  const {guid} = await duplicatePlan(manager, hostname)
 
   return {
     request: {

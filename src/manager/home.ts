@@ -1,4 +1,3 @@
-import type crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -7,7 +6,13 @@ import {TetherError, errnoCode} from '../errors.js'
 import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/inspect.js'
 import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
-import {Database, getMeta, newGuid, openRegistry, schemaVersion, seedRegistry} from './registry.js'
+import {ManagerContext, systemClock} from './context.js'
+import type {ManagerCredentials} from './credentials.js'
+
+export type {ManagerCredentials} from './credentials.js'
+import {newGuid} from './guid.js'
+import {SqliteManagerStore} from './store/sqlite.js'
+import type {ManagerStore} from './store/store.js'
 
 /** The manager home: its CA, its own certificate, and the registry. */
 
@@ -19,15 +24,6 @@ export const HOME_FILES = {
   database: 'tether.db',
 } as const
 
-export interface ManagerCredentials {
-  caCertPem: string
-  caKey: crypto.KeyObject
-  caKeyPem: string
-  caCert: crypto.X509Certificate
-  managerCertPem: string
-  managerKeyPem: string
-  managerCert: crypto.X509Certificate
-}
 
 export interface InitOptions {
   hostnames: string[]
@@ -135,27 +131,35 @@ export class ManagerHome {
     return this.loadCredentials().managerCertPem
   }
 
-  async openRegistry(): Promise<Database> {
+  /** The store this home uses (the registry file; a missing one is an error, never created here). */
+  async openStore(): Promise<ManagerStore> {
     this.readRequired('database')
-    return openRegistry(this.file('database'))
+    return SqliteManagerStore.open(this.file('database'))
+  }
+
+  /** Credentials and store together, for work that issues, signs or connects. */
+  async open(now: () => Date = systemClock): Promise<ManagerContext & {close(): Promise<void>}> {
+    const credentials = this.loadCredentials()
+    const store = await this.openStore()
+    return {credentials, store, now, close: () => store.close()}
   }
 
   async summary(): Promise<ManagerSummary> {
     const credentials = this.loadCredentials()
-    const db = await this.openRegistry()
+    const store = await this.openStore()
     try {
-      const computers = (db.prepare('SELECT count(*) AS n FROM computers').get() as {n: number}).n
+      const identity = await store.meta.identity()
       return {
         home: this.dir,
-        managerGuid: getMeta(db, 'manager_guid') ?? '',
-        tenantId: getMeta(db, 'tenant_id') ?? '',
-        schemaVersion: schemaVersion(db),
+        managerGuid: identity.managerGuid,
+        tenantId: identity.tenantId,
+        schemaVersion: store.schemaVersion,
         ca: summarize(credentials.caCert),
         manager: summarize(credentials.managerCert),
-        computers,
+        computers: await store.computers.count(),
       }
     } finally {
-      db.close()
+      await store.close()
     }
   }
 }
@@ -259,13 +263,13 @@ async function populateHome(home: ManagerHome, options: InitOptions): Promise<vo
   writeFileAtomic(home.file('managerKey'), managerKeys.privateKeyPem, PRIVATE_FILE_MODE)
   writeFileAtomic(home.file('managerCert'), managerCertPem, PUBLIC_FILE_MODE)
 
-  const db = await openRegistry(home.file('database'), {create: true})
+  const store = await SqliteManagerStore.open(home.file('database'), {create: true})
   try {
-    seedRegistry(db, {managerGuid, tenantId: newGuid(), createdAt: new Date().toISOString()})
+    store.seed({managerGuid, tenantId: newGuid(), createdAt: new Date().toISOString()})
     // Fold the WAL into the main file so the renamed directory is self-contained.
-    db.pragma('wal_checkpoint(TRUNCATE)')
+    store.checkpoint()
   } finally {
-    db.close()
+    await store.close()
   }
 
   fs.chmodSync(home.file('database'), PRIVATE_FILE_MODE)

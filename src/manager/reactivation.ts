@@ -1,11 +1,12 @@
-import {HttpSession} from '../channel/http-session.js'
+import type {HttpSession} from '../channel/http-session.js'
 import {TetherError} from '../errors.js'
-import {fingerprint} from '../pki/inspect.js'
-import {HostInfo} from '../protocol/commands.js'
-import {ManagerContext, advertisedHeartbeatAddress, command, issueAgentCertificate, recordableHostInfo} from './activation.js'
-import {Computer, recordActivation} from './computers.js'
-import {newGuid} from './registry.js'
-import {getSettings} from './settings.js'
+import type {HostInfo} from '../protocol/commands.js'
+import {recordableHostInfo} from './activation.js'
+import type {ManagerContext} from './context.js'
+import {newGuid} from './guid.js'
+import {issueAgentCertificate} from './issuance.js'
+import {advertisedHeartbeatAddress, getSettings} from './settings.js'
+import type {Computer} from './store/store.js'
 
 /**
  * Reactivating an agent that holds a valid certificate of this CA the registry cannot place:
@@ -17,32 +18,33 @@ import {getSettings} from './settings.js'
 
 export type ReactivationCase = 'unknown' | 'cloned'
 
-export async function reactivateAsNewComputer(manager: ManagerContext, session: HttpSession, why: ReactivationCase, options: {address?: string; displayName?: string; original?: Computer} = {}): Promise<Computer> {
-  const {db, credentials} = manager
-  const settings = getSettings(db)
-  const allowed = why === 'unknown' ? settings.allowReactivateUnknown : settings.allowReactivateCloned
-  if (!allowed) {
-    throw why === 'unknown'
-      ? new TetherError('refused', 'unknown-agent', 'the agent holds a certificate from this CA that the registry has no record of, and reactivation of unknown agents is off', {
-          hint: 'allow it (tether manager settings set allowReactivateUnknown true), or reset the agent (`dsa_control -r`) and activate it again',
-        })
-      : new TetherError('refused', 'cloned-agent', `the agent presents the certificate of computer ${options.original?.id} (${options.original?.hostname}) from another host: a cloned agent, and reactivation of clones is off`, {
-          hint: 'reset the clone (`dsa_control -r`) and activate it as a new computer, or allow it (tether manager settings set allowReactivateCloned true)',
-        })
-  }
+function refusal(why: ReactivationCase, original?: Computer): TetherError {
+  return why === 'unknown'
+    ? new TetherError('refused', 'unknown-agent', 'the agent holds a certificate from this CA that the registry has no record of, and reactivation of unknown agents is off', {
+        hint: 'allow it (tether manager settings set allowReactivateUnknown true), or reset the agent (`dsa_control -r`) and activate it again',
+      })
+    : new TetherError('refused', 'cloned-agent', `the agent presents the certificate of computer ${original?.id} (${original?.hostname}) from another host: a cloned agent, and reactivation of clones is off`, {
+        hint: 'reset the clone (`dsa_control -r`) and activate it as a new computer, or allow it (tether manager settings set allowReactivateCloned true)',
+      })
+}
 
-  const hostInfo = await command<HostInfo>(session, 'GetHostInfo')
+export async function reactivateAsNewComputer(ctx: ManagerContext, session: HttpSession, why: ReactivationCase, options: {address?: string; displayName?: string; original?: Computer} = {}): Promise<Computer> {
+  const settings = await getSettings(ctx.store)
+  const allowed = why === 'unknown' ? settings.allowReactivateUnknown : settings.allowReactivateCloned
+  if (!allowed) throw refusal(why, options.original)
+
+  const hostInfo = await session.command<HostInfo>('GetHostInfo')
   const guid = newGuid()
-  const {csr} = await command<{csr: string}>(session, 'GenerateAgentCSR', {rekey: true, commonName: hostInfo.hostname})
-  const issued = await issueAgentCertificate(db, credentials, csr, guid, hostInfo.hostname)
-  const reply = await command<{certificateSha256: string}>(session, 'SetAgentCredentials', {
+  const {csr} = await session.command<{csr: string}>('GenerateAgentCSR', {rekey: true, commonName: hostInfo.hostname})
+  const issued = await issueAgentCertificate(ctx, csr, guid, hostInfo.hostname)
+  const heartbeatAddress = await advertisedHeartbeatAddress(ctx.store)
+  const reply = await session.command<{certificateSha256: string}>('SetAgentCredentials', {
     rekey: true,
     certificate: issued.pem,
-    communication: {heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(advertisedHeartbeatAddress(db) && options.address ? {managerAddress: advertisedHeartbeatAddress(db)} : {})},
+    communication: {heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(heartbeatAddress && options.address ? {managerAddress: heartbeatAddress} : {})},
   })
-  const sha256 = fingerprint(issued.certificate)
-  if (reply.certificateSha256 !== sha256) throw new TetherError('trust', 'rekey-not-confirmed', 'the agent did not install the new certificate')
-  return recordActivation(db, {
+  if (reply.certificateSha256 !== issued.sha256) throw new TetherError('trust', 'rekey-not-confirmed', 'the agent did not install the new certificate')
+  return ctx.store.computers.recordActivation({
     guid,
     hostname: hostInfo.hostname,
     displayName: options.displayName,
@@ -50,6 +52,6 @@ export async function reactivateAsNewComputer(manager: ManagerContext, session: 
     mode: options.original?.mode ?? 'bidirectional',
     hostInfo: {...recordableHostInfo(hostInfo), reactivated: why},
     certSerial: issued.certificate.serialNumber.toUpperCase(),
-    certSha256: sha256,
-  })
+    certSha256: issued.sha256,
+  }, ctx.now())
 }

@@ -1,5 +1,5 @@
 import {TetherError} from '../errors.js'
-import type {Database} from '../platform/sqlite.js'
+import type {ManagerStore} from './store/store.js'
 
 /**
  * Manager settings: typed, validated, stored in the registry. Each has a tether name and may have
@@ -179,9 +179,8 @@ export function resolveSettingName(name: string): {name: SettingName; classic: b
   })
 }
 
-export function getSettings(db: Database): Settings {
-  const rows = db.prepare('SELECT name, value FROM settings').all() as Array<{name: string; value: string}>
-  const stored = new Map(rows.map((r) => [r.name, r.value]))
+/** Stored values over defaults. */
+function settingsFrom(stored: Map<string, string>): Settings {
   const out = {} as Record<SettingName, unknown>
   for (const name of SETTING_NAMES) {
     const raw = stored.get(name)
@@ -189,6 +188,10 @@ export function getSettings(db: Database): Settings {
   }
 
   return out as unknown as Settings
+}
+
+export async function getSettings(store: ManagerStore): Promise<Settings> {
+  return settingsFrom(await store.settings.all())
 }
 
 export interface SettingView {
@@ -201,7 +204,7 @@ export interface SettingView {
   summary: string
 }
 
-function view(name: SettingName, settings: Settings, stored: Set<string>, reveal: boolean): SettingView {
+function view(name: SettingName, settings: Settings, stored: Map<string, string>, reveal: boolean): SettingView {
   const def = SETTINGS[name] as Definition<SettingName>
   const raw = settings[name]
   const hidden = def.secret && !reveal && raw !== ''
@@ -216,23 +219,27 @@ function view(name: SettingName, settings: Settings, stored: Set<string>, reveal
   }
 }
 
-export function describeSettings(db: Database, options: {reveal?: boolean} = {}): SettingView[] {
-  const settings = getSettings(db)
-  const stored = new Set((db.prepare('SELECT name FROM settings').all() as Array<{name: string}>).map((r) => r.name))
+export async function describeSettings(store: ManagerStore, options: {reveal?: boolean} = {}): Promise<SettingView[]> {
+  const stored = await store.settings.all()
+  const settings = settingsFrom(stored)
   return SETTING_NAMES.map((name) => view(name, settings, stored, options.reveal ?? false))
 }
 
-export function describeSetting(db: Database, name: string, options: {reveal?: boolean} = {}): SettingView {
+export async function describeSetting(store: ManagerStore, name: string, options: {reveal?: boolean} = {}): Promise<SettingView> {
   const resolved = resolveSettingName(name)
-  return describeSettings(db, options).find((s) => s.name === resolved.name)!
+  return (await describeSettings(store, options)).find((s) => s.name === resolved.name)!
 }
 
 /** Parse (in the encoding of the name used: classic keys take classic values) and store. */
-export function setSetting(db: Database, name: string, text: string, now: Date = new Date()): SettingView {
+export async function setSetting(store: ManagerStore, name: string, text: string, now: Date = new Date()): Promise<SettingView> {
   const resolved = resolveSettingName(name)
   const def = SETTINGS[resolved.name] as Definition<SettingName>
   const value = resolved.classic && def.classic ? def.classic.parse(text) : def.parse(text)
-  db.prepare('INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
-    .run(resolved.name, JSON.stringify(value), now.toISOString())
-  return describeSetting(db, resolved.name)
+  await store.settings.set(resolved.name, JSON.stringify(value), now)
+  return describeSetting(store, resolved.name)
+}
+
+/** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */
+export async function advertisedHeartbeatAddress(store: ManagerStore): Promise<string | undefined> {
+  return (await getSettings(store)).heartbeatAddress || (await store.meta.get('listening_address')) || undefined
 }

@@ -87,3 +87,50 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
 export function schemaVersion(db: Database): number {
   return db.pragma('user_version', {simple: true}) as number
 }
+
+type Parameters = unknown[]
+
+/**
+ * Prepared statements, compiled once per database and SQL text: preparing costs about as much as
+ * running a small statement, and the same few statements run on every heartbeat.
+ */
+export class StatementCache {
+  private readonly statements = new Map<string, BetterSqlite3.Statement>()
+
+  constructor(private readonly db: Database) {}
+
+  private statement(sql: string): BetterSqlite3.Statement {
+    let statement = this.statements.get(sql)
+    if (!statement) {
+      statement = this.db.prepare(sql)
+      this.statements.set(sql, statement)
+    }
+
+    return statement
+  }
+
+  get<T>(sql: string, ...parameters: Parameters): T | undefined {
+    return this.statement(sql).get(...parameters) as T | undefined
+  }
+
+  all<T>(sql: string, ...parameters: Parameters): T[] {
+    return this.statement(sql).all(...parameters) as T[]
+  }
+
+  run(sql: string, ...parameters: Parameters): BetterSqlite3.RunResult {
+    return this.statement(sql).run(...parameters)
+  }
+}
+
+const caches = new WeakMap<Database, StatementCache>()
+
+/** The statement cache of a database connection. */
+export function statements(db: Database): StatementCache {
+  let cache = caches.get(db)
+  if (!cache) {
+    cache = new StatementCache(db)
+    caches.set(db, cache)
+  }
+
+  return cache
+}

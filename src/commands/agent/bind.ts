@@ -3,13 +3,12 @@ import fs from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {DsaCore} from '../../agent/store.js'
-import {TetherCommand} from '../../cli/base-command.js'
-import {dsaCoreFlag} from '../../cli/flags.js'
+import {AgentCommand} from '../../cli/base-command.js'
 import {valueOrAsk} from '../../cli/prompt.js'
 import {TetherError, errnoCode} from '../../errors.js'
 import {Platform, currentPlatform, resolveDsaCore} from '../../platform/paths.js'
 
-export default class AgentBind extends TetherCommand {
+export default class AgentBind extends AgentCommand {
   static summary = 'Bind an unactivated agent to one manager (place ds_agent_dsm.crt in dsa_core)'
   static description = `Checks the manager certificate (PEM, exactly one certificate, no private key, named ds_agent_dsm.crt, usable as a TLS server certificate, valid now) and places it atomically in the agent's dsa_core. The agent is then pre-activated: only the manager presenting exactly that certificate, and proving its key in the handshake, can activate it. Refused on an activated agent (reset it first). dsa_core: --dsa-core, else $TETHER_DSA_CORE, else /var/opt/ds_agent/dsa_core (Linux) or %ProgramData%\\Trend Micro\\Deep Security Agent\\dsa_core (Windows).`
   static examples = [
@@ -22,7 +21,6 @@ export default class AgentBind extends TetherCommand {
   }
 
   static flags = {
-    'dsa-core': dsaCoreFlag,
     platform: Flags.string({description: 'platform whose default dsa_core path applies', options: ['linux', 'windows']}),
   }
 

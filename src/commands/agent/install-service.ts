@@ -1,8 +1,7 @@
-import {TetherCommand} from '../../cli/base-command.js'
-import {dsaCoreFlag} from '../../cli/flags.js'
+import {AgentCommand} from '../../cli/base-command.js'
 import {runInstallService, serviceFlags} from '../../cli/service-command.js'
 
-export default class AgentInstallService extends TetherCommand {
+export default class AgentInstallService extends AgentCommand {
   static summary = 'Run the agent as a service: write its systemd unit (Linux) or print the sc.exe commands (Windows)'
   static description = `Writes tether-agent.service, which runs \`tether agent start\` with the dsa_core, host and port given here, restarts it on failure and confines it (ProtectSystem=strict with only dsa_core writable, NoNewPrivileges, PrivateTmp, UMask=0077). Creates dsa_core if it is missing (owner-only, owned by --user), since the unit cannot start without it. The file is written atomically; a different unit already there is kept unless --force. With --enable, runs systemctl daemon-reload and systemctl enable --now. On Windows (--platform windows), prints the sc.exe commands that create and start the service and runs nothing. --dry-run prints everything and changes nothing.`
   static examples = [
@@ -11,7 +10,7 @@ export default class AgentInstallService extends TetherCommand {
     '<%= config.bin %> agent install-service --platform windows --node "C:\\Program Files\\nodejs\\node.exe" --bin "C:\\Program Files\\tether\\bin\\run.js"',
   ]
 
-  static flags = {'dsa-core': dsaCoreFlag, ...serviceFlags('agent')}
+  static flags = serviceFlags('agent')
 
   async run() {
     const {flags} = await this.parse(AgentInstallService)

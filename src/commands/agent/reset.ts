@@ -1,19 +1,18 @@
 import {recordEventIn} from '../../agent/database.js'
-import {resetAgent, DsaCore} from '../../agent/store.js'
-import {TetherCommand} from '../../cli/base-command.js'
-import {dsaCoreFlag, yesFlag} from '../../cli/flags.js'
+import {resetAgent} from '../../agent/store.js'
+import {AgentCommand} from '../../cli/base-command.js'
+import {yesFlag} from '../../cli/flags.js'
 import {confirmOrRefuse} from '../../cli/prompt.js'
-import {resolveDsaCore} from '../../platform/paths.js'
 
-export default class AgentReset extends TetherCommand {
+export default class AgentReset extends AgentCommand {
   static summary = 'Reset the agent to unactivated: clear credentials, configuration and binding'
   static description = 'Removes ds_agent.key, ds_agent.crt, ds_agent_dsm.crt (the binding too), ds_agent_dsm_ca.crt and ds_agent.config as one atomic change; a running agent switches back to the bootstrap context without a restart. Idempotent. Asks for confirmation on a terminal unless --yes; never asks a script (without a terminal, --yes is required). `dsa_control -r` is the same and never prompts.'
   static examples = ['<%= config.bin %> agent reset --yes', 'dsa_control -r']
-  static flags = {'dsa-core': dsaCoreFlag, yes: yesFlag}
+  static flags = {yes: yesFlag}
 
   async run() {
     const {flags} = await this.parse(AgentReset)
-    const store = new DsaCore(resolveDsaCore(flags['dsa-core']))
+    const store = this.dsaCore
     await confirmOrRefuse(`Reset the agent in ${store.dir} (it must be activated again)`, {yes: flags.yes, flagHint: '--yes'})
     const result = resetAgent(store)
     if (result.removed.length > 0) await recordEventIn(store.dir, 'reset', {previousState: result.previousState, removed: result.removed})

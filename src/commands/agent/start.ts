@@ -1,12 +1,11 @@
 import {Flags} from '@oclif/core'
 
 import {AgentDaemon} from '../../agent/daemon.js'
-import {TetherCommand} from '../../cli/base-command.js'
+import {AgentCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
-import {dsaCoreFlag} from '../../cli/flags.js'
-import {DEFAULT_AGENT_PORT, resolveDsaCore} from '../../platform/paths.js'
+import {DEFAULT_AGENT_PORT} from '../../platform/paths.js'
 
-export default class AgentStart extends TetherCommand {
+export default class AgentStart extends AgentCommand {
   static summary = 'Run the agent in the foreground (HTTPS command server; stops on SIGINT/SIGTERM)'
   static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening.`
   static examples = [
@@ -16,7 +15,6 @@ export default class AgentStart extends TetherCommand {
   ]
 
   static flags = {
-    'dsa-core': dsaCoreFlag,
     port: Flags.integer({description: 'TCP port for manager-initiated connections (0: any free port)', default: DEFAULT_AGENT_PORT, min: 0, max: 65_535}),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     hostname: Flags.string({description: 'the hostname this agent reports (default: the machine\'s)', env: 'TETHER_AGENT_HOSTNAME'}),
@@ -26,7 +24,7 @@ export default class AgentStart extends TetherCommand {
   async run() {
     const {flags} = await this.parse(AgentStart)
     const {daemon, host, port} = await AgentDaemon.start({
-      dsaCore: resolveDsaCore(flags['dsa-core']),
+      dsaCore: this.dsaCore.dir,
       hostname: flags.hostname,
       clockOffsetMs: flags['clock-offset'] * 1000,
       port: flags.port,

@@ -1,18 +1,14 @@
-import {DsaCore} from '../../agent/store.js'
-import {TetherCommand} from '../../cli/base-command.js'
-import {dsaCoreFlag} from '../../cli/flags.js'
+import {AgentCommand} from '../../cli/base-command.js'
 import {fieldLines} from '../../cli/render.js'
-import {resolveDsaCore} from '../../platform/paths.js'
 
-export default class AgentStatus extends TetherCommand {
+export default class AgentStatus extends AgentCommand {
   static summary = 'Show the agent state: unactivated, pre-activated (bound) or activated'
   static description = 'The certificate hash is that of the certificate the agent presents now: the shipped bootstrap certificate until activation (scripts test for it), the CA-issued agent certificate after.'
   static examples = ['<%= config.bin %> agent status', '<%= config.bin %> agent status --json | jq -r .state']
-  static flags = {'dsa-core': dsaCoreFlag}
 
   async run() {
-    const {flags} = await this.parse(AgentStatus)
-    const status = new DsaCore(resolveDsaCore(flags['dsa-core'])).status()
+    await this.parse(AgentStatus)
+    const status = this.dsaCore.status()
     const bound = status.boundManager
     this.log(fieldLines([
       ['State', status.state === 'pre-activated' && bound ? `pre-activated (bound to ${bound.sha256})` : status.state],

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
 import {paint} from '../../cli/render.js'
-import {JOURNAL_MAX_ENTRIES, readJournal} from '../../channel/journal.js'
+import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
 import {followJournal, formatEntry, openJournal, parseSince, resolveJournalSource} from '../../channel/journal-view.js'
 
 export default class HandshakeLog extends TetherCommand {
@@ -32,9 +32,9 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
     const {flags} = await this.parse(HandshakeLog)
     const source = resolveJournalSource({home: flags.home, dsaCore: flags['dsa-core']})
     const since = flags.since === undefined ? undefined : parseSince(flags.since)
-    const db = await openJournal(source)
+    const journal = await openJournal(source)
     try {
-      const entries = readJournal(db, {since, limit: flags.limit ?? JOURNAL_MAX_ENTRIES})
+      const entries = await journal.read({since, limit: flags.limit ?? JOURNAL_MAX_ENTRIES})
       if (!flags.follow) {
         if (!this.jsonEnabled()) {
           this.log(`Handshake journal of the ${source.kind} (${source.file}): ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`)
@@ -58,7 +58,8 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
       try {
-        await followJournal(db, print, {sinceId: entries.at(-1)?.id ?? lastId(db), since, intervalMs: flags.interval, signal: stop.signal})
+        // With nothing shown yet (a --since in the future, say), follow from the newest entry on.
+        await followJournal(journal, print, {sinceId: entries.at(-1)?.id ?? (await journal.lastId()), since, intervalMs: flags.interval, signal: stop.signal})
       } finally {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
@@ -67,12 +68,7 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       // Every entry was its own JSON line; there is no document to print after them.
       return undefined
     } finally {
-      db.close()
+      await journal.close()
     }
   }
-}
-
-/** With nothing shown yet (a --since in the future, say), follow from the newest entry on. */
-function lastId(db: Awaited<ReturnType<typeof openJournal>>): number {
-  return (db.prepare('SELECT coalesce(max(id), 0) AS id FROM handshakes').get() as {id: number}).id
 }

@@ -2,16 +2,14 @@ import fs from 'node:fs'
 
 import {Args, Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../cli/base-command.js'
+import {ManagerCommand} from '../../cli/base-command.js'
 import {valueOrAsk} from '../../cli/prompt.js'
-import {homeFlag} from '../../cli/flags.js'
-import {withManager} from '../../cli/manager-context.js'
 import {fieldLines, paint} from '../../cli/render.js'
 import {ExitCode, TetherError, errnoCode} from '../../errors.js'
-import {activateAgentWith} from '../../manager/activation.js'
 import {BulkResult, activateMany, parseTargets} from '../../manager/bulk.js'
+import {activate} from '../../manager/manager-initiated.js'
 
-export default class ManagerActivate extends TetherCommand {
+export default class ManagerActivate extends ManagerCommand {
   static summary = 'Activate agents (manager-initiated): issue their certificates and switch them to mutual TLS'
   static description = `Connects to the agent as TLS client presenting the manager certificate, reads its host information, has it generate a key pair and CSR (the private key never leaves the agent), signs the CSR with the manager CA, installs the manager certificate, the CA certificate and the agent certificate, then reconnects over mutual TLS and confirms with GetAgentStatus before recording the computer. Activating an agent this manager already activated changes nothing; an agent activated by another manager, or bound to another, refuses. A computer with the same name follows the duplicateNamePolicy setting.
 
@@ -24,7 +22,6 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
 
   static args = {target: Args.string({description: 'the agent, HOST[:PORT] (default port 4118)'})}
   static flags = {
-    home: homeFlag,
     'display-name': Flags.string({description: 'display name recorded for the computer'}),
     description: Flags.string({description: 'description recorded for the computer'}),
     group: Flags.string({description: 'group recorded for the computer'}),
@@ -37,9 +34,9 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
     const {args, flags} = await this.parse(ManagerActivate)
     const request = {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy}
     if (flags.from !== undefined && args.target) throw new TetherError('usage', 'target-and-from', 'give one agent HOST[:PORT] or --from FILE, not both')
-    if (flags.from !== undefined) return this.bulk(flags.from, flags.concurrency, flags.home, request)
+    if (flags.from !== undefined) return this.bulk(flags.from, flags.concurrency, request)
     const target = await valueOrAsk(args.target, {what: 'the agent to activate (HOST[:PORT])', message: 'Agent to activate (HOST[:PORT])', hint: 'e.g. tether manager activate 10.0.0.12, or --from FILE'})
-    const result = await withManager(flags.home, (manager) => activateAgentWith(manager, target, request))
+    const result = await activate(await this.manager(), target, request)
     const {computer} = result
     this.log(result.alreadyActivated ? `Already activated by this manager: computer ${computer.id}` : `Activated computer ${computer.id}`)
     this.log(fieldLines([
@@ -51,7 +48,7 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
     return result
   }
 
-  private async bulk(from: string, concurrency: number, home: string | undefined, request: Record<string, string | undefined>) {
+  private async bulk(from: string, concurrency: number, request: Record<string, string | undefined>) {
     let text: string
     try {
       text = fs.readFileSync(from === '-' ? 0 : from, 'utf8')
@@ -66,7 +63,7 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
     const draw = (done: number, failed: number) => process.stderr.write(`\r\u001B[2KActivating ${done}/${targets.length} · ${paint.stderr.green(`${done - failed} ok`)} · ${failed ? paint.stderr.red(`${failed} failed`) : '0 failed'}`)
     let failed = 0
     if (tty) draw(0, 0)
-    const {results, summary} = await withManager(home, (manager) => activateMany(manager, targets, {
+    const {results, summary} = await activateMany(await this.manager(), targets, {
       concurrency,
       request,
       onResult(result: BulkResult, done: number) {
@@ -74,7 +71,7 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
         if (tty) draw(done, failed)
         else if (!json) process.stdout.write(`${JSON.stringify(result)}\n`)
       },
-    }))
+    })
     if (tty) {
       process.stderr.write('\n')
       for (const r of results.filter((r) => !r.ok)) process.stderr.write(`  ${paint.stderr.red('✘')} ${r.target}: ${r.error?.message}\n`)

@@ -1,13 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../cli/base-command.js'
-import {homeFlag} from '../../cli/flags.js'
-import {withManager} from '../../cli/manager-context.js'
+import {ManagerCommand} from '../../cli/base-command.js'
 import {TetherError} from '../../errors.js'
 import {findComputer} from '../../manager/computers.js'
-import {listEvents} from '../../manager/events.js'
 
-export default class ManagerEvents extends TetherCommand {
+export default class ManagerEvents extends ManagerCommand {
   static summary = 'Show events picked up from agents (oldest first)'
   static examples = [
     '<%= config.bin %> manager events --computer web-01',
@@ -15,7 +12,6 @@ export default class ManagerEvents extends TetherCommand {
   ]
 
   static flags = {
-    home: homeFlag,
     computer: Flags.string({description: 'only this computer (id, GUID, hostname, display name)'}),
     since: Flags.string({description: 'only events at or after this ISO 8601 time'}),
     type: Flags.string({description: 'only this event type (activated, configuration-applied, handshake-refused, reset, ...)'}),
@@ -28,12 +24,11 @@ export default class ManagerEvents extends TetherCommand {
       throw new TetherError('usage', 'bad-since', `--since "${flags.since}" is not a date`, {hint: 'use ISO 8601, e.g. 2026-11-22T08:00:00Z'})
     }
 
-    return withManager(flags.home, ({db}) => {
-      const computerId = flags.computer ? findComputer(db, flags.computer).id : undefined
-      const events = listEvents(db, {computerId, since: flags.since ? new Date(flags.since).toISOString() : undefined, type: flags.type, limit: flags.limit})
-      for (const e of events) this.log(`${e.at}  ${(e.hostname ?? `#${e.computerId}`).padEnd(20)} ${e.type.padEnd(24)} ${JSON.stringify(e.detail)}`)
-      if (events.length === 0) this.log('No events')
-      return {events}
-    })
+    const store = await this.store()
+    const computerId = flags.computer ? (await findComputer(store, flags.computer)).id : undefined
+    const events = await store.events.list({computerId, since: flags.since ? new Date(flags.since).toISOString() : undefined, type: flags.type, limit: flags.limit})
+    for (const e of events) this.log(`${e.at}  ${(e.hostname ?? `#${e.computerId}`).padEnd(20)} ${e.type.padEnd(24)} ${JSON.stringify(e.detail)}`)
+    if (events.length === 0) this.log('No events')
+    return {events}
   }
 }

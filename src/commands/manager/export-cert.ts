@@ -1,11 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../cli/base-command.js'
-import {homeFlag} from '../../cli/flags.js'
-import {EXPORT_FILE_NAME, ManagerHome, exportManagerCertificate} from '../../manager/home.js'
-import {resolveManagerHome} from '../../platform/paths.js'
+import {ManagerCommand} from '../../cli/base-command.js'
+import {EXPORT_FILE_NAME, exportManagerCertificate} from '../../manager/home.js'
 
-export default class ManagerExportCert extends TetherCommand {
+export default class ManagerExportCert extends ManagerCommand {
   static summary = `Export the manager certificate for binding agents (${EXPORT_FILE_NAME})`
   static description = `Writes the manager's TLS certificate (PEM), the file an agent is bound with (tether agent bind). The file must be named exactly ${EXPORT_FILE_NAME}. Same as the classic \`dsm_c -action exportdsmcert -output ${EXPORT_FILE_NAME}\`.`
   static examples = [
@@ -14,13 +12,12 @@ export default class ManagerExportCert extends TetherCommand {
   ]
 
   static flags = {
-    home: homeFlag,
     output: Flags.string({char: 'o', description: `file to write; its name must be ${EXPORT_FILE_NAME}`, required: true, helpValue: 'FILE'}),
   }
 
   async run() {
     const {flags} = await this.parse(ManagerExportCert)
-    const result = exportManagerCertificate(new ManagerHome(resolveManagerHome(flags.home)), flags.output)
+    const result = exportManagerCertificate(this.home, flags.output)
     this.log(`Wrote ${result.file} (SHA-256 ${result.certificate.sha256})`)
     return result
   }

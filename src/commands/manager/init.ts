@@ -1,13 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../cli/base-command.js'
-import {homeFlag, yesFlag} from '../../cli/flags.js'
+import {ManagerCommand} from '../../cli/base-command.js'
+import {yesFlag} from '../../cli/flags.js'
 import {confirmOrRefuse} from '../../cli/prompt.js'
 import {fieldLines} from '../../cli/render.js'
-import {ManagerHome, defaultHostnames, initManagerHome} from '../../manager/home.js'
-import {resolveManagerHome} from '../../platform/paths.js'
+import {defaultHostnames, initManagerHome} from '../../manager/home.js'
 
-export default class ManagerInit extends TetherCommand {
+export default class ManagerInit extends ManagerCommand {
   static summary = 'Create a manager home: its certificate authority, manager certificate and registry'
   static description = `Generates the CA (RSA 3072, SHA-256, 20 years), the manager certificate issued by it (RSA 2048, serverAuth and clientAuth, subject alternative names from --hostname) and the SQLite registry. Private keys are written 0600. An initialized home is never overwritten unless --force is given and confirmed (at the prompt on a terminal, or with --yes).`
   static examples = [
@@ -16,7 +15,6 @@ export default class ManagerInit extends TetherCommand {
   ]
 
   static flags = {
-    home: homeFlag,
     hostname: Flags.string({
       description: 'DNS name or IP address for the manager certificate (repeatable; default: this machine\'s hostname, localhost and 127.0.0.1)',
       multiple: true,
@@ -27,8 +25,8 @@ export default class ManagerInit extends TetherCommand {
 
   async run() {
     const {flags} = await this.parse(ManagerInit)
-    const dir = resolveManagerHome(flags.home)
-    if (flags.force && new ManagerHome(dir).looksInitialized()) {
+    const {dir} = this.home
+    if (flags.force && this.home.looksInitialized()) {
       await confirmOrRefuse(`Re-create the manager home ${dir} (a new CA: every agent must be re-activated)`, {yes: flags.yes, flagHint: '--yes'})
     }
 

@@ -1,9 +1,6 @@
-import {TetherCommand} from '../../cli/base-command.js'
-import {homeFlag} from '../../cli/flags.js'
+import {ManagerCommand} from '../../cli/base-command.js'
 import {fieldLines} from '../../cli/render.js'
-import {ManagerHome} from '../../manager/home.js'
 import {CertificateSummary} from '../../pki/inspect.js'
-import {resolveManagerHome} from '../../platform/paths.js'
 
 const certificateLines = (summary: CertificateSummary) =>
   fieldLines([
@@ -15,14 +12,13 @@ const certificateLines = (summary: CertificateSummary) =>
     ['SHA-256', summary.sha256],
   ], '  ')
 
-export default class ManagerShow extends TetherCommand {
+export default class ManagerShow extends ManagerCommand {
   static summary = 'Show the manager home: CA and manager certificates, tenant ID, registry'
   static examples = ['<%= config.bin %> manager show', '<%= config.bin %> manager show --json | jq -r .manager.sha256']
-  static flags = {home: homeFlag}
 
   async run() {
-    const {flags} = await this.parse(ManagerShow)
-    const summary = await new ManagerHome(resolveManagerHome(flags.home)).summary()
+    await this.parse(ManagerShow)
+    const summary = await this.home.summary()
     this.log(fieldLines([
       ['Home', summary.home],
       ['Manager GUID', summary.managerGuid],

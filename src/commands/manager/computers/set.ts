@@ -1,15 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../../cli/base-command.js'
-import {homeFlag} from '../../../cli/flags.js'
-import {CommunicationMode, findComputer, setCommunication} from '../../../manager/computers.js'
-import {ManagerHome} from '../../../manager/home.js'
-import {queueOperation} from '../../../manager/operations.js'
-import {getSettings} from '../../../manager/settings.js'
-import {advertisedHeartbeatAddress} from '../../../manager/activation.js'
-import {resolveManagerHome} from '../../../platform/paths.js'
+import {ManagerCommand} from '../../../cli/base-command.js'
+import {CommunicationMode, findComputer, reload} from '../../../manager/computers.js'
+import {advertisedHeartbeatAddress, getSettings} from '../../../manager/settings.js'
 
-export default class ComputersSet extends TetherCommand {
+export default class ComputersSet extends ManagerCommand {
   static summary = "Change a computer's communication mode and heartbeat overrides"
   static description = 'Updates the registry and queues SetCommunication for the agent (delivered at its next contact). --heartbeat-interval and --missed-heartbeats override the manager defaults; pass "default" to clear an override.'
   static examples = [
@@ -19,7 +14,6 @@ export default class ComputersSet extends TetherCommand {
 
   static args = {computer: Args.string({description: 'id, GUID, hostname, display name or address', required: true})}
   static flags = {
-    home: homeFlag,
     mode: Flags.string({description: 'communication mode', options: ['bidirectional', 'manager-initiated', 'agent-initiated']}),
     'heartbeat-interval': Flags.string({description: 'seconds between heartbeats, or "default"'}),
     'missed-heartbeats': Flags.string({description: 'missed heartbeats before offline, or "default"'}),
@@ -35,25 +29,23 @@ export default class ComputersSet extends TetherCommand {
       return n
     }
 
-    const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
-    try {
-      const computer = findComputer(db, args.computer)
-      setCommunication(db, computer.id, {
-        mode: flags.mode as CommunicationMode | undefined,
-        heartbeatIntervalSeconds: override(flags['heartbeat-interval'], 'heartbeat-interval', 86_400),
-        missedHeartbeats: override(flags['missed-heartbeats'], 'missed-heartbeats', 100),
-      })
-      const updated = findComputer(db, String(computer.id))
-      const settings = getSettings(db)
-      const operation = queueOperation(db, computer.id, 'SetCommunication', {
-        mode: updated.mode,
-        heartbeatSeconds: updated.heartbeatIntervalSeconds ?? settings.heartbeatIntervalSeconds,
-        ...(advertisedHeartbeatAddress(db) ? {managerAddress: advertisedHeartbeatAddress(db)} : {}),
-      })
-      this.log(`Computer ${updated.id}: ${updated.mode}, heartbeat ${updated.heartbeatIntervalSeconds ?? `${settings.heartbeatIntervalSeconds} (default)`} s; agent update queued as operation ${operation.id}`)
-      return {computer: updated, operation}
-    } finally {
-      db.close()
+    const change = {
+      mode: flags.mode as CommunicationMode | undefined,
+      heartbeatIntervalSeconds: override(flags['heartbeat-interval'], 'heartbeat-interval', 86_400),
+      missedHeartbeats: override(flags['missed-heartbeats'], 'missed-heartbeats', 100),
     }
+    const store = await this.store()
+    const computer = await findComputer(store, args.computer)
+    await store.computers.setCommunication(computer.id, change)
+    const updated = await reload(store, computer.id)
+    const settings = await getSettings(store)
+    const managerAddress = await advertisedHeartbeatAddress(store)
+    const operation = await store.operations.queue(computer.id, 'SetCommunication', {
+      mode: updated.mode,
+      heartbeatSeconds: updated.heartbeatIntervalSeconds ?? settings.heartbeatIntervalSeconds,
+      ...(managerAddress ? {managerAddress} : {}),
+    }, new Date())
+    this.log(`Computer ${updated.id}: ${updated.mode}, heartbeat ${updated.heartbeatIntervalSeconds ?? `${settings.heartbeatIntervalSeconds} (default)`} s; agent update queued as operation ${operation.id}`)
+    return {computer: updated, operation}
   }
 }

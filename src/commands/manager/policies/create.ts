@@ -2,13 +2,11 @@ import fs from 'node:fs'
 
 import {Args, Flags} from '@oclif/core'
 
-import {TetherCommand} from '../../../cli/base-command.js'
-import {homeFlag} from '../../../cli/flags.js'
-import {withManager} from '../../../cli/manager-context.js'
+import {ManagerCommand} from '../../../cli/base-command.js'
 import {TetherError, errnoCode} from '../../../errors.js'
 import {parsePolicyDocument, savePolicy} from '../../../manager/policies.js'
 
-export default class PoliciesCreate extends TetherCommand {
+export default class PoliciesCreate extends ManagerCommand {
   static summary = 'Create a policy from a JSON document (or a new version with --replace)'
   static description = 'A policy is a named JSON object. With --replace an existing policy gets a new version, and a configuration update is queued for every computer it is assigned to. Read from --file, or from standard input with --file -.'
   static examples = [
@@ -18,7 +16,6 @@ export default class PoliciesCreate extends TetherCommand {
 
   static args = {name: Args.string({description: 'policy name', required: true})}
   static flags = {
-    home: homeFlag,
     file: Flags.string({char: 'f', description: 'JSON document, or - for standard input', required: true}),
     replace: Flags.boolean({description: 'make a new version of an existing policy', default: false}),
   }
@@ -33,10 +30,8 @@ export default class PoliciesCreate extends TetherCommand {
     }
 
     const document = parsePolicyDocument(text, flags.file === '-' ? 'standard input' : flags.file)
-    return withManager(flags.home, ({db}) => {
-      const {policy, queued} = savePolicy(db, args.name, document, {replace: flags.replace})
-      this.log(`Policy ${policy.name} version ${policy.version} (SHA-256 ${policy.sha256})${queued ? `; update queued for ${queued} computer(s)` : ''}`)
-      return {policy, queued}
-    })
+    const {policy, queued} = await savePolicy(await this.storeContext(), args.name, document, {replace: flags.replace})
+    this.log(`Policy ${policy.name} version ${policy.version} (SHA-256 ${policy.sha256})${queued ? `; update queued for ${queued} computer(s)` : ''}`)
+    return {policy, queued}
   }
 }

@@ -1,13 +1,10 @@
 import {Args} from '@oclif/core'
 
-import {TetherCommand} from '../../../cli/base-command.js'
-import {homeFlag} from '../../../cli/flags.js'
+import {ManagerCommand} from '../../../cli/base-command.js'
 import {settingLine} from '../../../cli/settings-render.js'
-import {ManagerHome} from '../../../manager/home.js'
 import {setSetting} from '../../../manager/settings.js'
-import {resolveManagerHome} from '../../../platform/paths.js'
 
-export default class SettingsSet extends TetherCommand {
+export default class SettingsSet extends ManagerCommand {
   static summary = 'Change a manager setting; classic keys take classic values'
   static description = 'Values are checked by type. A classic key (settings.configuration.*) takes the classic encoding, e.g. agentInitiatedActivation 0/1/2 and defaultHeartbeatPeriod in minutes; the tether name takes words and seconds. See `tether manager settings list` for every setting, its values and its classic key.'
   static examples = [
@@ -21,17 +18,10 @@ export default class SettingsSet extends TetherCommand {
     value: Args.string({description: 'new value', required: true}),
   }
 
-  static flags = {home: homeFlag}
-
   async run() {
-    const {args, flags} = await this.parse(SettingsSet)
-    const db = await new ManagerHome(resolveManagerHome(flags.home)).openRegistry()
-    try {
-      const setting = setSetting(db, args.name, args.value)
-      this.log(settingLine(setting))
-      return setting
-    } finally {
-      db.close()
-    }
+    const {args} = await this.parse(SettingsSet)
+    const setting = await setSetting(await this.store(), args.name, args.value)
+    this.log(settingLine(setting))
+    return setting
   }
 }

@@ -1,19 +1,10 @@
-import crypto from 'node:crypto'
-
-import {JOURNAL_TABLE_DDL} from '../channel/journal.js'
-import {Database, openDatabase} from '../platform/sqlite.js'
-
-export {schemaVersion} from '../platform/sqlite.js'
-export type {Database} from '../platform/sqlite.js'
+import {JOURNAL_DDL} from '../../platform/sqlite-journal.js'
 
 /**
- * The manager's embedded database: computers, issued certificates, settings and metadata. It is
- * shared by the CLI and a running manager (WAL, busy timeout), and evolves by numbered migrations
- * recorded in SQLite's user_version.
+ * The embedded registry's schema: each entry upgrades it from version index to index + 1, recorded
+ * in SQLite's user_version. Never edit a shipped entry; add one.
  */
-
-/** Each entry upgrades the schema from version index to index + 1; never edit a shipped one. */
-const MIGRATIONS: string[] = [
+export const SQLITE_MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -55,8 +46,8 @@ const MIGRATIONS: string[] = [
     revocation_reason TEXT
   );
   `,
-  // 2: the handshake journal (channel/journal.ts owns its shape).
-  JOURNAL_TABLE_DDL,
+  // 2: the handshake journal.
+  JOURNAL_DDL,
   // 3: per-computer heartbeat overrides and the queue of operations awaiting a contact.
   `
   ALTER TABLE computers ADD COLUMN heartbeat_interval_s INTEGER;
@@ -105,41 +96,3 @@ const MIGRATIONS: string[] = [
   CREATE INDEX events_computer ON events(computer_id, at);
   `,
 ]
-
-export const SCHEMA_VERSION = MIGRATIONS.length
-
-/**
- * Open the registry. `create` makes a new file (init only); otherwise a missing file is an error.
- * A database written by a newer tether is refused rather than silently downgraded.
- */
-export async function openRegistry(file: string, options: {create?: boolean} = {}): Promise<Database> {
-  return openDatabase(file, {
-    what: 'the manager database',
-    migrations: MIGRATIONS,
-    create: options.create,
-    missingHint: 'run `tether manager init` to create the manager home, or restore it from a backup',
-    damagedHint: 'restore the manager home from a backup, or re-create it with `tether manager init --force`',
-  })
-}
-
-export function getMeta(db: Database, key: string): string | undefined {
-  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as {value: string} | undefined
-  return row?.value
-}
-
-export function setMeta(db: Database, key: string, value: string): void {
-  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value)
-}
-
-/** Seed identity rows on a fresh registry. */
-export function seedRegistry(db: Database, identity: {managerGuid: string; tenantId: string; createdAt: string}): void {
-  db.transaction(() => {
-    setMeta(db, 'manager_guid', identity.managerGuid)
-    setMeta(db, 'tenant_id', identity.tenantId)
-    setMeta(db, 'created_at', identity.createdAt)
-  })()
-}
-
-export function newGuid(): string {
-  return crypto.randomUUID().toUpperCase()
-}

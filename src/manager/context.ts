@@ -1,0 +1,17 @@
+import type {ManagerCredentials} from './credentials.js'
+import type {ManagerStore} from './store/store.js'
+
+/**
+ * What every manager operation works with: the installation's credentials (CA and manager
+ * certificate), its store, and the clock (injected so time can be moved in tests).
+ */
+export interface ManagerContext {
+  readonly credentials: ManagerCredentials
+  readonly store: ManagerStore
+  now(): Date
+}
+
+export const systemClock = (): Date => new Date()
+
+/** The part of the context that needs no private key: the store and the clock. */
+export type StoreContext = Pick<ManagerContext, 'store' | 'now'>

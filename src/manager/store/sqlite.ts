@@ -1,0 +1,322 @@
+import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
+import type {CommandName} from '../../protocol/commands.js'
+import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
+import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
+import {SQLITE_MIGRATIONS} from './sqlite-schema.js'
+import type {
+  ActivationRecord,
+  AppliedConfiguration,
+  CommunicationChange,
+  Computer,
+  ContactRecord,
+  EventBatch,
+  EventFilter,
+  Identity,
+  IssuedCertificate,
+  JournalQuery,
+  ManagerEvent,
+  ManagerStore,
+  Operation,
+  OperationOutcome,
+  Policy,
+  PolicyVersion,
+  RevocationReasonName,
+  RevokedCertificate,
+} from './store.js'
+
+/**
+ * The embedded engine: one SQLite file (WAL, busy timeout) shared by the CLI and a running manager.
+ * better-sqlite3 is synchronous, so every operation runs to completion before the next starts and
+ * each multi-statement one is a transaction.
+ */
+
+const COMPUTER = `SELECT id, guid, hostname, display_name AS displayName, description, group_name AS "group", policy, address, mode, state,
+  host_info AS hostInfo, cert_serial AS certSerial, cert_sha256 AS certSha256, created_at AS createdAt, activated_at AS activatedAt,
+  last_seen_at AS lastSeenAt, heartbeat_interval_s AS heartbeatIntervalSeconds, missed_heartbeats AS missedHeartbeats,
+  config_policy AS configPolicy, config_version AS configVersion, config_sha256 AS configSha256 FROM computers`
+
+const OPERATION = 'SELECT id, computer_id AS computerId, command, body, state, attempts, created_at AS createdAt, finished_at AS finishedAt, result FROM operations'
+
+const POLICY = 'SELECT id, name, document, version, sha256, created_at AS createdAt, updated_at AS updatedAt FROM policies'
+
+type Row = Record<string, unknown>
+
+function computerFrom(row: Row | undefined): Computer | undefined {
+  if (!row) return undefined
+  return {...row, hostInfo: row.hostInfo ? JSON.parse(row.hostInfo as string) : null} as Computer
+}
+
+function operationFrom(row: Row): Operation {
+  return {...row, body: JSON.parse(row.body as string), result: row.result ? JSON.parse(row.result as string) : null} as Operation
+}
+
+function policyFrom(row: Row | undefined): Policy | undefined {
+  return row ? ({...row, document: JSON.parse(row.document as string)} as Policy) : undefined
+}
+
+export class SqliteManagerStore implements ManagerStore {
+  readonly engine = 'sqlite' as const
+  private readonly sql: StatementCache
+
+  private constructor(private readonly db: Database, readonly location: string) {
+    this.sql = new StatementCache(db)
+  }
+
+  /** Open the registry file; `create` makes a new one (init only), otherwise it must exist. */
+  static async open(file: string, options: {create?: boolean} = {}): Promise<SqliteManagerStore> {
+    const db = await openDatabase(file, {
+      what: 'the manager database',
+      migrations: SQLITE_MIGRATIONS,
+      create: options.create,
+      missingHint: 'run `tether manager init` to create the manager home, or restore it from a backup',
+      damagedHint: 'restore the manager home from a backup',
+    })
+    return new SqliteManagerStore(db, file)
+  }
+
+  get schemaVersion(): number {
+    return schemaVersion(this.db)
+  }
+
+  async close(): Promise<void> {
+    this.db.close()
+  }
+
+  /** Fold the WAL into the main file, so the file alone is the whole registry (init, backup). */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)')
+  }
+
+  private computer(id: number): Computer | undefined {
+    return computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = ?`, id))
+  }
+
+  private queuedOf(computerId: number): Operation[] {
+    return this.sql.all<Row>(`${OPERATION} WHERE computer_id = ? AND state = 'queued' ORDER BY id`, computerId).map(operationFrom)
+  }
+
+  private queueUnlessQueued(computerId: number, command: CommandName, at: Date): void {
+    if (this.queuedOf(computerId).some((op) => op.command === command)) return
+    this.sql.run('INSERT INTO operations (computer_id, command, body, created_at) VALUES (?, ?, ?, ?)', computerId, command, '{}', at.toISOString())
+  }
+
+  private revokeNow(sha256: string, reason: RevocationReasonName, at: Date): boolean {
+    const changed = this.sql.run('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE sha256 = ? AND revoked_at IS NULL', at.toISOString(), reason, sha256).changes > 0
+    if (changed) this.setMeta('crl_number', String(this.crlNumberNow() + 1))
+    return changed
+  }
+
+  private crlNumberNow(): number {
+    return Number(this.getMeta('crl_number') ?? '0')
+  }
+
+  private getMeta(key: string): string | undefined {
+    return this.sql.get<{value: string}>('SELECT value FROM meta WHERE key = ?', key)?.value
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.sql.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', key, value)
+  }
+
+  readonly computers = {
+    count: async (): Promise<number> => this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers')!.n,
+    list: async (): Promise<Computer[]> => this.sql.all<Row>(`${COMPUTER} ORDER BY id`).map((r) => computerFrom(r)!),
+    get: async (id: number): Promise<Computer | undefined> => this.computer(id),
+    matching: async (ref: string): Promise<Computer[]> =>
+      this.sql.all<Row>(`${COMPUTER} WHERE guid = ? COLLATE NOCASE OR hostname = ? OR display_name = ? OR address = ? ORDER BY id`, ref, ref, ref, ref).map((r) => computerFrom(r)!),
+    byHostname: async (hostname: string): Promise<Computer[]> => this.sql.all<Row>(`${COMPUTER} WHERE hostname = ? ORDER BY id`, hostname).map((r) => computerFrom(r)!),
+    byCertificate: async (sha256: string): Promise<Computer | undefined> =>
+      computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = ?)`, sha256)),
+
+    recordActivation: async (record: ActivationRecord, at: Date): Promise<Computer> => {
+      const when = at.toISOString()
+      this.db.transaction(() => {
+        this.sql.run(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
+          VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @at, @at, @at)
+          ON CONFLICT(guid) DO UPDATE SET hostname = excluded.hostname, display_name = coalesce(excluded.display_name, display_name),
+            description = coalesce(excluded.description, description), group_name = coalesce(excluded.group_name, group_name),
+            policy = coalesce(excluded.policy, policy), address = coalesce(excluded.address, address), mode = excluded.mode, state = 'activated',
+            host_info = excluded.host_info, cert_serial = excluded.cert_serial, cert_sha256 = excluded.cert_sha256,
+            activated_at = excluded.activated_at, last_seen_at = excluded.last_seen_at`, {
+          ...record,
+          displayName: record.displayName ?? null,
+          description: record.description ?? null,
+          group: record.group ?? null,
+          policy: record.policy ?? null,
+          address: record.address ?? null,
+          hostInfo: JSON.stringify(record.hostInfo),
+          at: when,
+        })
+        this.sql.run('UPDATE certificates SET computer_id = (SELECT id FROM computers WHERE guid = ?) WHERE sha256 = ?', record.guid, record.certSha256)
+      })()
+      return computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE guid = ?`, record.guid))!
+    },
+
+    setCommunication: async (id: number, change: CommunicationChange): Promise<void> => {
+      this.sql.run(`UPDATE computers SET mode = coalesce(@mode, mode),
+        heartbeat_interval_s = CASE WHEN @setInterval THEN @interval ELSE heartbeat_interval_s END,
+        missed_heartbeats = CASE WHEN @setMissed THEN @missed ELSE missed_heartbeats END WHERE id = @id`, {
+        id,
+        mode: change.mode ?? null,
+        setInterval: change.heartbeatIntervalSeconds === undefined ? 0 : 1,
+        interval: change.heartbeatIntervalSeconds ?? null,
+        setMissed: change.missedHeartbeats === undefined ? 0 : 1,
+        missed: change.missedHeartbeats ?? null,
+      })
+    },
+
+    recordContact: async (id: number, contact: ContactRecord): Promise<void> => {
+      this.sql.run(`UPDATE computers SET host_info = json_set(coalesce(host_info, '{}'), '$.clock', @clock), last_seen_at = @at,
+        config_policy = @policy, config_version = @version, config_sha256 = @sha256 WHERE id = @id`, {
+        id,
+        clock: contact.clock,
+        at: contact.at.toISOString(),
+        policy: contact.applied?.policy ?? null,
+        version: contact.applied?.version ?? null,
+        sha256: contact.applied?.sha256 ?? null,
+      })
+    },
+
+    recordAppliedConfiguration: async (id: number, applied: AppliedConfiguration | undefined): Promise<void> => {
+      this.sql.run('UPDATE computers SET config_policy = ?, config_version = ?, config_sha256 = ? WHERE id = ?', applied?.policy ?? null, applied?.version ?? null, applied?.sha256 ?? null, id)
+    },
+
+    markReactivationRequired: async (id: number): Promise<void> => {
+      this.sql.run("UPDATE computers SET state = 'reactivation-required' WHERE id = ? AND state = 'activated'", id)
+    },
+
+    beginDeactivation: async (id: number, at: Date): Promise<void> => {
+      this.db.transaction(() => {
+        this.sql.run("UPDATE computers SET state = 'deactivation-pending' WHERE id = ?", id)
+        this.queueUnlessQueued(id, 'Deactivate', at)
+      })()
+    },
+
+    finishDeactivation: async (id: number, options: {remove: boolean; at: Date}): Promise<void> => {
+      this.db.transaction(() => {
+        const computer = this.computer(id)
+        if (computer?.certSha256) this.revokeNow(computer.certSha256, 'cessationOfOperation', options.at)
+        this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: computer deactivated\"' WHERE computer_id = ? AND state = 'queued'", id)
+        if (options.remove) this.sql.run('DELETE FROM computers WHERE id = ?', id)
+        else this.sql.run("UPDATE computers SET state = 'deactivated' WHERE id = ?", id)
+      })()
+    },
+
+    assignPolicy: async (id: number, policy: string, at: Date): Promise<void> => {
+      this.db.transaction(() => {
+        this.sql.run('UPDATE computers SET policy = ? WHERE id = ?', policy, id)
+        this.queueUnlessQueued(id, 'SetSecurityConfiguration', at)
+      })()
+    },
+  }
+
+  readonly certificates = {
+    record: async (cert: IssuedCertificate, at: Date): Promise<void> => {
+      this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+    },
+    pem: async (sha256: string): Promise<string | undefined> => this.sql.get<{pem: string | null}>('SELECT pem FROM certificates WHERE sha256 = ?', sha256)?.pem ?? undefined,
+    isIssued: async (sha256: string): Promise<boolean> => this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ?', sha256) !== undefined,
+    revocation: async (sha256: string) =>
+      this.sql.get<{revokedAt: string | null; reason: string | null}>('SELECT revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE sha256 = ?', sha256),
+    isRevoked: async (sha256: string): Promise<boolean> => this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ? AND revoked_at IS NOT NULL', sha256) !== undefined,
+    revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.db.transaction(() => this.revokeNow(sha256, reason, at))(),
+    revoked: async (): Promise<RevokedCertificate[]> =>
+      this.sql.all<RevokedCertificate>('SELECT serial, sha256, subject, revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at'),
+    crlNumber: async (): Promise<number> => this.crlNumberNow(),
+  }
+
+  readonly operations = {
+    queue: async (computerId: number, command: CommandName, body: Record<string, unknown>, at: Date): Promise<Operation> => {
+      const info = this.sql.run('INSERT INTO operations (computer_id, command, body, created_at) VALUES (?, ?, ?, ?)', computerId, command, JSON.stringify(body), at.toISOString())
+      return operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, info.lastInsertRowid)!)
+    },
+    queued: async (computerId: number): Promise<Operation[]> => this.queuedOf(computerId),
+    list: async (computerId?: number): Promise<Operation[]> =>
+      (computerId === undefined ? this.sql.all<Row>(`${OPERATION} ORDER BY id`) : this.sql.all<Row>(`${OPERATION} WHERE computer_id = ? ORDER BY id`, computerId)).map(operationFrom),
+    finish: async (id: number, outcome: OperationOutcome, at: Date): Promise<void> => {
+      this.sql.run(`UPDATE operations SET attempts = attempts + 1,
+        state = CASE WHEN @ok THEN 'done' WHEN attempts + 1 >= @max THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN @ok OR attempts + 1 >= @max THEN @at ELSE NULL END, result = @result WHERE id = @id`, {
+        ok: outcome.ok ? 1 : 0,
+        max: outcome.maxAttempts,
+        at: at.toISOString(),
+        result: JSON.stringify(outcome.result ?? null),
+        id,
+      })
+    },
+  }
+
+  readonly events = {
+    store: async (computerId: number, batch: EventBatch, at: Date): Promise<number> =>
+      this.db.transaction(() => {
+        let added = 0
+        for (const event of batch.events) {
+          added += this.sql.run('INSERT OR IGNORE INTO events (computer_id, agent_instance, agent_event_id, at, type, detail, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            computerId, batch.instance, event.id, event.at, event.type, JSON.stringify(event.detail ?? {}), at.toISOString()).changes
+        }
+
+        return added
+      })(),
+    list: async (filter: EventFilter): Promise<ManagerEvent[]> => {
+      const rows = this.sql.all<Row>(`SELECT e.id, e.computer_id AS computerId, c.hostname, e.at, e.type, e.detail, e.received_at AS receivedAt
+        FROM events e LEFT JOIN computers c ON c.id = e.computer_id
+        WHERE (@computerId IS NULL OR e.computer_id = @computerId) AND e.at >= @since AND (@type IS NULL OR e.type = @type)
+        ORDER BY e.at DESC, e.id DESC LIMIT @limit`, {computerId: filter.computerId ?? null, since: filter.since ?? '', type: filter.type ?? null, limit: filter.limit ?? 1000})
+      return rows.reverse().map((r) => ({...r, detail: JSON.parse(r.detail as string)}) as ManagerEvent)
+    },
+  }
+
+  readonly policies = {
+    list: async (): Promise<Policy[]> => this.sql.all<Row>(`${POLICY} ORDER BY name`).map((r) => policyFrom(r)!),
+    find: async (ref: string): Promise<Policy | undefined> =>
+      policyFrom(/^\d+$/.test(ref) ? this.sql.get<Row>(`${POLICY} WHERE id = ? OR name = ?`, Number(ref), ref) : this.sql.get<Row>(`${POLICY} WHERE name = ?`, ref)),
+    save: async (change: PolicyVersion): Promise<{policy: Policy; queued: number; existed: boolean}> =>
+      this.db.transaction(() => {
+        const existing = policyFrom(this.sql.get<Row>(`${POLICY} WHERE name = ?`, change.name))
+        if (existing && !change.replace) return {policy: existing, queued: 0, existed: true}
+        const version = (existing?.version ?? 0) + 1
+        const at = change.at.toISOString()
+        const document = JSON.stringify(change.document)
+        if (existing) this.sql.run('UPDATE policies SET document = ?, version = ?, sha256 = ?, updated_at = ? WHERE id = ?', document, version, change.sha256(version), at, existing.id)
+        else this.sql.run('INSERT INTO policies (name, document, version, sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', change.name, document, version, change.sha256(version), at, at)
+        let queued = 0
+        if (existing) {
+          for (const row of this.sql.all<{id: number}>("SELECT id FROM computers WHERE policy = ? AND state = 'activated'", change.name)) {
+            this.queueUnlessQueued(row.id, 'SetSecurityConfiguration', change.at)
+            queued++
+          }
+        }
+
+        return {policy: policyFrom(this.sql.get<Row>(`${POLICY} WHERE name = ?`, change.name))!, queued, existed: Boolean(existing)}
+      })(),
+  }
+
+  readonly settings = {
+    all: async (): Promise<Map<string, string>> => new Map(this.sql.all<{name: string; value: string}>('SELECT name, value FROM settings').map((r) => [r.name, r.value])),
+    set: async (name: string, json: string, at: Date): Promise<void> => {
+      this.sql.run('INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at', name, json, at.toISOString())
+    },
+  }
+
+  readonly meta = {
+    identity: async (): Promise<Identity> => ({managerGuid: this.getMeta('manager_guid') ?? '', tenantId: this.getMeta('tenant_id') ?? '', createdAt: this.getMeta('created_at') ?? ''}),
+    get: async (key: string): Promise<string | undefined> => this.getMeta(key),
+    set: async (key: string, value: string): Promise<void> => this.setMeta(key, value),
+  }
+
+  /** Seed the identity rows of a new registry. */
+  seed(identity: Identity): void {
+    this.db.transaction(() => {
+      this.setMeta('manager_guid', identity.managerGuid)
+      this.setMeta('tenant_id', identity.tenantId)
+      this.setMeta('created_at', identity.createdAt)
+    })()
+  }
+
+  readonly journal = {
+    record: async (entry: HandshakeEntry, at: Date): Promise<void> => insertJournalEntry(this.sql, entry, at),
+    read: async (query: JournalQuery): Promise<JournalRow[]> => readJournalEntries(this.sql, query) as JournalRow[],
+    lastId: async (): Promise<number> => lastJournalId(this.sql),
+  }
+}

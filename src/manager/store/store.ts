@@ -1,0 +1,261 @@
+import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
+import type {CommandName} from '../../protocol/commands.js'
+
+/**
+ * The manager's store: every piece of state the manager keeps, behind named operations. Each
+ * operation is atomic on its own (no transaction spans two calls), so an engine may run them on any
+ * connection: embedded SQLite (store/sqlite.ts) today, a shared PostgreSQL for several nodes later.
+ * Every operation is async so both engines fit the same interface.
+ */
+
+export type CommunicationMode = 'bidirectional' | 'manager-initiated' | 'agent-initiated'
+export type ComputerState = 'activated' | 'deactivation-pending' | 'reactivation-required' | 'deactivated'
+
+export interface Computer {
+  id: number
+  guid: string
+  hostname: string
+  displayName: string | null
+  description: string | null
+  group: string | null
+  policy: string | null
+  address: string | null
+  mode: CommunicationMode
+  state: ComputerState
+  hostInfo: Record<string, unknown> | null
+  certSerial: string | null
+  certSha256: string | null
+  createdAt: string
+  activatedAt: string | null
+  lastSeenAt: string | null
+  /** Per-computer overrides; null: the manager default applies. */
+  heartbeatIntervalSeconds: number | null
+  missedHeartbeats: number | null
+  /** The configuration the agent last reported as applied. */
+  configPolicy: string | null
+  configVersion: number | null
+  configSha256: string | null
+}
+
+/** A confirmed activation: the computer (new, or the one with this GUID) and its certificate. */
+export interface ActivationRecord {
+  guid: string
+  hostname: string
+  displayName?: string
+  description?: string
+  group?: string
+  policy?: string
+  address?: string
+  mode: CommunicationMode
+  hostInfo: Record<string, unknown>
+  certSerial: string
+  certSha256: string
+}
+
+export interface CommunicationChange {
+  mode?: CommunicationMode
+  heartbeatIntervalSeconds?: number | null
+  missedHeartbeats?: number | null
+}
+
+export interface AppliedConfiguration {
+  policy?: string
+  version?: number
+  sha256?: string
+}
+
+/** What a contact learnt about the computer. */
+export interface ContactRecord {
+  at: Date
+  clock: string
+  applied?: AppliedConfiguration
+}
+
+export interface IssuedCertificate {
+  serial: string
+  sha256: string
+  subject: string
+  notBefore: string
+  notAfter: string
+  pem: string
+}
+
+export type RevocationReasonName = 'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation'
+
+export interface RevokedCertificate {
+  serial: string
+  sha256: string
+  subject: string
+  revokedAt: string
+  reason: RevocationReasonName
+}
+
+export interface Operation {
+  id: number
+  computerId: number
+  command: CommandName
+  body: Record<string, unknown>
+  state: 'queued' | 'done' | 'failed'
+  attempts: number
+  createdAt: string
+  finishedAt: string | null
+  result: unknown
+}
+
+export interface OperationOutcome {
+  ok: boolean
+  result: unknown
+  /** A failed operation is retried until it has been tried this many times. */
+  maxAttempts: number
+}
+
+export interface ManagerEvent {
+  id: number
+  computerId: number | null
+  hostname: string | null
+  at: string
+  type: string
+  detail: Record<string, unknown>
+  receivedAt: string
+}
+
+export interface EventBatch {
+  /** The agent database the events come from: with an event id, the key re-deliveries are known by. */
+  instance: string
+  events: Array<{id: number; at: string; type: string; detail: Record<string, unknown>}>
+}
+
+export interface EventFilter {
+  computerId?: number
+  since?: string
+  type?: string
+  limit?: number
+}
+
+export interface Policy {
+  id: number
+  name: string
+  document: Record<string, unknown>
+  version: number
+  sha256: string
+  createdAt: string
+  updatedAt: string
+}
+
+export interface PolicyVersion {
+  name: string
+  document: Record<string, unknown>
+  /** Fingerprint of the configuration this version renders to (computed by the caller). */
+  sha256: (version: number) => string
+  replace: boolean
+  at: Date
+}
+
+export interface JournalQuery {
+  sinceId?: number
+  since?: string
+  limit?: number
+}
+
+/** The identity rows of an installation, written once at init. */
+export interface Identity {
+  managerGuid: string
+  tenantId: string
+  createdAt: string
+}
+
+export interface ComputerStore {
+  count(): Promise<number>
+  list(): Promise<Computer[]>
+  get(id: number): Promise<Computer | undefined>
+  /** Computers whose GUID (any case), hostname, display name or address is `ref`. */
+  matching(ref: string): Promise<Computer[]>
+  byHostname(hostname: string): Promise<Computer[]>
+  /** The computer an issued certificate belongs to. */
+  byCertificate(sha256: string): Promise<Computer | undefined>
+  /** Record a confirmed activation and link its certificate, in one step. */
+  recordActivation(record: ActivationRecord, at: Date): Promise<Computer>
+  setCommunication(id: number, change: CommunicationChange): Promise<void>
+  recordContact(id: number, contact: ContactRecord): Promise<void>
+  recordAppliedConfiguration(id: number, applied: AppliedConfiguration | undefined): Promise<void>
+  /** An activated computer whose agent was reset: it needs reactivation. */
+  markReactivationRequired(id: number): Promise<void>
+  /** Mark deactivation pending and queue Deactivate unless one is queued, in one step. */
+  beginDeactivation(id: number, at: Date): Promise<void>
+  /** Revoke its certificate, cancel what is queued, and mark it deactivated (or delete it), in one step. */
+  finishDeactivation(id: number, options: {remove: boolean; at: Date}): Promise<void>
+  /** Assign a policy and queue its configuration (unless one is queued), in one step. */
+  assignPolicy(id: number, policy: string, at: Date): Promise<void>
+}
+
+export interface CertificateStore {
+  record(certificate: IssuedCertificate, at: Date): Promise<void>
+  pem(sha256: string): Promise<string | undefined>
+  isIssued(sha256: string): Promise<boolean>
+  revocation(sha256: string): Promise<{revokedAt: string | null; reason: string | null} | undefined>
+  isRevoked(sha256: string): Promise<boolean>
+  /** Revoke, bumping the CRL number; false when it was already revoked (or unknown). */
+  revoke(sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean>
+  revoked(): Promise<RevokedCertificate[]>
+  /** Bumped on every revocation: the number of the CRL that lists them all. */
+  crlNumber(): Promise<number>
+}
+
+export interface OperationStore {
+  queue(computerId: number, command: CommandName, body: Record<string, unknown>, at: Date): Promise<Operation>
+  queued(computerId: number): Promise<Operation[]>
+  list(computerId?: number): Promise<Operation[]>
+  finish(id: number, outcome: OperationOutcome, at: Date): Promise<void>
+}
+
+export interface EventStore {
+  /** Store a pulled batch; an event already stored is ignored. Returns how many were new. */
+  store(computerId: number, batch: EventBatch, at: Date): Promise<number>
+  list(filter: EventFilter): Promise<ManagerEvent[]>
+}
+
+export interface PolicyStore {
+  list(): Promise<Policy[]>
+  /** By name, or by numeric id when `ref` is all digits. */
+  find(ref: string): Promise<Policy | undefined>
+  /**
+   * Save a new policy, or with `replace` a new version of an existing one, queueing its
+   * configuration for every activated computer assigned to it, in one step. When the name exists
+   * and `replace` is false, nothing changes and `existed` says so.
+   */
+  save(version: PolicyVersion): Promise<{policy: Policy; queued: number; existed: boolean}>
+}
+
+export interface SettingStore {
+  /** Every stored setting: name to JSON text. */
+  all(): Promise<Map<string, string>>
+  set(name: string, json: string, at: Date): Promise<void>
+}
+
+export interface MetaStore {
+  identity(): Promise<Identity>
+  get(key: string): Promise<string | undefined>
+  set(key: string, value: string): Promise<void>
+}
+
+export interface JournalStore {
+  record(entry: HandshakeEntry, at: Date): Promise<void>
+  read(query: JournalQuery): Promise<JournalRow[]>
+  lastId(): Promise<number>
+}
+
+export interface ManagerStore {
+  readonly engine: 'sqlite'
+  /** Where it lives, for messages (a file, or a database URL without its password). */
+  readonly location: string
+  readonly schemaVersion: number
+  readonly computers: ComputerStore
+  readonly certificates: CertificateStore
+  readonly operations: OperationStore
+  readonly events: EventStore
+  readonly policies: PolicyStore
+  readonly settings: SettingStore
+  readonly meta: MetaStore
+  readonly journal: JournalStore
+  close(): Promise<void>
+}

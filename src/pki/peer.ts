@@ -1,0 +1,29 @@
+import type crypto from 'node:crypto'
+
+import {bootstrapIdentity} from './bootstrap.js'
+import {issuedBy} from './inspect.js'
+
+/**
+ * What a peer's certificate is in tether's terms, seen from one installation: the shipped bootstrap
+ * certificate (an unactivated agent), one of our manager certificates, an agent certificate our CA
+ * issued, or anything else.
+ */
+
+export type PeerKind = 'bootstrap' | 'own-agent' | 'own-manager' | 'foreign'
+
+export interface TrustAnchors {
+  ca: crypto.X509Certificate
+  /** The manager certificates of this installation. */
+  managers: crypto.X509Certificate[]
+}
+
+export function classifyPeer(cert: crypto.X509Certificate | undefined, trust: TrustAnchors): PeerKind {
+  if (!cert) return 'foreign'
+  if (isBootstrapCertificate(cert)) return 'bootstrap'
+  if (trust.managers.some((manager) => cert.raw.equals(manager.raw))) return 'own-manager'
+  return issuedBy(cert, trust.ca) ? 'own-agent' : 'foreign'
+}
+
+export function isBootstrapCertificate(cert: crypto.X509Certificate | undefined): boolean {
+  return cert?.raw.equals(bootstrapIdentity().certificate.raw) ?? false
+}

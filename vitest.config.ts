@@ -3,8 +3,6 @@ import {defineConfig} from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // @oclif/test's runCommand captures stdout itself; vitest's interception would leave it empty.
-    disableConsoleIntercept: true,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

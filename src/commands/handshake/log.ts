@@ -4,7 +4,7 @@ import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
 import {paint} from '../../cli/render.js'
 import {JOURNAL_MAX_ENTRIES, readJournal} from '../../channel/journal.js'
-import {followJournal, formatEntry, openJournal, parseSince, resolveJournalSource} from '../../channel/journal-view.js'
+import {followJournal, formatEntry, newestJournalId, openJournal, parseSince, resolveJournalSource} from '../../inspect/journal/view.js'
 
 export default class HandshakeLog extends TetherCommand {
   static summary = 'Show the handshake journal: every TLS handshake attempt, accepted or refused'
@@ -58,7 +58,8 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
       try {
-        await followJournal(db, print, {sinceId: entries.at(-1)?.id ?? lastId(db), since, intervalMs: flags.interval, signal: stop.signal})
+        // With nothing shown yet (a --since in the future, say), follow from the newest entry on.
+        await followJournal(db, print, {sinceId: entries.at(-1)?.id ?? newestJournalId(db), since, intervalMs: flags.interval, signal: stop.signal})
       } finally {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
@@ -70,9 +71,4 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       db.close()
     }
   }
-}
-
-/** With nothing shown yet (a --since in the future, say), follow from the newest entry on. */
-function lastId(db: Awaited<ReturnType<typeof openJournal>>): number {
-  return (db.prepare('SELECT coalesce(max(id), 0) AS id FROM handshakes').get() as {id: number}).id
 }

@@ -158,7 +158,7 @@ function unexplainedDynamicImports(source: Source): string[] {
 // ---- check: SQL only in the store modules -------------------------------------------------------
 
 /** The modules that own SQL (DESIGN.md: the store is the only place with SQL). */
-const STORE_MODULES = [/^src\/manager\/store\//, /^src\/agent\/database\.ts$/, /^src\/platform\/(sqlite|postgres|lock)\.ts$/]
+const STORE_MODULES = [/^src\/manager\/store\//, /^src\/agent\/database\.ts$/, /^src\/platform\/(sqlite|sqlite-journal|postgres|lock)\.ts$/]
 
 /** SQL statements as tether writes them (keywords in capitals), matched as keyword pairs so English never matches. */
 const SQL = [

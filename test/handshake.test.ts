@@ -8,7 +8,7 @@ import {ResultPromise, execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {openAgentDatabase, recordHandshake} from '../src/agent/database.js'
-import {parseSince} from '../src/channel/journal-view.js'
+import {parseSince} from '../src/inspect/journal/view.js'
 import {JOURNAL_MAX_ENTRIES} from '../src/platform/sqlite-journal.js'
 import {TLS_CIPHERS} from '../src/channel/tls.js'
 import {ManagerHome} from '../src/manager/home.js'

@@ -93,6 +93,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
 
   async GenerateAgentCSR(ctx, body) {
     if (!isRekey(ctx, body)) requireNotActivated(ctx)
+    // Lazy: node-forge (in pki/x509) loads only when a CSR is made.
     const {createCsr} = await import('../pki/x509.js')
     // The key pair is made here and its private half never leaves this process until it is
     // written to ds_agent.key (0600) at SetAgentCredentials.

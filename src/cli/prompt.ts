@@ -18,6 +18,7 @@ export async function confirmOrRefuse(message: string, options: {yes: boolean; f
     })
   }
 
+  // Lazy: @inquirer/prompts is heavy and only a terminal ever needs it.
   const {confirm} = await import('@inquirer/prompts')
   const accepted = await confirm({message: `${message}?`, default: false})
   if (!accepted) {
@@ -35,6 +36,7 @@ export async function valueOrAsk(value: string | undefined, options: {what: stri
     throw new TetherError('usage', 'missing-value', `${options.what} is required`, {hint: options.hint})
   }
 
+  // Lazy: @inquirer/prompts is heavy and only a terminal ever needs it.
   const {input} = await import('@inquirer/prompts')
   return input({message: options.message, required: true, validate: (text) => text.trim() !== '' || `${options.what} is required`})
 }

@@ -236,6 +236,7 @@ function directoryState(dir: string): DirectoryState {
 }
 
 async function populateHome(home: ManagerHome, options: InitOptions): Promise<void> {
+  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const organization = options.organization ?? 'tether'
   const managerGuid = newGuid()

@@ -55,6 +55,8 @@ export function readNode(buffer: Buffer, offset = 0): Node {
   if (length & 0x80) {
     const count = length & 0x7f
     if (count > 4) throw malformed('length too large')
+    // Without this a cut-off length reads as NaN, an empty node, and children() loops forever.
+    if (offset + 2 + count > buffer.length) throw malformed('truncated length')
     length = 0
     for (let i = 0; i < count; i++) length = length * 256 + buffer[offset + 2 + i]
     headerLength += count

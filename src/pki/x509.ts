@@ -14,6 +14,7 @@ import {loadPrivateKey} from './keys.js'
 
 let forgeModule: typeof forgeType | undefined
 export async function loadForge(): Promise<typeof forgeType> {
+  // Lazy: node-forge is heavy; only issuing and CSRs need it.
   forgeModule ??= (await import('node-forge')).default
   return forgeModule
 }

@@ -13,6 +13,7 @@ export type Database = BetterSqlite3.Database
 
 let driver: typeof BetterSqlite3 | undefined
 async function loadDriver(): Promise<typeof BetterSqlite3> {
+  // Lazy: the native better-sqlite3 addon loads only for commands that open a database.
   driver ??= (await import('better-sqlite3')).default
   return driver
 }

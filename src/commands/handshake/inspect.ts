@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
 import {fieldLines, paint} from '../../cli/render.js'
-import {CertificateDetail, InspectReport, PROBE_IDENTITIES, ProbeIdentity, Verdict, inspectEndpoint, inspectError} from '../../channel/inspect.js'
+import {CertificateDetail, InspectReport, PROBE_IDENTITIES, ProbeIdentity, Verdict, inspectEndpoint, inspectError} from '../../inspect/inspect.js'
 
 const VERDICT_LABELS: Record<keyof InspectReport['verdicts'], string> = {
   chain: 'chain',

@@ -4,7 +4,7 @@ import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
 import {paint} from '../../cli/render.js'
 import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
-import {followJournal, formatEntry, openJournal, parseSince, resolveJournalSource} from '../../channel/journal-view.js'
+import {followJournal, formatEntry, openJournal, parseSince, resolveJournalSource} from '../../inspect/journal/view.js'
 
 export default class HandshakeLog extends TetherCommand {
   static summary = 'Show the handshake journal: every TLS handshake attempt, accepted or refused'

@@ -1,13 +1,13 @@
 import fs from 'node:fs'
-import path from 'node:path'
 
 import type {ChalkInstance} from 'chalk'
 
-import {AGENT_DB_FILE, lastHandshakeId, openAgentDatabase, readHandshakes} from '../agent/database.js'
-import {TetherError} from '../errors.js'
-import {ManagerHome} from '../manager/home.js'
-import {DSA_CORE_ENV, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
-import type {JournalRow} from './journal.js'
+import type {JournalRow} from '../../channel/journal.js'
+import {TetherError} from '../../errors.js'
+import {DSA_CORE_ENV, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../../platform/paths.js'
+import {type JournalKind, type JournalReader, journalFile} from './access.js'
+
+export {openJournal} from './access.js'
 
 /**
  * Reading the handshake journal for `tether handshake log`: which journal (the manager's
@@ -16,7 +16,7 @@ import type {JournalRow} from './journal.js'
  */
 
 export interface JournalSource {
-  kind: 'manager' | 'agent'
+  kind: JournalKind
   /** The manager home or the agent's dsa_core. */
   dir: string
   file: string
@@ -33,43 +33,18 @@ export function resolveJournalSource(flags: {home?: string; dsaCore?: string}, e
     })
   }
 
-  const manager = (dir: string): JournalSource => ({kind: 'manager', dir, file: new ManagerHome(dir).file('database')})
-  const agent = (dir: string): JournalSource => ({kind: 'agent', dir, file: path.join(dir, AGENT_DB_FILE)})
-  if (flags.home) return manager(resolveManagerHome(flags.home, env))
-  if (flags.dsaCore) return agent(resolveDsaCore(flags.dsaCore, {env}))
-  if (env[MANAGER_HOME_ENV]) return manager(resolveManagerHome(undefined, env))
-  if (env[DSA_CORE_ENV]) return agent(resolveDsaCore(undefined, {env}))
-  for (const candidate of [manager(resolveManagerHome(undefined, env)), agent(resolveDsaCore(undefined, {env}))]) {
+  const source = (kind: JournalKind, dir: string): JournalSource => ({kind, dir, file: journalFile(kind, dir)})
+  if (flags.home) return source('manager', resolveManagerHome(flags.home, env))
+  if (flags.dsaCore) return source('agent', resolveDsaCore(flags.dsaCore, {env}))
+  if (env[MANAGER_HOME_ENV]) return source('manager', resolveManagerHome(undefined, env))
+  if (env[DSA_CORE_ENV]) return source('agent', resolveDsaCore(undefined, {env}))
+  for (const candidate of [source('manager', resolveManagerHome(undefined, env)), source('agent', resolveDsaCore(undefined, {env}))]) {
     if (fs.existsSync(candidate.file)) return candidate
   }
 
   throw new TetherError('notFound', 'no-journal', 'no handshake journal found: no manager home or agent dsa_core at the default locations', {
     hint: 'give --home DIR (a manager) or --dsa-core DIR (an agent)',
   })
-}
-
-/** One journal, the manager's or an agent's, read the same way. */
-export interface JournalReader {
-  read(query: {sinceId?: number; since?: string; limit?: number}): Promise<JournalRow[]>
-  lastId(): Promise<number>
-  close(): Promise<void>
-}
-
-export async function openJournal(source: JournalSource): Promise<JournalReader> {
-  if (source.kind === 'manager') {
-    const store = await new ManagerHome(source.dir).openStore()
-    return {read: (query) => store.journal.read(query), lastId: () => store.journal.lastId(), close: () => store.close()}
-  }
-
-  // The agent creates its database when it first starts; reading must not create one.
-  if (!fs.existsSync(source.file)) {
-    throw new TetherError('notFound', 'no-journal', `no handshake journal in ${source.dir} (${AGENT_DB_FILE} not found)`, {
-      hint: 'the agent writes it once it has run (`tether agent start`); check --dsa-core',
-    })
-  }
-
-  const db = await openAgentDatabase(source.dir)
-  return {read: async (query) => readHandshakes(db, query), lastId: async () => lastHandshakeId(db), close: async () => void db.close()}
 }
 
 const UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
@@ -121,15 +96,20 @@ export async function followJournal(journal: JournalReader, onRows: (rows: Journ
       onRows(rows)
     }
 
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        options.signal.removeEventListener('abort', wake)
-        resolve()
-      }
-
-      const timer = setTimeout(wake, options.intervalMs)
-      options.signal.addEventListener('abort', wake)
-    })
+    await pause(options.intervalMs, options.signal)
   }
+}
+
+/** Wait `ms`, or less if the signal aborts meanwhile. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', wake)
+      resolve()
+    }
+
+    const timer = setTimeout(wake, ms)
+    signal.addEventListener('abort', wake)
+  })
 }

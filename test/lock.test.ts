@@ -121,6 +121,13 @@ describe('the directory lock across processes', () => {
     expect(fs.readdirSync(dir).filter((name) => isLockFile(name))).toEqual([DSA_CORE_LOCK])
   })
 
+  it('a lock file holding other data is a clear error, not a crash', () => {
+    const dir = tempDir()
+    const file = path.join(dir, 'odd.lock')
+    fs.writeFileSync(file, '1234\n')
+    expect(() => DirLock.acquire(dir, {file: 'odd.lock', waitMs: 0})).toThrow(expect.objectContaining({code: 'lock-file-damaged', message: `${file} is not a lock file: it holds other data`}))
+  })
+
   it('excludes a second holder in the same process too, and waits for it without blocking the event loop', async () => {
     const dir = tempDir()
     const first = await DirLock.acquireAsync(dir)
@@ -146,7 +153,9 @@ describe('the agent and the dsa_core lock', () => {
     const dsaCore = newDsaCore()
     const a = await agent(dsaCore, {args: ['--log-format', 'json']})
     const marker = path.join(tempDir(), 'released')
-    const lockHolder = holder(['hold', dsaCore, DSA_CORE_LOCK, marker])
+    // The holder lets go by itself after 8 s (before the agent's 10 s wait ends): an agent that
+    // blocked while waiting would only answer after that, with the marker written.
+    const lockHolder = holder(['hold', dsaCore, DSA_CORE_LOCK, marker, '', '8000'])
     await held(lockHolder)
     // The activation reaches SetAgentCredentials, which needs the lock: the agent waits for it...
     const activation = tether(['manager', 'activate', a.address, '--json'], env)

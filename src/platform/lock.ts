@@ -87,6 +87,12 @@ class Contender {
     } catch (error) {
       if (BUSY.has(errnoCode(error) ?? '')) return false
       this.db.close()
+      if (errnoCode(error) === 'SQLITE_NOTADB') {
+        throw new TetherError('internal', 'lock-file-damaged', `${this.file} is not a lock file: it holds other data`, {
+          hint: 'stop every tether process using this directory, remove that file, and retry',
+        })
+      }
+
       throw unwritable(this.file, error)
     }
   }

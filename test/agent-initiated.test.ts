@@ -6,9 +6,11 @@ import tls from 'node:tls'
 import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {DAEMON_LOCK} from '../src/agent/control.js'
 import {ManagerHome} from '../src/manager/home.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
+import {DirLock} from '../src/platform/lock.js'
 import {agent, managerWithListener, newDsaCore, startAgent} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
 
@@ -19,6 +21,17 @@ function dsaControl(dsaCore: string, args: string[], env: Record<string, string>
 
 function registry(home: string) {
   return new Database(path.join(home, 'tether.db'), {readonly: true})
+}
+
+/** Read through `read` until `done` holds (a wait on state, not on time; the timeout only bounds it). */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await read()
+    if (done(value)) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last read ${JSON.stringify(value)}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 function computers(home: string): Array<Record<string, any>> {
@@ -211,27 +224,38 @@ describe('heartbeats', () => {
 
     const dsaCore = newDsaCore()
     expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
+    // Presence is derived when read (online until lastSeenAt + interval * missed), so nothing here
+    // waits for a fixed time or expects a read to land inside a window: it waits for the events
+    // (heartbeats logged by the agent, registry state read through the CLI) and checks the record.
     const presence = async () => json(await tether(['manager', 'computers', 'show', 'web-01.test', '--json'], m.env))
+    const window = (shown: Record<string, any>) => Date.parse(shown.offlineAfter) - Date.parse(shown.lastSeenAt)
     const firstSeen = (await presence()).lastSeenAt
-    let daemon = await agent(dsaCore, {hostname: 'web-01.test'})
-    const seen = await eventually(() => {
-      const row = computers(m.home)[0]
-      return row.last_seen_at > firstSeen && row.last_seen_at
-    }, 10_000, 'a heartbeat')
-    expect((await presence()).presence).toBe('online')
+    let daemon = await agent(dsaCore, {hostname: 'web-01.test', args: ['--log-format', 'json', '--log-level', 'debug']})
+    await daemon.log.event((e) => e.event === 'heartbeat-sent', 'a heartbeat from the running agent')
+    // While it runs it keeps heartbeating, so a read finds it online with a contact newer than activation.
+    const online = await until(presence, (shown) => shown.presence === 'online' && shown.lastSeenAt > firstSeen, 'online through heartbeats')
+    expect(window(online)).toBe(2000)
 
+    // Stopped: no more heartbeats; after two missed ones it reads offline, its last contact unchanged.
     await daemon.stop()
-    await new Promise((resolve) => setTimeout(resolve, 3000))
-    const offline = await presence()
-    expect(offline.presence).toBe('offline')
-    expect(offline.lastSeenAt >= seen).toBe(true)
+    const offline = await until(presence, (shown) => shown.presence === 'offline', 'offline after missed heartbeats')
+    expect(offline.lastSeenAt >= online.lastSeenAt).toBe(true)
+    expect(Date.parse(offline.offlineAfter)).toBe(Date.parse(offline.lastSeenAt) + 2000)
+    expect((await presence()).lastSeenAt).toBe(offline.lastSeenAt)
 
-    // dsa_control -m with no daemon: a one-shot heartbeat brings it back.
+    // dsa_control -m with no daemon: one heartbeat brings it back, i.e. the registry records a new
+    // contact and the computer is online from it for the next two intervals.
+    const before = new Date().toISOString()
     const manual = await dsaControl(dsaCore, ['-m'])
     expect(manual.exitCode, manual.stderr).toBe(0)
-    expect((await presence()).presence).toBe('online')
+    const back = await presence()
+    expect(back.lastSeenAt > offline.lastSeenAt).toBe(true)
+    expect(back.lastSeenAt >= before).toBe(true)
+    expect(window(back)).toBe(2000)
 
+    // And the restarted daemon keeps it online, and answers dsa_control -m itself.
     daemon = await agent(dsaCore, {hostname: 'web-01.test'})
+    await until(presence, (shown) => shown.presence === 'online' && shown.lastSeenAt > back.lastSeenAt, 'online again through the daemon')
     const viaDaemon = await dsaControl(dsaCore, ['-m', '--json'])
     expect(json(viaDaemon).address).toBe(`127.0.0.1:${m.process.port}`)
   })
@@ -303,7 +327,7 @@ describe('the agent process', () => {
     const result = await a.child
     expect(result.exitCode, `signal ${result.signal}; stderr ${result.stderr}`).toBe(0)
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent.sock'))).toBe(false)
-    expect(fs.existsSync(path.join(dsaCore, '.daemon.lock'))).toBe(false)
+    expect(DirLock.liveHolder(dsaCore, DAEMON_LOCK)).toBeUndefined()
     // A second daemon on the same dsa_core is refused while the first runs.
     const first = await agent(dsaCore)
     const second = await tether(['agent', 'start', '--dsa-core', dsaCore, '--port', '0'])

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
+import type {Readable} from 'node:stream'
 
 import {ResultPromise, execa} from 'execa'
 import {afterAll, expect} from 'vitest'
@@ -13,7 +14,63 @@ export interface AgentProcess {
   port: number
   address: string
   child: ResultPromise
+  /** Its log (stderr), line by line as it comes. */
+  log: LogWatch
   stop(): Promise<void>
+}
+
+/** A daemon's stderr, kept line by line, so a test waits on the events it logs instead of on time. */
+export class LogWatch {
+  readonly lines: string[] = []
+  private readonly waiters = new Set<() => void>()
+
+  constructor(stream: Readable) {
+    readline.createInterface({input: stream}).on('line', (line) => {
+      this.lines.push(line)
+      for (const wake of this.waiters) wake()
+    })
+  }
+
+  /** The JSON log lines (--log-format json) so far; other lines are skipped. */
+  events(): Array<Record<string, any>> {
+    return this.lines.flatMap((line) => {
+      try {
+        const parsed = JSON.parse(line)
+        return parsed && typeof parsed === 'object' ? [parsed] : []
+      } catch {
+        return []
+      }
+    })
+  }
+
+  /** The first line matching, waiting for it (a line already logged counts). */
+  async line(match: (line: string) => boolean, what: string, ms = 30_000): Promise<string> {
+    return this.until(() => this.lines.find(match), what, ms)
+  }
+
+  /** The first JSON event matching, waiting for it. */
+  async event(match: (event: Record<string, any>) => boolean, what: string, ms = 30_000): Promise<Record<string, any>> {
+    return this.until(() => this.events().find(match), what, ms)
+  }
+
+  private until<T>(probe: () => T | undefined, what: string, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const found = probe()
+        if (found === undefined) return
+        this.waiters.delete(check)
+        clearTimeout(timer)
+        resolve(found)
+      }
+
+      const timer = setTimeout(() => {
+        this.waiters.delete(check)
+        reject(new Error(`timed out waiting for ${what}; the log so far:\n${this.lines.join('\n')}`))
+      }, ms)
+      this.waiters.add(check)
+      check()
+    })
+  }
 }
 
 export function newDsaCore(): string {
@@ -23,12 +80,13 @@ export function newDsaCore(): string {
 }
 
 /** Start a long-running tether command that prints one JSON "listening" line when ready. */
-async function startListening(args: string[], env: Record<string, string> = {}, port = 0): Promise<{port: number; child: ResultPromise; stop(): Promise<void>}> {
+async function startListening(args: string[], env: Record<string, string> = {}, port = 0): Promise<{port: number; child: ResultPromise; log: LogWatch; stop(): Promise<void>}> {
   const child = execa(process.execPath, [BIN.tether, ...args, '--port', String(port), '--json'], {
     env: {NO_COLOR: '1', ...env},
     reject: false,
     buffer: {stdout: false, stderr: true},
   })
+  const log = new LogWatch(child.stderr!)
   const lines = readline.createInterface({input: child.stdout!})
   const ready = await new Promise<{port: number}>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start in 20 s`)), 20_000)
@@ -45,6 +103,7 @@ async function startListening(args: string[], env: Record<string, string> = {}, 
   return {
     port: ready.port,
     child,
+    log,
     async stop() {
       if (child.exitCode === null && !child.killed) child.kill('SIGTERM')
       await child
@@ -62,13 +121,14 @@ export interface ManagerProcess {
   port: number
   url: string
   child: ResultPromise
+  log: LogWatch
   stop(): Promise<void>
 }
 
 /** A real `tether manager start` (heartbeat listener) on an ephemeral loopback port. */
-export async function startManager(home: string, options: {env?: Record<string, string>; port?: number} = {}): Promise<ManagerProcess> {
+export async function startManager(home: string, options: {env?: Record<string, string>; port?: number; args?: string[]} = {}): Promise<ManagerProcess> {
   // A restarted manager may take its old port back: its agents remember that address.
-  const started = await startListening(['manager', 'start', '--home', home, '--poll-ms', '200'], options.env, options.port)
+  const started = await startListening(['manager', 'start', '--home', home, '--poll-ms', '200', ...(options.args ?? [])], options.env, options.port)
   return {home, url: `dsm://127.0.0.1:${started.port}/`, ...started}
 }
 

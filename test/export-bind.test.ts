@@ -5,6 +5,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {issueCertificate} from '../src/pki/x509.js'
+import {isLockFile} from '../src/platform/lock.js'
 import {initManager, json, openssl, run, snapshot, tempDir, tether} from './helpers.js'
 
 describe('exporting the manager certificate', () => {
@@ -95,7 +96,7 @@ describe('binding an agent (tether agent bind) and its status', () => {
     expect(bound.stdout).toContain(fingerprint)
     expect(fs.readFileSync(path.join(dsaCore, 'ds_agent_dsm.crt'), 'utf8')).toBe(fs.readFileSync(certFile, 'utf8'))
     expect(fs.statSync(dsaCore).mode & 0o777).toBe(0o700)
-    expect(fs.readdirSync(dsaCore).filter((n) => n !== '.lock')).toEqual(['ds_agent_dsm.crt'])
+    expect(fs.readdirSync(dsaCore).filter((n) => !isLockFile(n))).toEqual(['ds_agent_dsm.crt'])
     const status = json(await tether(['agent', 'status', '--json'], {TETHER_DSA_CORE: dsaCore}))
     expect(status.state).toBe('pre-activated')
     expect(status.boundManager.sha256).toBe(fingerprint)

@@ -7,6 +7,8 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll} from 'vitest'
 
+import {isLockFile} from '../src/platform/lock.js'
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const BIN = {
   tether: path.join(ROOT, 'bin', 'run.js'),
@@ -55,12 +57,16 @@ export function json<T = Record<string, any>>(result: CliResult): T {
   }
 }
 
-/** A snapshot of every file under a directory (path -> sha256 and mode), to prove nothing changed. */
+/**
+ * A snapshot of every file under a directory (path -> sha256 and mode), to prove nothing changed.
+ * Lock files are left out: they are never opened through fs (src/platform/lock.ts).
+ */
 export function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {}
   if (!fs.existsSync(dir)) return out
   const walk = (d: string) => {
     for (const entry of fs.readdirSync(d, {withFileTypes: true})) {
+      if (isLockFile(entry.name)) continue
       const p = path.join(d, entry.name)
       if (entry.isDirectory()) walk(p)
       else {

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {DirLock, fileMode, writeFileAtomic} from '../src/platform/fsutil.js'
+import {fileMode, writeFileAtomic} from '../src/platform/fsutil.js'
 import {defaultDsaCore, defaultManagerHome, resolveDsaCore, resolveManagerHome} from '../src/platform/paths.js'
 import {tempDir} from './helpers.js'
 
@@ -25,7 +25,7 @@ describe('paths', () => {
   })
 })
 
-describe('atomic files and the directory lock', () => {
+describe('atomic files', () => {
   it('writes with the exact mode and leaves no temporary file', () => {
     const dir = tempDir()
     const file = path.join(dir, 'secret.key')
@@ -42,17 +42,5 @@ describe('atomic files and the directory lock', () => {
     writeFileAtomic(file, 'old')
     expect(() => writeFileAtomic(path.join(dir, 'missing', 'data'), 'new')).toThrow()
     expect(fs.readFileSync(file, 'utf8')).toBe('old')
-  })
-
-  it('excludes a second holder and takes over a lock whose holder died', () => {
-    const dir = tempDir()
-    const lock = DirLock.acquire(dir)
-    expect(() => DirLock.acquire(dir, {waitMs: 50})).toThrowError(/locked by process/)
-    lock.release()
-    // A lock file left by a process that no longer exists (pid far above pid_max) is stale.
-    fs.writeFileSync(path.join(dir, DirLock.FILE_NAME), '99999999\n')
-    const taken = DirLock.acquire(dir, {waitMs: 50})
-    taken.release()
-    expect(fs.existsSync(path.join(dir, DirLock.FILE_NAME))).toBe(false)
   })
 })

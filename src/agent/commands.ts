@@ -8,11 +8,12 @@ import {ActivationReport, ActivationRequestArgs, AgentCommunication, AgentStatus
 import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/inspect.js'
 import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
+import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
-import {DsaCore, RESET_REMOVES} from './store.js'
+import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
 /**
  * What the agent answers, command by command. The agent never asks for anything: each handler
@@ -49,6 +50,9 @@ export interface CommandContext {
   sessionCertificateSha256?: string
   /** Requests the manager sent on this connection (none: it refused us after the handshake). */
   requests: number
+  log: Logger
+  /** Tell the runtime this process changed the agent's state (so it does not report it as noticed). */
+  stateChangedHere(state: AgentState): void
 }
 
 type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>
@@ -132,7 +136,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     return {accepted: true, sha256: fingerprint(ca)}
   },
 
-  SetAgentCredentials(ctx, body) {
+  async SetAgentCredentials(ctx, body) {
     if (isRekey(ctx, body)) return installRekeyedCredentials(ctx, body)
     const agentCert = certificateField(body, 'SetAgentCredentials')
     const {keys, dsmCertPem, dsmCaCertPem} = ctx.staging
@@ -151,7 +155,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     const problem = validityProblem(agentCert, ctx.now())
     if (problem) throw new TetherError('trust', `agent-cert-${problem}`, `the agent certificate is ${problem.replaceAll('-', ' ')}`)
 
-    ctx.store.locked(() => {
+    await ctx.store.lockedAsync(() => {
       requireNotActivated(ctx)
       const binding = ctx.store.read('dsmCert')
       if (binding !== undefined && !parseCertificate(binding, 'ds_agent_dsm.crt').raw.equals(parseCertificate(dsmCertPem, 'manager certificate').raw)) {
@@ -165,12 +169,15 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
       failpoint('activation:after-commit')
     })
     ctx.staging.keys = undefined
-    recordEvent(ctx.db, 'activated', {certificateSha256: fingerprint(agentCert), managerSha256: fingerprint(parseCertificate(dsmCertPem, 'manager'))})
+    ctx.stateChangedHere('activated')
+    const activated = {certificateSha256: fingerprint(agentCert), managerSha256: fingerprint(parseCertificate(dsmCertPem, 'manager'))}
+    recordEvent(ctx.db, 'activated', activated)
+    ctx.log.info('activated', {...activated, managerAddress: ctx.managerAddress})
     return {state: 'activated', certificateSha256: fingerprint(agentCert)}
   },
 
-  GetAgentStatus(ctx): AgentStatusReply & Record<string, unknown> {
-    const status = ctx.store.status()
+  async GetAgentStatus(ctx): Promise<AgentStatusReply & Record<string, unknown>> {
+    const status = await ctx.store.statusAsync()
     return {
       state: status.state,
       hostname: ctx.hostname,
@@ -182,8 +189,8 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     }
   },
 
-  SetSecurityConfiguration(ctx, body) {
-    return {...applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx))}
+  async SetSecurityConfiguration(ctx, body) {
+    return {...(await applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log))}
   },
 
   GetAgentEvents(ctx, body) {
@@ -202,22 +209,26 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     return {deleted: acknowledgeEvents(ctx.db, Number(body.through) || 0)}
   },
 
-  SetCommunication(ctx, body) {
+  async SetCommunication(ctx, body) {
     const current = ctx.store.communication()
     const next = communicationFrom({...current, ...body}, current?.managerAddress ?? undefined)
-    ctx.store.locked(() => {
+    await ctx.store.lockedAsync(() => {
       requireSameActivation(ctx)
       ctx.store.commit({write: {comm: JSON.stringify(next)}})
     })
+    ctx.log.info('communication-changed', {mode: next.mode, heartbeatSeconds: next.heartbeatSeconds, managerAddress: next.managerAddress})
     return {...next}
   },
 
-  Deactivate(ctx) {
-    ctx.store.locked(() => {
+  async Deactivate(ctx) {
+    await ctx.store.lockedAsync(() => {
       requireSameActivation(ctx)
       ctx.store.commit({remove: RESET_REMOVES})
     })
-    recordEvent(ctx.db, 'deactivated', {managerSha256: ctx.peer ? fingerprint(ctx.peer) : undefined})
+    ctx.stateChangedHere('unactivated')
+    const managerSha256 = ctx.peer ? fingerprint(ctx.peer) : undefined
+    recordEvent(ctx.db, 'deactivated', {managerSha256})
+    ctx.log.info('deactivated', {managerSha256})
     return {state: 'unactivated'}
   },
 
@@ -249,7 +260,7 @@ function isRekey(ctx: CommandContext, body: Record<string, unknown>): boolean {
   return ctx.context === 'mutual' && body.rekey === true
 }
 
-function installRekeyedCredentials(ctx: CommandContext, body: Record<string, unknown>): Record<string, unknown> {
+async function installRekeyedCredentials(ctx: CommandContext, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   const agentCert = certificateField(body, 'SetAgentCredentials')
   const keys = ctx.staging.keys
   if (!keys) throw new TetherError('usage', 'out-of-order', 'SetAgentCredentials (rekey) before GenerateAgentCSR (rekey) on this connection')
@@ -259,13 +270,15 @@ function installRekeyedCredentials(ctx: CommandContext, body: Record<string, unk
   }
 
   if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the new agent certificate is not issued by the CA this agent trusts')
-  ctx.store.locked(() => {
+  await ctx.store.lockedAsync(() => {
     requireSameActivation(ctx)
     const communication = body.communication ? communicationFrom({...ctx.store.communication(), ...(body.communication as object)}, undefined) : ctx.store.communication()
     ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, ...(communication ? {comm: JSON.stringify(communication)} : {})}, remove: ['config', 'configMeta']})
   })
   ctx.staging.keys = undefined
+  ctx.stateChangedHere('activated')
   recordEvent(ctx.db, 'rekeyed', {certificateSha256: fingerprint(agentCert)})
+  ctx.log.info('rekeyed', {certificateSha256: fingerprint(agentCert)})
   return {state: 'activated', certificateSha256: fingerprint(agentCert)}
 }
 

@@ -6,6 +6,7 @@ import {openEnvelope} from '../pki/cms.js'
 import {parseCertificate} from '../pki/inspect.js'
 import {loadPrivateKey} from '../pki/keys.js'
 import {toPem} from '../pki/pem.js'
+import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {recordEvent} from './database.js'
 import {DsaCore} from './store.js'
@@ -53,7 +54,14 @@ export function decodeConfiguration(plaintext: Buffer): {policy: string; version
   return {policy: parsed.policy, version: parsed.version as number, bytes}
 }
 
-export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64: unknown, now: Date = new Date(), stillValid: () => void = () => undefined): AppliedConfiguration {
+export async function applyConfiguration(
+  store: DsaCore,
+  db: Database,
+  envelopeBase64: unknown,
+  now: Date = new Date(),
+  stillValid: () => void = () => undefined,
+  log: Logger = silentLogger,
+): Promise<AppliedConfiguration> {
   try {
     if (typeof envelopeBase64 !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(envelopeBase64)) {
       throw invalid('SetSecurityConfiguration needs "envelope": the CMS envelope, base64-encoded DER')
@@ -68,15 +76,18 @@ export function applyConfiguration(store: DsaCore, db: Database, envelopeBase64:
       sha256: crypto.createHash('sha256').update(configuration.bytes).digest('hex'),
       appliedAt: now.toISOString(),
     }
-    store.locked(() => {
+    await store.lockedAsync(() => {
       // Decrypting took time: the agent may have been reset or deactivated meanwhile.
       stillValid()
       store.commit({write: {config: toPem('CMS', der), configMeta: JSON.stringify(applied)}})
     })
     recordEvent(db, 'configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
+    log.info('configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
     return applied
   } catch (error) {
-    recordEvent(db, 'configuration-rejected', {code: isTetherError(error) ? error.code : 'internal', message: (error as Error).message})
+    const code = isTetherError(error) ? error.code : 'internal'
+    recordEvent(db, 'configuration-rejected', {code, message: (error as Error).message})
+    log.warn('configuration-rejected', {reason: code, detail: (error as Error).message})
     throw error
   }
 }

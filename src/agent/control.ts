@@ -3,7 +3,8 @@ import net from 'node:net'
 import path from 'node:path'
 
 import {TetherError, errnoCode, isTetherError} from '../errors.js'
-import {DirLock, PRIVATE_FILE_MODE} from '../platform/fsutil.js'
+import {PRIVATE_FILE_MODE} from '../platform/fsutil.js'
+import {DirLock} from '../platform/lock.js'
 import type {ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
 import {HeartbeatResult, activateWithManager, heartbeatOnce} from './outbound.js'
 import {AgentRuntime} from './server.js'
@@ -17,17 +18,30 @@ import {DsaCore} from './store.js'
  */
 
 export const CONTROL_SOCKET = 'ds_agent.sock'
-export const DAEMON_LOCK = '.daemon.lock'
+export const DAEMON_LOCK = '.tether-daemon.lock'
 
 export type ControlRequest = {op: 'activate'; url: string; args: ActivationRequestArgs} | {op: 'heartbeat'}
 export type ControlReply = {ok: true; report?: ActivationReport; heartbeat?: HeartbeatResult} | {ok: false; error: ReturnType<TetherError['toJSON']>}
 
 async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<ControlReply> {
+  const {log} = runtime
+  // The activation arguments are not logged: a token may be among them.
+  log.info('control-request', {op: request.op, url: request.op === 'activate' ? request.url : undefined})
   try {
-    if (request.op === 'activate') return {ok: true, report: await activateWithManager(runtime, request.url, request.args)}
-    return {ok: true, heartbeat: await heartbeatOnce(runtime)}
+    if (request.op === 'activate') {
+      const report = await activateWithManager(runtime, request.url, request.args)
+      const fields = {op: request.op, status: report.status, reason: report.reason, detail: report.status === 200 ? undefined : report.message}
+      if (report.status === 200) log.info('control-done', fields)
+      else log.warn('control-failed', fields)
+      return {ok: true, report}
+    }
+
+    const heartbeat = await heartbeatOnce(runtime)
+    log.info('control-done', {op: request.op, address: heartbeat.address})
+    return {ok: true, heartbeat}
   } catch (error) {
     const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
+    log.warn('control-failed', {op: request.op, reason: failure.code, detail: failure.message})
     return {ok: false, error: failure.toJSON()}
   }
 }
@@ -48,6 +62,7 @@ export async function serveControl(runtime: AgentRuntime): Promise<net.Server> {
       try {
         request = JSON.parse(buffer.slice(0, newline)) as ControlRequest
       } catch {
+        runtime.log.warn('control-failed', {reason: 'bad-control-request', detail: 'the request is not JSON'})
         socket.end(`${JSON.stringify({ok: false, error: {code: 'bad-control-request', message: 'not JSON'}})}\n`)
         return
       }
@@ -107,7 +122,7 @@ export async function runControl(dsaCore: string, request: ControlRequest, optio
   if (viaDaemon) return viaDaemon
   const store = new DsaCore(dsaCore)
   store.ensureDir()
-  const lock = DirLock.acquire(dsaCore, {file: DAEMON_LOCK, waitMs: 2000, what: `the agent in ${dsaCore} (an agent is starting or running)`})
+  const lock = await DirLock.acquireAsync(dsaCore, {file: DAEMON_LOCK, waitMs: 2000, what: `the agent in ${dsaCore} (an agent is starting or running)`})
   try {
     // The same environment `tether agent start` reads, so one-shot and daemon report alike.
     const runtime = await AgentRuntime.open({

@@ -14,11 +14,12 @@ import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protoco
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/commands.js'
 import {fingerprint, parseCertificate} from '../pki/inspect.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
+import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {CommandContext, dispatchCommand} from './commands.js'
 import {openAgentDatabase, recordEvent, recordHandshake} from './database.js'
-import {DSA_FILES, DsaCore} from './store.js'
+import {AgentState, DSA_FILES, DsaCore} from './store.js'
 
 /**
  * The agent runtime: always the HTTP server, in one of two TLS security contexts chosen per
@@ -37,6 +38,8 @@ export interface AgentRuntimeOptions {
   clockOffsetMs?: number
   /** Source of new key pairs (default: native RSA generation at GenerateAgentCSR). */
   generateKeys?: () => Promise<KeyPairPem>
+  /** Where the runtime logs its events (default: nowhere, for in-process users). */
+  logger?: Logger
 }
 
 const OUTBOUND_IDLE_MS = 60_000
@@ -57,13 +60,17 @@ interface Session {
 export class AgentRuntime {
   readonly store: DsaCore
   readonly hostname: string
+  readonly log: Logger
+  /** The state this process last saw or made, to tell a change made by another process. */
+  private knownState?: AgentState
   private current?: ContextServer
   private readonly sessions = new WeakMap<object, Session>()
   private readonly sockets = new Set<net.Socket>()
   private readonly outboundHttp = http.createServer((req, res) => void this.handleRequest(req, res))
 
   private constructor(options: AgentRuntimeOptions, readonly db: Database) {
-    this.store = new DsaCore(options.dsaCore)
+    this.log = options.logger ?? silentLogger
+    this.store = new DsaCore(options.dsaCore, this.log)
     this.hostname = options.hostname ?? os.hostname()
     this.clockOffsetMs = options.clockOffsetMs ?? 0
     this.generateKeys = options.generateKeys ?? (() => generateRsaKeyPair())
@@ -73,10 +80,31 @@ export class AgentRuntime {
   private readonly generateKeys: () => Promise<KeyPairPem>
 
   static async open(options: AgentRuntimeOptions): Promise<AgentRuntime> {
-    const store = new DsaCore(options.dsaCore)
+    const store = new DsaCore(options.dsaCore, options.logger)
     // Creating dsa_core and finishing any change a crash interrupted happen before serving.
-    store.locked(() => undefined)
-    return new AgentRuntime(options, await openAgentDatabase(store.dir))
+    await store.lockedAsync(() => undefined)
+    const runtime = new AgentRuntime(options, await openAgentDatabase(store.dir))
+    try {
+      runtime.knownState = store.state()
+    } catch {
+      // Damaged: every command says so; nothing to compare with yet.
+    }
+
+    return runtime
+  }
+
+  /**
+   * The agent's state on disk. A change this process did not make (`dsa_control -r` or
+   * `agent bind` from a CLI) is logged the first time it is seen.
+   */
+  observeState(): AgentState {
+    const state = this.store.state()
+    if (this.knownState !== undefined && state !== this.knownState) {
+      this.log.info(state === 'unactivated' ? 'reset-noticed' : 'state-changed', {from: this.knownState, to: state})
+    }
+
+    this.knownState = state
+    return state
   }
 
   now(): Date {
@@ -130,6 +158,10 @@ export class AgentRuntime {
       generateKeys: this.generateKeys,
       sessionCertificateSha256: ownCert ? fingerprint(parseCertificate(ownCert, 'ds_agent.crt')) : undefined,
       requests: 0,
+      log: this.log,
+      stateChangedHere: (state) => {
+        this.knownState = state
+      },
     }
   }
 
@@ -148,7 +180,7 @@ export class AgentRuntime {
   private contextServer(): ContextServer {
     const key = this.stateKey()
     if (this.current?.key === key) return this.current
-    const state = this.store.state()
+    const state = this.observeState()
     let options: https.ServerOptions
     let context: SecurityContext
     let binding: crypto.X509Certificate | undefined
@@ -244,6 +276,7 @@ export class AgentRuntime {
   }
 
   private journal(entry: HandshakeEntry): void {
+    this.logHandshake(entry)
     try {
       recordHandshake(this.db, entry)
       // Refusals are also events, so the manager hears of them at the next pickup.
@@ -261,9 +294,22 @@ export class AgentRuntime {
     }
   }
 
+  /** One line per handshake: accepted at debug, refused at warn; commands are logged by handleRequest. */
+  private logHandshake(entry: HandshakeEntry): void {
+    if (entry.reason.startsWith('command-')) return
+    const fields = {peer: entry.peerAddress, context: entry.context, tlsRole: entry.tlsRole, reason: entry.reason, detail: entry.detail, peerSha256: entry.peerSha256}
+    if (entry.result === 'accepted') this.log.debug('handshake-accepted', {...fields, reason: undefined, peerSubject: entry.peerSubject})
+    else if (entry.result === 'refused') this.log.warn('handshake-refused', fields)
+    // A connection this agent opened that failed: the heartbeat or activation reports it.
+    else if (entry.tlsRole === 'client') this.log.debug('connection-failed', fields)
+    else this.log.warn('handshake-failed', fields)
+  }
+
   private async handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const session = this.sessions.get(req.socket)
     const name = (req.url ?? '/').replace(/^\//, '').split('?')[0]
+    // Taken now: once an oversized body has the connection dropped, req.socket is gone.
+    const peer = address(req.socket)
     try {
       if (!session) throw new TetherError('internal', 'no-session', 'no TLS session for this request')
       if (session.refusal) {
@@ -284,6 +330,9 @@ export class AgentRuntime {
         this.journal({...describeSocket(req.socket as tls.TLSSocket, session?.ctx.peer), tlsRole: 'server', httpRole: 'server', context: session?.ctx.context ?? 'bootstrap', result: 'refused', reason: `command-${failure.code}`, detail: `${name}: ${failure.message}`})
       }
 
+      const fields = {command: name, reason: failure.code, class: failure.failure, detail: failure.message, peer, context: session?.ctx.context}
+      if (failure.failure === 'internal') this.log.error('command-failed', fields)
+      else this.log.warn('command-refused', fields)
       const reply: ErrorReply = {error: {code: failure.code, class: failure.failure, message: failure.message, hint: failure.hint}}
       // An oversized body was not read to its end: answer, then drop the connection.
       if (failure.code === 'body-too-large') res.shouldKeepAlive = false

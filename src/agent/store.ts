@@ -13,8 +13,10 @@ import {
   summarize,
   validityProblem,
 } from '../pki/inspect.js'
-import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, withDirLock, writeFileAtomic} from '../platform/fsutil.js'
+import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, writeFileAtomic} from '../platform/fsutil.js'
 import {failpoint} from '../platform/failpoint.js'
+import {DirLock, LockOptions} from '../platform/lock.js'
+import {Logger, silentLogger} from '../platform/log.js'
 import type {AgentCommunication} from '../protocol/commands.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 
@@ -63,7 +65,11 @@ interface JournalRecord {
 const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config, DSA_FILES.configMeta])
 
 export class DsaCore {
-  constructor(readonly dir: string) {}
+  /** `log`: where waiting for another process's lock is reported (the running agent's log). */
+  constructor(
+    readonly dir: string,
+    private readonly log: Logger = silentLogger,
+  ) {}
 
   file(name: keyof typeof DSA_FILES): string {
     return path.join(this.dir, DSA_FILES[name])
@@ -103,23 +109,62 @@ export class DsaCore {
     }
   }
 
-  /** Run `fn` holding the dsa_core lock, after finishing any change a crash interrupted. */
+  /**
+   * Run `fn` holding the dsa_core lock, after finishing any change a crash interrupted. Waiting
+   * blocks the thread: for CLI processes only. The running agent uses lockedAsync.
+   */
   locked<T>(fn: () => T): T {
     this.ensureDir()
     try {
-      return withDirLock(this.dir, () => {
+      const lock = DirLock.acquire(this.dir, this.lockOptions())
+      try {
         this.recover()
         return fn()
-      }, `the agent directory ${this.dir}`)
-    } catch (error) {
-      if (errnoCode(error) === 'EACCES' || errnoCode(error) === 'EPERM' || errnoCode(error) === 'EROFS') {
-        throw new TetherError('usage', 'dsa-core-unwritable', `cannot write in ${this.dir} (${errnoCode(error)})`, {
-          hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
-        })
+      } finally {
+        lock.release()
       }
-
-      throw error
+    } catch (error) {
+      throw this.unwritable(error)
     }
+  }
+
+  /**
+   * The same for the running agent: waiting for another process's lock (a CLI's `agent bind`,
+   * `dsa_control -r`) polls on timers, so the agent keeps serving meanwhile. `fn` is synchronous
+   * on purpose: the lock is never held across an await, so it is held for milliseconds and no
+   * other code of this process runs while it is.
+   */
+  async lockedAsync<T>(fn: () => T): Promise<T> {
+    this.ensureDir()
+    try {
+      const lock = await DirLock.acquireAsync(this.dir, this.lockOptions())
+      try {
+        this.recover()
+        const result = fn()
+        if (result instanceof Promise) throw new Error('the dsa_core lock must not be held across an await')
+        return result
+      } finally {
+        lock.release()
+      }
+    } catch (error) {
+      throw this.unwritable(error)
+    }
+  }
+
+  private lockOptions(): LockOptions {
+    return {
+      what: `the agent directory ${this.dir}`,
+      onWait: (holder) => this.log.info('waiting-for-lock', {dsaCore: this.dir, holderPid: holder.pid}),
+    }
+  }
+
+  /** Permission errors, from the lock or a write, say how to run instead. */
+  private unwritable(error: unknown): unknown {
+    const code = errnoCode(error)
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return error
+    return new TetherError('usage', 'dsa-core-unwritable', `cannot write in ${this.dir} (${code})`, {
+      hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
+    })
   }
 
   /**
@@ -219,8 +264,19 @@ export class DsaCore {
     return fs.existsSync(this.file('dsmCert')) ? 'pre-activated' : 'unactivated'
   }
 
+  /** What `agent status` shows; a change another process has in progress is waited for (CLI). */
   status(): AgentStatus {
     if (fs.existsSync(this.file('journal'))) this.locked(() => undefined)
+    return this.currentStatus()
+  }
+
+  /** The same for the running agent (GetAgentStatus), waiting without blocking it. */
+  async statusAsync(): Promise<AgentStatus> {
+    if (fs.existsSync(this.file('journal'))) await this.lockedAsync(() => undefined)
+    return this.currentStatus()
+  }
+
+  private currentStatus(): AgentStatus {
     const state = this.state()
     const status: AgentStatus = {state, dsaCore: this.dir, certificateHash: {...bootstrapHash(), bootstrap: true}}
     const dsm = this.certificate('dsmCert')

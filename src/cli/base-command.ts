@@ -4,6 +4,7 @@ import {DsaCore} from '../agent/store.js'
 import type {ManagerContext, StoreContext} from '../manager/context.js'
 import {ManagerHome} from '../manager/home.js'
 import type {ManagerStore} from '../manager/store/store.js'
+import {silentLogger} from '../platform/log.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
 import {renderFailure, toTetherError} from './errors.js'
 import {dsaCoreFlag, homeFlag} from './flags.js'
@@ -66,7 +67,7 @@ export abstract class ManagerCommand extends TetherCommand {
     if (this.opened?.context) return this.opened.context
     const credentials = this.home.loadCredentials()
     const store = await this.store()
-    this.opened!.context = {credentials, store, now: () => new Date()}
+    this.opened!.context = {credentials, store, now: () => new Date(), log: silentLogger}
     return this.opened!.context
   }
 

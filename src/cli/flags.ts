@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, Logger, createLogger} from '../platform/log.js'
 import {DSA_CORE_ENV, MANAGER_HOME_ENV} from '../platform/paths.js'
 
 /** Flags shared by several commands, defined once so their wording and defaults agree. */
@@ -19,3 +20,23 @@ export const yesFlag = Flags.boolean({
   description: 'answer yes to confirmations (required when not on a terminal)',
   default: false,
 })
+
+/** The daemons' log: one line per event on stderr (their stdout keeps the one "listening" line). */
+export const logFormatFlag = Flags.option({
+  options: LOG_FORMATS,
+  description: 'how log lines on stderr are written: logfmt (key=value) or json (one object per line)',
+  default: 'logfmt' as LogFormat,
+  env: 'TETHER_LOG_FORMAT',
+})()
+
+export const logLevelFlag = Flags.option({
+  options: LOG_LEVELS,
+  description: 'the least severe events logged on stderr',
+  default: 'info' as LogLevel,
+  env: 'TETHER_LOG_LEVEL',
+})()
+
+/** The logger a daemon command's --log-format and --log-level ask for. */
+export function daemonLogger(flags: {'log-format': LogFormat; 'log-level': LogLevel}): Logger {
+  return createLogger({format: flags['log-format'], level: flags['log-level']})
+}

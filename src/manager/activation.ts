@@ -66,6 +66,7 @@ export async function completeActivation(ctx: ManagerContext, channel: Activatio
 
   // Reactivating an existing computer: its previous certificate is superseded.
   if (replaced && replaced !== issued.sha256) await store.certificates.revoke(replaced, 'superseded', ctx.now())
+  ctx.log.info('activated', {guid, hostname, address: request.address, mode: request.mode ?? 'bidirectional', certificateSha256: issued.sha256, reactivated: Boolean(request.guid)})
   return store.computers.recordActivation({
     guid,
     hostname,

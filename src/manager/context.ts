@@ -1,13 +1,16 @@
+import type {Logger} from '../platform/log.js'
 import type {ManagerCredentials} from './credentials.js'
 import type {ManagerStore} from './store/store.js'
 
 /**
  * What every manager operation works with: the installation's credentials (CA and manager
- * certificate), its store, and the clock (injected so time can be moved in tests).
+ * certificate), its store, the clock (injected so time can be moved in tests) and the log (a
+ * running manager's; silent for one-shot commands).
  */
 export interface ManagerContext {
   readonly credentials: ManagerCredentials
   readonly store: ManagerStore
+  readonly log: Logger
   now(): Date
 }
 

@@ -42,5 +42,7 @@ export async function deactivate(ctx: ManagerContext, ref: string, options: {for
 
 /** What follows from a contact: an agent that answered Deactivate is deactivated, its certificate revoked. */
 export async function settleContact(ctx: ManagerContext, computer: Computer, report: ContactReport): Promise<void> {
-  if (report.deactivated) await ctx.store.computers.finishDeactivation(computer.id, {remove: false, at: ctx.now()})
+  if (!report.deactivated) return
+  await ctx.store.computers.finishDeactivation(computer.id, {remove: false, at: ctx.now()})
+  ctx.log.info('deactivated', {computer: computer.id, hostname: computer.hostname, certificateSha256: computer.certSha256 ?? undefined})
 }

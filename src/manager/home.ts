@@ -6,6 +6,7 @@ import {TetherError, errnoCode} from '../errors.js'
 import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/inspect.js'
 import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
+import {Logger, silentLogger} from '../platform/log.js'
 import {ManagerContext, systemClock} from './context.js'
 import type {ManagerCredentials} from './credentials.js'
 
@@ -138,10 +139,10 @@ export class ManagerHome {
   }
 
   /** Credentials and store together, for work that issues, signs or connects. */
-  async open(now: () => Date = systemClock): Promise<ManagerContext & {close(): Promise<void>}> {
+  async open(options: {now?: () => Date; log?: Logger} = {}): Promise<ManagerContext & {close(): Promise<void>}> {
     const credentials = this.loadCredentials()
     const store = await this.openStore()
-    return {credentials, store, now, close: () => store.close()}
+    return {credentials, store, now: options.now ?? systemClock, log: options.log ?? silentLogger, close: () => store.close()}
   }
 
   async summary(): Promise<ManagerSummary> {

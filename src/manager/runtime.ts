@@ -6,6 +6,7 @@ import type {ManagerContext} from './context.js'
 import {settleContact} from './deactivation.js'
 import {HeartbeatListener} from './heartbeat.js'
 import type {ManagerHome} from './home.js'
+import {type Logger, errorFields} from '../platform/log.js'
 import {presence} from './computers.js'
 import {getSettings} from './settings.js'
 import type {Computer} from './store/store.js'
@@ -23,8 +24,8 @@ export class ManagerRuntime {
 
   private constructor(readonly home: ManagerHome, readonly context: ManagerContext & {close(): Promise<void>}) {}
 
-  static async open(home: ManagerHome): Promise<ManagerRuntime> {
-    return new ManagerRuntime(home, await home.open())
+  static async open(home: ManagerHome, options: {log?: Logger} = {}): Promise<ManagerRuntime> {
+    return new ManagerRuntime(home, await home.open({log: options.log}))
   }
 
   async start(port: number, host: string, options: {pollMs?: number} = {}): Promise<{host: string; port: number; heartbeatAddress: string}> {
@@ -58,8 +59,9 @@ export class ManagerRuntime {
         this.contacting.add(computer.id)
         void this.contact(computer).finally(() => this.contacting.delete(computer.id))
       }
-    } catch {
+    } catch (error) {
       // A store that is briefly unavailable (locked, restarting): the next tick tries again.
+      this.context.log.warn('poll-failed', errorFields(error))
     } finally {
       this.polling = false
     }
@@ -76,9 +78,12 @@ export class ManagerRuntime {
   /** A manager-initiated heartbeat: the same session as an inbound one, over our own connection. */
   async contact(computer: Computer): Promise<void> {
     try {
-      await settleContact(this.context, computer, await runContact(this.context, await openAgentConnection(this.context, computer), computer))
-    } catch {
+      const report = await runContact(this.context, await openAgentConnection(this.context, computer), computer)
+      await settleContact(this.context, computer, report)
+      this.context.log.debug('contact', {computer: computer.id, address: computer.address ?? undefined, deactivated: report.deactivated})
+    } catch (error) {
       // Unreachable now: presence turns offline on its own once heartbeats are missed.
+      this.context.log.warn('contact-failed', {computer: computer.id, address: computer.address ?? undefined, ...errorFields(error)})
     }
   }
 }

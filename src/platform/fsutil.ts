@@ -2,7 +2,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {TetherError, errnoCode} from '../errors.js'
+import {errnoCode} from '../errors.js'
 
 /** Mode for private keys and anything else only the owner may read. */
 export const PRIVATE_FILE_MODE = 0o600
@@ -74,62 +74,7 @@ export function fileMode(file: string): number {
   return fs.statSync(file).mode & 0o777
 }
 
-/**
- * An exclusive lock on a state directory, held by a lock file created with O_EXCL. A lock left by
- * a process that no longer exists is taken over, so a crash never wedges the directory.
- */
-export class DirLock {
-  private constructor(private readonly file: string) {}
-
-  static readonly FILE_NAME = '.lock'
-
-  static acquire(dir: string, options: {waitMs?: number; what?: string; file?: string} = {}): DirLock {
-    const file = path.join(dir, options.file ?? DirLock.FILE_NAME)
-    const deadline = Date.now() + (options.waitMs ?? 10_000)
-    for (;;) {
-      try {
-        const fd = fs.openSync(file, 'wx', PRIVATE_FILE_MODE)
-        fs.writeSync(fd, `${process.pid}\n`)
-        fs.closeSync(fd)
-        return new DirLock(file)
-      } catch (error) {
-        if (errnoCode(error) !== 'EEXIST') throw error
-      }
-
-      const holder = DirLock.holder(file)
-      if (holder !== undefined && !processAlive(holder)) {
-        // The holder died without releasing; its lock protects nothing any more.
-        fs.rmSync(file, {force: true})
-        continue
-      }
-
-      if (Date.now() > deadline) {
-        throw new TetherError('refused', 'locked', `${options.what ?? dir} is locked by process ${holder ?? 'unknown'}`, {
-          hint: 'wait for that process to finish, or stop it, then retry',
-        })
-      }
-
-      sleepSync(25)
-    }
-  }
-
-  /** The pid holding the lock file, if a live process does. */
-  static liveHolder(dir: string, fileName: string = DirLock.FILE_NAME): number | undefined {
-    const pid = DirLock.holder(path.join(dir, fileName))
-    return pid !== undefined && processAlive(pid) ? pid : undefined
-  }
-
-  private static holder(file: string): number | undefined {
-    const text = readIfExists(file)?.toString('utf8').trim()
-    const pid = text ? Number.parseInt(text, 10) : Number.NaN
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined
-  }
-
-  release(): void {
-    fs.rmSync(this.file, {force: true})
-  }
-}
-
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
 export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true
   try {
@@ -137,19 +82,5 @@ export function processAlive(pid: number): boolean {
     return true
   } catch (error) {
     return errnoCode(error) === 'EPERM'
-  }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
-}
-
-/** Run `fn` with the directory locked; the lock is released whatever happens. */
-export function withDirLock<T>(dir: string, fn: () => T, what?: string): T {
-  const lock = DirLock.acquire(dir, {what})
-  try {
-    return fn()
-  } finally {
-    lock.release()
   }
 }

@@ -3,15 +3,17 @@ import {Flags} from '@oclif/core'
 import {AgentDaemon} from '../../agent/daemon.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
+import {daemonLogger, logFormatFlag, logLevelFlag} from '../../cli/flags.js'
 import {DEFAULT_AGENT_PORT} from '../../platform/paths.js'
 
 export default class AgentStart extends AgentCommand {
   static summary = 'Run the agent in the foreground (HTTPS command server; stops on SIGINT/SIGTERM)'
-  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening.`
+  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening. Logs one line per event on stderr (listening, refused handshakes and commands, activation, deactivation, a reset noticed, configuration applied or rejected, failed heartbeats, dsa_control requests, stop): logfmt, or JSON with --log-format json; --log-level debug adds accepted handshakes and sent heartbeats. Secrets are never logged.`
   static examples = [
     '<%= config.bin %> agent start',
     '<%= config.bin %> agent start --host 0.0.0.0 --port 4118',
     '<%= config.bin %> agent start --port 0 --json   # ephemeral port, reported on stdout',
+    '<%= config.bin %> agent start --log-format json --log-level debug 2>>agent.log',
   ]
 
   static flags = {
@@ -19,6 +21,8 @@ export default class AgentStart extends AgentCommand {
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     hostname: Flags.string({description: 'the hostname this agent reports (default: the machine\'s)', env: 'TETHER_AGENT_HOSTNAME'}),
     'clock-offset': Flags.integer({description: 'seconds to add to the clock the agent reports (clock-skew drills)', default: 0, hidden: true, env: 'TETHER_AGENT_CLOCK_OFFSET'}),
+    'log-format': logFormatFlag,
+    'log-level': logLevelFlag,
   }
 
   async run() {
@@ -29,7 +33,7 @@ export default class AgentStart extends AgentCommand {
       clockOffsetMs: flags['clock-offset'] * 1000,
       port: flags.port,
       host: flags.host,
-      onHeartbeatError: (error) => process.stderr.write(`heartbeat failed: ${error.message}\n`),
+      logger: daemonLogger(flags),
     })
     const {store} = daemon.runtime
     const stopped = untilSignalled(() => daemon.stop())

@@ -2,22 +2,26 @@ import {Flags} from '@oclif/core'
 
 import {ManagerCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
+import {daemonLogger, logFormatFlag, logLevelFlag} from '../../cli/flags.js'
 import {ManagerRuntime} from '../../manager/runtime.js'
 import {DEFAULT_MANAGER_PORT} from '../../platform/paths.js'
 
 export default class ManagerStart extends ManagerCommand {
   static summary = 'Run the manager in the foreground: heartbeat listener and agent contacts'
-  static description = `Listens on the heartbeat port as TLS server. When an agent connects, the manager stays the HTTP client: it sends GetAgentStatus, runs the operations queued for that computer, and closes. An agent presenting the shipped bootstrap certificate is asking to activate itself (dsa_control -a), which the settings govern. Computers in manager-initiated mode are contacted by the manager on their heartbeat interval. Stops on SIGINT/SIGTERM. With --json, prints one JSON line when listening.`
+  static description = `Listens on the heartbeat port as TLS server. When an agent connects, the manager stays the HTTP client: it sends GetAgentStatus, runs the operations queued for that computer, and closes. An agent presenting the shipped bootstrap certificate is asking to activate itself (dsa_control -a), which the settings govern. Computers in manager-initiated mode are contacted by the manager on their heartbeat interval. Stops on SIGINT/SIGTERM. With --json, prints one JSON line when listening. Logs one line per event on stderr: logfmt, or JSON with --log-format json.`
   static examples = ['<%= config.bin %> manager start', '<%= config.bin %> manager start --host 0.0.0.0 --port 4120', '<%= config.bin %> manager start --port 0 --json']
   static flags = {
     port: Flags.integer({description: 'heartbeat port (0: any free port)', default: DEFAULT_MANAGER_PORT, min: 0, max: 65_535}),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     'poll-ms': Flags.integer({description: 'how often to look for agents the manager must contact', default: 1000, hidden: true}),
+    'log-format': logFormatFlag,
+    'log-level': logLevelFlag,
   }
 
   async run() {
     const {flags} = await this.parse(ManagerStart)
-    const runtime = await ManagerRuntime.open(this.home)
+    const log = daemonLogger(flags)
+    const runtime = await ManagerRuntime.open(this.home, {log})
     let bound: Awaited<ReturnType<ManagerRuntime['start']>>
     try {
       bound = await runtime.start(flags.port, flags.host, {pollMs: flags['poll-ms']})
@@ -30,7 +34,9 @@ export default class ManagerStart extends ManagerCommand {
     const ready = {event: 'listening', host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid}
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
     else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)
+    log.info('listening', {host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid})
     await stopped
+    log.info('stopped', {home: runtime.home.dir})
     this.log('Manager stopped')
     return undefined
   }

@@ -1,4 +1,4 @@
-import {Command, Errors, Interfaces} from '@oclif/core'
+import {Command, Errors, Interfaces, ux} from '@oclif/core'
 
 import {DsaCore} from '../agent/store.js'
 import type {ManagerContext, StoreContext} from '../manager/context.js'
@@ -22,6 +22,11 @@ export abstract class TetherCommand extends Command {
     process.exitCode = exitCode
     if (this.jsonEnabled()) return undefined
     return this.exit(exitCode)
+  }
+
+  /** One JSON document on one line of stdout: a daemon's ready line, or one of a stream of results. */
+  protected jsonLine(value: unknown): void {
+    ux.stdout(JSON.stringify(value))
   }
 
   /** Parse the flags every command of a kind shares (the subclass's own are parsed by `run`). */

@@ -2,7 +2,7 @@ import {Hook, toConfiguredId} from '@oclif/core'
 
 import {TetherError} from '../errors.js'
 import {isInteractive} from './prompt.js'
-import {paint} from './render.js'
+import {renderFailure} from './errors.js'
 
 /**
  * A misspelt command, when nobody is at a terminal. @oclif/plugin-not-found offers its "Did you
@@ -55,11 +55,7 @@ const hook: Hook.Init = async function ({argv, config, id}) {
     details: shown ? {suggestion: shown} : undefined,
   })
   const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv
-  if (options.includes('--json')) {
-    process.stdout.write(`${JSON.stringify({error: {...failure.toJSON(), exitCode: COMMAND_NOT_FOUND_EXIT}}, null, 2)}\n`)
-  } else {
-    process.stderr.write(`${paint.stderr.red('Error:')} ${failure.toLine()}\n`)
-  }
+  renderFailure(failure, {json: options.includes('--json'), exitCode: COMMAND_NOT_FOUND_EXIT})
 
   this.exit(COMMAND_NOT_FOUND_EXIT)
 }

@@ -16,7 +16,7 @@ export default class Demo extends TetherCommand {
 
   async run() {
     const {flags} = await this.parse(Demo)
-    const progress = new StepProgress(this.jsonEnabled())
+    const progress = new StepProgress(this.jsonEnabled(), (line) => this.log(line))
     const result = await runDemo({
       agents: flags.agents,
       keep: flags.keep,

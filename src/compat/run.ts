@@ -1,7 +1,7 @@
 import {execute} from '@oclif/core'
 
+import {renderFailure} from '../cli/errors.js'
 import {TetherError} from '../errors.js'
-import {paint} from '../cli/render.js'
 import {dsaControlUsage, translateDsaControl} from './dsa_control.js'
 import {dsmCUsage, translateDsmC} from './dsm_c.js'
 
@@ -18,13 +18,7 @@ export async function runCompat(tool: keyof typeof TOOLS, argv: string[], dir: s
     args = translate(argv)
   } catch (error) {
     if (!(error instanceof TetherError)) throw error
-    if (argv.includes('--json')) {
-      process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
-    } else {
-      process.stderr.write(`${paint.stderr.red('Error:')} ${error.toLine()}\n${usage()}\n`)
-    }
-
-    process.exitCode = error.exitCode
+    process.exitCode = renderFailure(error, {json: argv.includes('--json'), usage: usage()})
     return
   }
 

@@ -38,7 +38,7 @@ export default class AgentStart extends AgentCommand {
     const {store} = daemon.runtime
     const stopped = untilSignalled(() => daemon.stop())
     const ready = {event: 'listening', host, port, state: store.state(), dsaCore: store.dir, pid: process.pid}
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
+    if (this.jsonEnabled()) this.jsonLine(ready)
     else this.log(`Agent listening on ${host}:${port} (${ready.state}); dsa_core ${store.dir}`)
 
     await stopped

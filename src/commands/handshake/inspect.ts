@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
+import {renderFailure} from '../../cli/errors.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
 import {fieldLines, paint} from '../../cli/render.js'
 import {CertificateDetail, InspectReport, PROBE_IDENTITIES, ProbeIdentity, Verdict, inspectEndpoint, inspectError} from '../../inspect/inspect.js'
@@ -80,12 +81,10 @@ Exit status: 0 when the handshake succeeds and no verdict fails; 5 when the hand
     })
     const error = inspectError(report)
     if (!this.jsonEnabled()) this.render(report)
-    if (error) {
-      process.exitCode = error.exitCode
-      if (!this.jsonEnabled()) process.stderr.write(`${paint.stderr.red('Error:')} ${error.toLine()}\n`)
-    }
-
-    return {...report, ...(error ? {error: error.toJSON()} : {})}
+    if (!error) return report
+    // The report is the document; the error joins it (with --json) or follows it (for a human).
+    process.exitCode = renderFailure(error, {json: this.jsonEnabled(), document: report as unknown as Record<string, unknown>})
+    return undefined
   }
 
   private render(report: InspectReport): void {

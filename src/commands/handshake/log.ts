@@ -46,7 +46,7 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
 
       const print = (rows: typeof entries) => {
         for (const row of rows) {
-          if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(row)}\n`)
+          if (this.jsonEnabled()) this.jsonLine(row)
           else this.log(formatEntry(row, paint.stdout))
         }
       }

@@ -4,7 +4,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {ManagerCommand} from '../../cli/base-command.js'
 import {valueOrAsk} from '../../cli/prompt.js'
-import {fieldLines, paint} from '../../cli/render.js'
+import {CountProgress} from '../../cli/progress.js'
+import {fieldLines} from '../../cli/render.js'
 import {ExitCode, TetherError, errnoCode} from '../../errors.js'
 import {BulkResult, activateMany, parseTargets} from '../../manager/bulk.js'
 import {activate} from '../../manager/manager-initiated.js'
@@ -59,26 +60,19 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
     const targets = parseTargets(text)
     if (targets.length === 0) throw new TetherError('usage', 'no-targets', `${from} lists no hosts`, {hint: 'one HOST[:PORT] per line'})
     const json = this.jsonEnabled()
-    const tty = Boolean(process.stderr.isTTY) && !json
-    const draw = (done: number, failed: number) => process.stderr.write(`\r\u001B[2KActivating ${done}/${targets.length} · ${paint.stderr.green(`${done - failed} ok`)} · ${failed ? paint.stderr.red(`${failed} failed`) : '0 failed'}`)
-    let failed = 0
-    if (tty) draw(0, 0)
+    const progress = new CountProgress('Activating', targets.length, json)
     const {results, summary} = await activateMany(await this.manager(), targets, {
       concurrency,
       request,
-      onResult(result: BulkResult, done: number) {
-        if (!result.ok) failed++
-        if (tty) draw(done, failed)
-        else if (!json) process.stdout.write(`${JSON.stringify(result)}\n`)
+      onResult: (result: BulkResult) => {
+        progress.record(result.ok, `${result.target}: ${result.error?.message}`)
+        // Off a terminal, each result is a JSON line a script can read as it comes.
+        if (!progress.drawing && !json) this.jsonLine(result)
       },
     })
-    if (tty) {
-      process.stderr.write('\n')
-      for (const r of results.filter((r) => !r.ok)) process.stderr.write(`  ${paint.stderr.red('✘')} ${r.target}: ${r.error?.message}\n`)
-      this.log(`${summary.activated} activated, ${summary.alreadyActivated} already activated, ${summary.failed} failed (of ${summary.total})`)
-    } else if (!json) {
-      process.stdout.write(`${JSON.stringify({summary})}\n`)
-    }
+    progress.end()
+    if (progress.drawing) this.log(`${summary.activated} activated, ${summary.alreadyActivated} already activated, ${summary.failed} failed (of ${summary.total})`)
+    else if (!json) this.jsonLine({summary})
 
     const firstFailure = results.find((r) => !r.ok)
     if (firstFailure) process.exitCode = Number(firstFailure.error?.exitCode ?? ExitCode.internal)

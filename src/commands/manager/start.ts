@@ -32,7 +32,7 @@ export default class ManagerStart extends ManagerCommand {
 
     const stopped = untilSignalled(() => runtime.stop())
     const ready = {event: 'listening', host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid}
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(ready)}\n`)
+    if (this.jsonEnabled()) this.jsonLine(ready)
     else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)
     log.info('listening', {host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid})
     await stopped

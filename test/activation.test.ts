@@ -3,7 +3,6 @@ import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
 
-import Database from 'better-sqlite3'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -15,19 +14,11 @@ import {issueCertificate} from '../src/pki/x509.js'
 import {encodeBody} from '../src/protocol/codec.js'
 import {AgentProcess, agent, boundDsaCore, newDsaCore, startAgent, exited} from './agents.js'
 import {eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
+import {agentJournal, managerJournal, withStore} from './stores.js'
 
 interface Manager {
   home: string
   env: Record<string, string>
-}
-
-function journal(dsaCore: string): Array<Record<string, string>> {
-  const db = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
-  try {
-    return db.prepare('SELECT * FROM handshakes ORDER BY id').all() as Array<Record<string, string>>
-  } finally {
-    db.close()
-  }
 }
 
 function credentials(manager: Manager) {
@@ -71,15 +62,19 @@ describe('manager-initiated activation', () => {
     expect(fs.readFileSync(path.join(a.dsaCore, 'ds_agent_dsm.crt'), 'utf8')).toBe(fs.readFileSync(path.join(managerA.home, 'manager.crt'), 'utf8'))
 
     // curl as the manager: verifies the agent against the CA and presents the manager certificate.
+    // The agent's certificate names the computer GUID and nothing the agent chose (no hostname SAN).
+    const names = await openssl(['x509', '-in', path.join(a.dsaCore, 'ds_agent.crt'), '-noout', '-subject', '-ext', 'subjectAltName'])
+    expect(names.stdout).toBe(`subject=CN = ${computer.guid}, OU = agent, O = tether`)
+    expect(names.stderr).toContain('No extensions in certificate')
     const body = path.join(tempDir(), 'body.gz')
     fs.writeFileSync(body, encodeBody({}))
     const curl = await execa('curl', ['-sS', '--fail-with-body', '--cacert', path.join(managerA.home, 'ca.crt'), '--cert', path.join(managerA.home, 'manager.crt'), '--key', path.join(managerA.home, 'manager.key'),
-      '--resolve', `web-01.test:${a.port}:127.0.0.1`, '-H', 'Content-Encoding: gzip', '-H', 'Content-Type: application/json', '--data-binary', `@${body}`, '--compressed', `https://web-01.test:${a.port}/GetAgentStatus`], {reject: false})
+      '--resolve', `${computer.guid}:${a.port}:127.0.0.1`, '-H', 'Content-Encoding: gzip', '-H', 'Content-Type: application/json', '--data-binary', `@${body}`, '--compressed', `https://${computer.guid}:${a.port}/GetAgentStatus`], {reject: false})
     expect(curl.exitCode, curl.stderr).toBe(0)
     expect(JSON.parse(curl.stdout)).toMatchObject({state: 'activated', certificateSha256: computer.certSha256})
 
     // The same curl without a client certificate is refused in the handshake.
-    const anonymous = await execa('curl', ['-sS', '--cacert', path.join(managerA.home, 'ca.crt'), '--resolve', `web-01.test:${a.port}:127.0.0.1`, '--data-binary', `@${body}`, `https://web-01.test:${a.port}/GetAgentStatus`], {reject: false})
+    const anonymous = await execa('curl', ['-sS', '--cacert', path.join(managerA.home, 'ca.crt'), '--resolve', `${computer.guid}:${a.port}:127.0.0.1`, '--data-binary', `@${body}`, `https://${computer.guid}:${a.port}/GetAgentStatus`], {reject: false})
     expect(anonymous.exitCode).not.toBe(0)
     expect(anonymous.stdout).toBe('')
 
@@ -105,8 +100,8 @@ describe('manager-initiated activation', () => {
     expect(await callAs(a.port, {}, 'GetHostInfo')).toBe(200)
     expect(await callAs(a.port, {}, 'GetAgentStatus')).toBe(403)
     expect(await callAs(a.port, {}, 'NoSuchCommand')).toBe(404)
-    const refused = journal(a.dsaCore).find((row) => row.reason === 'command-requires-activation')
-    expect(refused).toMatchObject({result: 'refused', context: 'bootstrap', tls_role: 'server'})
+    const refused = (await agentJournal(a.dsaCore)).find((row) => row.reason === 'command-requires-activation')
+    expect(refused).toMatchObject({result: 'refused', context: 'bootstrap', tlsRole: 'server'})
     expect(refused?.detail).toContain('GetAgentStatus')
   })
 
@@ -140,13 +135,11 @@ describe('binding enforced', () => {
     expect(fs.existsSync(path.join(a.dsaCore, 'ds_agent.key'))).toBe(false)
 
     // Recorded on both sides.
-    const agentSide = journal(a.dsaCore).find((row) => row.reason === 'bound-to-other-manager')
+    const agentSide = (await agentJournal(a.dsaCore)).find((row) => row.reason === 'bound-to-other-manager')
     expect(agentSide).toMatchObject({result: 'refused', context: 'pre-activated'})
-    expect(agentSide?.peer_sha256).toBe(json(await tether(['manager', 'show', '--json'], managerB.env)).manager.sha256)
-    const managerDb = new Database(path.join(managerB.home, 'tether.db'), {readonly: true})
-    expect(managerDb.prepare("SELECT count(*) AS n FROM handshakes WHERE reason = 'bound-to-other-manager'").get()).toEqual({n: 1})
-    expect(managerDb.prepare('SELECT count(*) AS n FROM computers').get()).toEqual({n: 0})
-    managerDb.close()
+    expect(agentSide?.peerSha256).toBe(json(await tether(['manager', 'show', '--json'], managerB.env)).manager.sha256)
+    expect((await managerJournal(managerB.home)).filter((row) => row.reason === 'bound-to-other-manager')).toHaveLength(1)
+    expect(await withStore(managerB.home, (store) => store.computers.count())).toBe(0)
 
     const right = await tether(['manager', 'activate', a.address, '--json'], managerA.env)
     expect(right.exitCode, right.stderr).toBe(0)
@@ -217,12 +210,13 @@ describe('mutual TLS on an activated agent', () => {
       ['self-signed copy', {cert: copy, key: keys.privateKeyPem}, 'self-signed'],
     ]
     for (const [label, identity, reason] of cases) {
-      const before = journal(a.dsaCore).length
+      const before = (await agentJournal(a.dsaCore)).length
       await expect(callAs(a.port, identity), label).rejects.toThrow()
-      const entries = await eventually(() => {
-        const added = journal(a.dsaCore).slice(before)
+      let added: Awaited<ReturnType<typeof agentJournal>> = []
+      const entries = await eventually(async () => {
+        added = (await agentJournal(a.dsaCore)).slice(before)
         return added.some((e) => e.reason === reason) && added
-      }, 5000, `${label}: journal reason ${reason} (have ${journal(a.dsaCore).slice(before).map((e) => e.reason)})`)
+      }, 5000, () => `${label}: journal reason ${reason} (have ${added.map((e) => e.reason)})`)
       expect(entries.every((e) => e.result === 'refused'), label).toBe(true)
     }
   })

@@ -1,6 +1,6 @@
 import {TetherError} from '../errors.js'
 import type {HttpSession} from '../channel/http-session.js'
-import type {AgentCommunication, AgentStatusReply, HostInfo} from '../protocol/commands.js'
+import type {AgentCommunication, AgentStatusReply, HostInfo} from '../protocol/messages.js'
 import {findComputer} from './computers.js'
 import type {ManagerContext} from './context.js'
 import {newGuid} from './guid.js'
@@ -50,8 +50,8 @@ export async function completeActivation(ctx: ManagerContext, channel: Activatio
   const hostname = request.hostname ?? hostInfo.hostname
   const guid = request.guid ?? newGuid()
   const replaced = request.guid ? (await findComputer(store, request.guid)).certSha256 : undefined
-  const {csr} = await session.command<{csr: string}>('GenerateAgentCSR', {commonName: hostname})
-  const issued = await issueAgentCertificate(ctx, csr, guid, hostname)
+  const {csr} = await session.command('GenerateAgentCSR', {commonName: hostname})
+  const issued = await issueAgentCertificate(ctx, csr, guid)
   await session.command('SetDSMCert', {certificate: credentials.managerCertPem})
   await session.command('SetDSMCACert', {certificate: credentials.caCertPem})
   await session.command('SetAgentCredentials', {certificate: issued.pem, communication: request.communication ?? {}})

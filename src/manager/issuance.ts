@@ -1,6 +1,6 @@
 import type crypto from 'node:crypto'
 
-import {fingerprint, parseCertificate, summarize} from '../pki/inspect.js'
+import {fingerprint, parseCertificate, summarize} from '../pki/certificate.js'
 import type {ManagerContext} from './context.js'
 
 /** Issuing agent certificates: the CA signs a CSR the agent made (its key never leaves it). */
@@ -12,7 +12,7 @@ export interface IssuedAgentCertificate {
 }
 
 /** Sign an agent's CSR with the manager CA and record the issued certificate. */
-export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string, guid: string, hostname: string): Promise<IssuedAgentCertificate> {
+export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string, guid: string): Promise<IssuedAgentCertificate> {
   // Lazy: node-forge is needed only when a certificate is issued.
   const {issueCertificate, readCsr, VALIDITY_DAYS} = await import('../pki/x509.js')
   const {credentials} = ctx
@@ -25,7 +25,7 @@ export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string,
     issuerCertPem: credentials.caCertPem,
     signerKeyPem: credentials.caKeyPem,
     validityDays: VALIDITY_DAYS.agent,
-    altNames: /^[A-Za-z0-9.-]{1,253}$/.test(hostname) ? [hostname] : undefined,
+    // No subject alternative names: a name the agent chose is not one the manager verified.
   })
   const certificate = parseCertificate(pem, 'issued agent certificate')
   const summary = summarize(certificate)

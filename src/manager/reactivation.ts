@@ -1,6 +1,5 @@
 import type {HttpSession} from '../channel/http-session.js'
 import {TetherError} from '../errors.js'
-import type {HostInfo} from '../protocol/commands.js'
 import {recordableHostInfo} from './activation.js'
 import type {ManagerContext} from './context.js'
 import {newGuid} from './guid.js'
@@ -33,12 +32,12 @@ export async function reactivateAsNewComputer(ctx: ManagerContext, session: Http
   const allowed = why === 'unknown' ? settings.allowReactivateUnknown : settings.allowReactivateCloned
   if (!allowed) throw refusal(why, options.original)
 
-  const hostInfo = await session.command<HostInfo>('GetHostInfo')
+  const hostInfo = await session.command('GetHostInfo')
   const guid = newGuid()
-  const {csr} = await session.command<{csr: string}>('GenerateAgentCSR', {rekey: true, commonName: hostInfo.hostname})
-  const issued = await issueAgentCertificate(ctx, csr, guid, hostInfo.hostname)
+  const {csr} = await session.command('GenerateAgentCSR', {rekey: true, commonName: hostInfo.hostname})
+  const issued = await issueAgentCertificate(ctx, csr, guid)
   const heartbeatAddress = await advertisedHeartbeatAddress(ctx.store)
-  const reply = await session.command<{certificateSha256: string}>('SetAgentCredentials', {
+  const reply = await session.command('SetAgentCredentials', {
     rekey: true,
     certificate: issued.pem,
     communication: {heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(heartbeatAddress && options.address ? {managerAddress: heartbeatAddress} : {})},

@@ -96,19 +96,22 @@ export function decodeOid(node: Node): string {
   return decodeOidBytes(expectTag(node, TAG.OID, 'an object identifier').value)
 }
 
-/** An OBJECT IDENTIFIER's contents (without tag and length) in dotted form. */
+/** An OBJECT IDENTIFIER's contents (without tag and length) in dotted form; arcs of any size (2.25 UUID arcs are 128 bits). */
 export function decodeOidBytes(bytes: Buffer): string {
-  const parts = [Math.floor(bytes[0] / 40), bytes[0] % 40]
-  let value = 0
-  for (const byte of bytes.subarray(1)) {
-    value = value * 128 + (byte & 0x7f)
+  const parts: bigint[] = []
+  let value = 0n
+  for (const byte of bytes) {
+    value = value * 128n + BigInt(byte & 0x7f)
     if (!(byte & 0x80)) {
       parts.push(value)
-      value = 0
+      value = 0n
     }
   }
 
-  return parts.join('.')
+  if (parts.length === 0) return ''
+  // The first subidentifier packs the first two arcs: 40 * first + second (first is 0, 1 or 2).
+  const first = parts[0] < 80n ? parts[0] / 40n : 2n
+  return [first, parts[0] - first * 40n, ...parts.slice(1)].join('.')
 }
 
 // --- writing (DER) ---
@@ -126,11 +129,11 @@ export function tlv(tag: number, ...contents: Buffer[]): Buffer {
 }
 
 export function encodeOid(oid: string): Buffer {
-  const parts = oid.split('.').map(Number)
-  const bytes = [parts[0] * 40 + parts[1]]
-  for (const part of parts.slice(2)) {
-    const chunk = [part & 0x7f]
-    for (let n = Math.floor(part / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift((n & 0x7f) | 0x80)
+  const parts = oid.split('.').map((part) => BigInt(part))
+  const bytes: number[] = []
+  for (const part of [parts[0] * 40n + parts[1], ...parts.slice(2)]) {
+    const chunk = [Number(part & 0x7fn)]
+    for (let n = part >> 7n; n > 0n; n >>= 7n) chunk.unshift(Number(n & 0x7fn) | 0x80)
     bytes.push(...chunk)
   }
 

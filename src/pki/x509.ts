@@ -5,6 +5,8 @@ import type forgeType from 'node-forge'
 
 import {TetherError} from '../errors.js'
 import {loadPrivateKey} from './keys.js'
+import {encodeOid, sequence} from './der.js'
+import {EKU, MANAGER_ROLE_OID} from './roles.js'
 
 /**
  * Building X.509 certificates and CSRs: node-forge assembles the ASN.1, Node's native crypto makes
@@ -73,6 +75,13 @@ function altNameEntries(names: string[]): Array<{type: number; value?: string; i
   return names.map((n) => (net.isIP(n) ? {type: 7, ip: n} : {type: 2, value: n}))
 }
 
+const OID_EXT_KEY_USAGE = '2.5.29.37'
+
+/** An extKeyUsage value as DER (forge's encoder cannot write arcs over 32 bits, like the role's). */
+function extendedKeyUsage(oids: string[]): string {
+  return sequence(...oids.map(encodeOid)).toString('binary')
+}
+
 function nativeSign(forge: typeof forgeType, tbs: forgeType.asn1.Asn1, signerKeyPem: string): string {
   const der = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary')
   const key = loadPrivateKey(signerKeyPem, 'signing key')
@@ -108,8 +117,12 @@ export async function issueCertificate(options: IssueOptions): Promise<string> {
     extensions.push(
       {name: 'basicConstraints', cA: false, critical: true},
       {name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true},
-      // Both roles: each side is TLS server in one communication direction and client in the other.
-      {name: 'extKeyUsage', serverAuth: true, clientAuth: true},
+      // Each side is TLS server in one communication direction and client in the other. Only a
+      // manager certificate carries the manager role, and signs configurations (emailProtection, as
+      // `openssl cms -verify` expects of a signer).
+      options.profile === 'manager'
+        ? {id: OID_EXT_KEY_USAGE, value: extendedKeyUsage([EKU.serverAuth, EKU.clientAuth, EKU.emailProtection, MANAGER_ROLE_OID])}
+        : {name: 'extKeyUsage', serverAuth: true, clientAuth: true},
     )
     if (options.altNames && options.altNames.length > 0) {
       extensions.push({name: 'subjectAltName', altNames: altNameEntries(options.altNames)})

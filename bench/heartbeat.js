@@ -39,7 +39,7 @@ import Database from 'better-sqlite3'
 import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {TLS_CIPHERS, TLS_CURVES, TLS_POLICY} from '../dist/channel/tls.js'
 import {initManagerHome} from '../dist/manager/home.js'
-import {fingerprint, parseCertificate} from '../dist/pki/inspect.js'
+import {fingerprint, parseCertificate} from '../dist/pki/certificate.js'
 import {mapConcurrent, onJsonLines, positiveInt, round, startAgentsHost} from './lib.js'
 
 export const name = 'heartbeat'

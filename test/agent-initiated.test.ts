@@ -3,7 +3,6 @@ import http from 'node:http'
 import path from 'node:path'
 import tls from 'node:tls'
 
-import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {DAEMON_LOCK} from '../src/agent/control.js'
@@ -13,14 +12,11 @@ import {issueCertificate} from '../src/pki/x509.js'
 import {DirLock} from '../src/platform/lock.js'
 import {agent, managerWithListener, newDsaCore, startAgent} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
+import {agentJournal, managerJournal, withStore} from './stores.js'
 
 /** dsa_control as a provisioning script runs it, with no agent daemon unless one was started. */
 function dsaControl(dsaCore: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return run('dsa_control', args, {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'web-01.test', ...env})
-}
-
-function registry(home: string) {
-  return new Database(path.join(home, 'tether.db'), {readonly: true})
 }
 
 /** Read through `read` until `done` holds (a wait on state, not on time; the timeout only bounds it). */
@@ -34,13 +30,8 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, wha
   }
 }
 
-function computers(home: string): Array<Record<string, any>> {
-  const db = registry(home)
-  try {
-    return db.prepare('SELECT * FROM computers ORDER BY id').all() as Array<Record<string, any>>
-  } finally {
-    db.close()
-  }
+function computers(home: string) {
+  return withStore(home, (store) => store.computers.list())
 }
 
 describe('agent-initiated activation through dsa_control', () => {
@@ -59,8 +50,8 @@ describe('agent-initiated activation through dsa_control', () => {
     expect(result.exitCode).toBe(0)
     const status = json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore]))
     expect(status.state).toBe('activated')
-    const recorded = computers(m.home).find((c) => c.cert_sha256 === status.certificateHash.sha256)
-    expect(recorded).toMatchObject({hostname: 'web-01.test', display_name: 'web 01', group_name: '本番 サーバー', description: 'front: tier', policy: '4', state: 'activated'})
+    const recorded = (await computers(m.home)).find((c) => c.certSha256 === status.certificateHash.sha256)
+    expect(recorded).toMatchObject({hostname: 'web-01.test', displayName: 'web 01', group: '本番 サーバー', description: 'front: tier', policy: '4', state: 'activated'})
     // The agent remembers the manager it dialled, for heartbeats.
     expect(JSON.parse(fs.readFileSync(path.join(dsaCore, 'ds_agent.comm.json'), 'utf8')).managerAddress).toBe(`127.0.0.1:${m.process.port}`)
   })
@@ -91,7 +82,7 @@ describe('agent-initiated activation through dsa_control', () => {
     const result = await dsaControl(dsaCore, ['-a', m.process.url, 'displayname:via daemon'])
     expect(result.stdout.trim()).toBe('HTTP Status: 200 - OK')
     // The hostname the daemon reports was used, not the one-shot environment's.
-    expect(computers(m.home).find((c) => c.display_name === 'via daemon')?.hostname).toBe('daemon.test')
+    expect((await computers(m.home)).find((c) => c.displayName === 'via daemon')?.hostname).toBe('daemon.test')
     const certificate = await new Promise<string | undefined>((resolve, reject) => {
       const socket = tls.connect({host: '127.0.0.1', port: daemon.port, rejectUnauthorized: false}, () => {
         resolve(socket.getPeerX509Certificate()?.subject)
@@ -152,9 +143,7 @@ describe('settings that govern agent-initiated activation', () => {
     const dsaCore = newDsaCore()
     const ok = await dsaControl(dsaCore, ['-a', m.process.url, 'token:s3cret value', 'hostname:tokened.test'])
     expect(ok.stdout.trim()).toBe('HTTP Status: 200 - OK')
-    const db = registry(m.home)
-    const stored = JSON.stringify(db.prepare('SELECT * FROM computers').all()) + JSON.stringify(db.prepare('SELECT * FROM handshakes').all())
-    db.close()
+    const stored = JSON.stringify(await computers(m.home)) + JSON.stringify(await managerJournal(m.home)) + JSON.stringify(await withStore(m.home, (store) => store.events.list({})))
     expect(stored).not.toContain('s3cret')
     const shown = await tether(['manager', 'settings', 'get', 'activationToken'], m.env)
     expect(shown.stdout).toContain('(set)')
@@ -173,10 +162,10 @@ describe('settings that govern agent-initiated activation', () => {
     await refused(['hostname:dup.test'], 'HTTP Status: 409 - Conflict', /a computer named dup.test already exists/)
     await set('settings.configuration.agentInitiatedActivationActiveHost', '2')
     expect((await dsaControl(newDsaCore(), ['-a', m.process.url, 'hostname:dup.test'])).exitCode).toBe(0)
-    expect(computers(m.home).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
+    expect((await computers(m.home)).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
     await set('settings.configuration.agentInitiatedActivationActiveHost', '3')
     expect((await dsaControl(newDsaCore(), ['-a', m.process.url, 'hostname:dup.test'])).exitCode).toBe(0)
-    expect(computers(m.home).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
+    expect((await computers(m.home)).filter((c) => c.hostname === 'dup.test')).toHaveLength(2)
   })
 
   it('known computers only, and agent-supplied hostnames can be ignored', async () => {
@@ -186,7 +175,7 @@ describe('settings that govern agent-initiated activation', () => {
     await set('settings.configuration.agentInitiatedActivationHostname', 'false')
     const dsaCore = newDsaCore()
     expect((await dsaControl(dsaCore, ['-a', m.process.url, 'hostname:chosen.test', 'displayname:no-name-choice'])).exitCode).toBe(0)
-    expect(computers(m.home).find((c) => c.display_name === 'no-name-choice')?.hostname).toBe('web-01.test')
+    expect((await computers(m.home)).find((c) => c.displayName === 'no-name-choice')?.hostname).toBe('web-01.test')
     await set('settings.configuration.agentInitiatedActivationHostname', 'true')
   })
 
@@ -279,10 +268,12 @@ describe('heartbeats', () => {
       })
       expect(closed, label).toBe(true)
       expect(requests, label).toBe(0)
-      const db = registry(m.home)
-      const entry = await eventually(() => db.prepare("SELECT * FROM handshakes WHERE result = 'refused' AND reason = ? ORDER BY id DESC").get(reason) as Record<string, string> | undefined, 5000, `${label} journaled (have ${JSON.stringify(db.prepare('SELECT result, reason, detail FROM handshakes').all())})`)
-      db.close()
-      expect(entry, label).toMatchObject({reason, tls_role: 'server', http_role: 'client'})
+      let journal: Awaited<ReturnType<typeof managerJournal>> = []
+      const entry = await eventually(async () => {
+        journal = await managerJournal(m.home)
+        return journal.findLast((row) => row.result === 'refused' && row.reason === reason)
+      }, 5000, () => `${label} journaled (have ${JSON.stringify(journal.map(({result, reason, detail}) => ({result, reason, detail})))})`)
+      expect(entry, label).toMatchObject({reason, tlsRole: 'server', httpRole: 'client'})
     }
   })
 })
@@ -301,20 +292,16 @@ describe('manager-initiated mode and queued operations', () => {
     const set = json(await tether(['manager', 'computers', 'set', String(activated.computer.id), '--mode', 'manager-initiated', '--heartbeat-interval', '1', '--json'], m.env))
     expect(set.operation).toMatchObject({command: 'SetCommunication', state: 'queued'})
     await eventually(() => comm().mode === 'manager-initiated', 10_000, 'SetCommunication delivered')
-    const db = registry(m.home)
-    try {
-      await eventually(() => (db.prepare('SELECT state FROM operations WHERE id = ?').get(set.operation.id) as {state: string}).state === 'done', 5000, 'operation marked done')
-      // From now on only the manager initiates; last contact keeps advancing.
-      const before = (db.prepare('SELECT last_seen_at AS t FROM computers WHERE id = ?').get(activated.computer.id) as {t: string}).t
-      await eventually(() => (db.prepare('SELECT last_seen_at AS t FROM computers WHERE id = ?').get(activated.computer.id) as {t: string}).t > before, 10_000, 'a manager-initiated contact')
-      const agentJournal = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
-      const lastOutbound = agentJournal.prepare("SELECT max(id) AS id FROM handshakes WHERE tls_role = 'client'").get() as {id: number}
-      const lastInbound = agentJournal.prepare("SELECT max(id) AS id FROM handshakes WHERE tls_role = 'server' AND context = 'mutual' AND result = 'accepted'").get() as {id: number}
-      agentJournal.close()
-      expect(lastInbound.id).toBeGreaterThan(lastOutbound.id ?? 0)
-    } finally {
-      db.close()
-    }
+    const operation = () => withStore(m.home, async (store) => (await store.operations.list()).find((op) => op.id === set.operation.id))
+    const lastSeen = () => withStore(m.home, async (store) => (await store.computers.get(activated.computer.id))!.lastSeenAt!)
+    await eventually(async () => (await operation())?.state === 'done', 5000, 'operation marked done')
+    // From now on only the manager initiates; last contact keeps advancing.
+    const before = await lastSeen()
+    await eventually(async () => (await lastSeen()) > before, 10_000, 'a manager-initiated contact')
+    const journal = await agentJournal(dsaCore)
+    const lastOutbound = journal.findLast((row) => row.tlsRole === 'client')?.id ?? 0
+    const lastInbound = journal.findLast((row) => row.tlsRole === 'server' && row.context === 'mutual' && row.result === 'accepted')?.id
+    expect(lastInbound).toBeGreaterThan(lastOutbound)
   })
 })
 

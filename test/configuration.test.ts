@@ -4,7 +4,6 @@ import net from 'node:net'
 import path from 'node:path'
 import zlib from 'node:zlib'
 
-import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {connectTls} from '../src/channel/connect.js'
@@ -12,6 +11,7 @@ import {HttpSession} from '../src/channel/http-session.js'
 import {ManagerHome} from '../src/manager/home.js'
 import {AgentProcess, agent, listener, newDsaCore, startManager} from './agents.js'
 import {initManager, json, openssl, run, tempDir, tether} from './helpers.js'
+import {agentEvents, withStore} from './stores.js'
 
 /** A raw HTTPS request to an agent, to send bodies the manager never would. */
 function rawPost(port: number, command: string, body: Buffer, headers: Record<string, string>, identity: {cert?: string; key?: string} = {}): Promise<{status: number; encoding?: string; body: any}> {
@@ -174,23 +174,10 @@ describe('policies and PKCS#7-encrypted configuration', () => {
 })
 
 describe('events are picked up once, whoever is killed between pull and acknowledgement', () => {
-  function managerEvents(home: string): Array<{agent_event_id: number; type: string; n: number}> {
-    const db = new Database(path.join(home, 'tether.db'), {readonly: true})
-    try {
-      return db.prepare('SELECT agent_event_id, type, count(*) AS n FROM events GROUP BY agent_instance, agent_event_id ORDER BY agent_event_id').all() as Array<{agent_event_id: number; type: string; n: number}>
-    } finally {
-      db.close()
-    }
-  }
-
-  function agentEventIds(dsaCore: string): number[] {
-    const db = new Database(path.join(dsaCore, 'ds_agent.db'), {readonly: true})
-    try {
-      return (db.prepare('SELECT id FROM events ORDER BY id').all() as Array<{id: number}>).map((r) => r.id)
-    } finally {
-      db.close()
-    }
-  }
+  /** An event as both sides describe it: when, what, and its detail. */
+  const described = (events: Array<{at: string; type: string; detail: unknown}>) => events.map((e) => `${e.at} ${e.type} ${JSON.stringify(e.detail)}`)
+  const managerEvents = async (home: string) => described(await withStore(home, (store) => store.events.list({})))
+  const waitingEvents = async (dsaCore: string) => described(await agentEvents(dsaCore))
 
   /** An agent activated agent-initiated (so it heartbeats), with some events waiting. */
   async function setup() {
@@ -205,20 +192,20 @@ describe('events are picked up once, whoever is killed between pull and acknowle
   for (const point of ['manager-events:pulled', 'manager-events:stored']) {
     it(`manager killed at ${point}`, async () => {
       const {home, env, dsaCore, port} = await setup()
-      const waiting = agentEventIds(dsaCore)
+      const waiting = await waitingEvents(dsaCore)
       expect(waiting.length).toBeGreaterThan(0)
       const doomed = await startManager(home, {env: {TETHER_FAILPOINT: point}, port})
       // The agent only answers; to it, a manager that dies mid-contact is a closed connection.
       await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})
       expect((await doomed.child).signal).toBe('SIGKILL')
-      expect(agentEventIds(dsaCore)).toEqual(waiting)
+      expect(await waitingEvents(dsaCore)).toEqual(waiting)
 
       const manager = await listener(home, {port})
       expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
-      const stored = managerEvents(home)
-      expect(stored.map((e) => e.agent_event_id)).toEqual(waiting)
-      expect(stored.every((e) => e.n === 1)).toBe(true)
-      expect(agentEventIds(dsaCore)).toEqual([])
+      // Every waiting event stored once (a duplicate would be counted twice), and none left on the agent.
+      const stored = await managerEvents(home)
+      expect(waiting.map((event) => stored.filter((s) => s === event).length)).toEqual(waiting.map(() => 1))
+      expect(await waitingEvents(dsaCore)).toEqual([])
       const listed = json(await tether(['manager', 'events', '--json'], env)).events
       expect(listed.map((e: {type: string}) => e.type)).toContain('activated')
       await manager.stop()
@@ -228,18 +215,18 @@ describe('events are picked up once, whoever is killed between pull and acknowle
   for (const point of ['agent-events:pulled', 'agent-events:ack-received']) {
     it(`agent killed at ${point}`, async () => {
       const {home, dsaCore, port} = await setup()
-      const waiting = agentEventIds(dsaCore)
+      const waiting = await waitingEvents(dsaCore)
       const manager = await listener(home, {port})
       const doomed = await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test', TETHER_FAILPOINT: point})
       expect(doomed.exitCode).not.toBe(0)
-      expect(agentEventIds(dsaCore)).toEqual(waiting)
+      expect(await waitingEvents(dsaCore)).toEqual(waiting)
 
       const again = await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})
       expect(again.exitCode, again.stderr).toBe(0)
-      const stored = managerEvents(home)
-      expect(stored.map((e) => e.agent_event_id)).toEqual(waiting)
-      expect(stored.every((e) => e.n === 1)).toBe(true)
-      expect(agentEventIds(dsaCore)).toEqual([])
+      // Every waiting event stored once (a duplicate would be counted twice), and none left on the agent.
+      const stored = await managerEvents(home)
+      expect(waiting.map((event) => stored.filter((s) => s === event).length)).toEqual(waiting.map(() => 1))
+      expect(await waitingEvents(dsaCore)).toEqual([])
       await manager.stop()
     })
   }

@@ -4,22 +4,13 @@ import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
 
-import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {connectMutual} from '../src/manager/connections.js'
 import {ManagerHome} from '../src/manager/home.js'
-import {agent, listener, managerWithListener, newDsaCore, startAgent} from './agents.js'
+import {agent, listener, managerWithListener, newDsaCore, startAgent, startManager} from './agents.js'
 import {CliResult, eventually, initManager, json, openssl, run, tempDir, tether} from './helpers.js'
-
-function sql<T>(file: string, query: string, ...params: unknown[]): T[] {
-  const db = new Database(file, {readonly: true})
-  try {
-    return db.prepare(query).all(...params) as T[]
-  } finally {
-    db.close()
-  }
-}
+import {agentJournal, managerJournal, withStore} from './stores.js'
 
 const dsaControl = (dsaCore: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> => run('dsa_control', args, {TETHER_DSA_CORE: dsaCore, ...env})
 const state = async (dsaCore: string) => json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).state
@@ -87,7 +78,7 @@ describe('deactivate, revoke, reactivate', () => {
     const pending = json(await tether(['manager', 'deactivate', '1', '--yes', '--json'], a.env))
     expect(pending.outcome).toBe('deactivation-pending')
     expect((await dsaControl(dsaCore, ['-m'])).exitCode).toBe(0)
-    expect(sql<{state: string}>(path.join(a.home, 'tether.db'), 'SELECT state FROM computers WHERE id = 1')[0].state).toBe('deactivated')
+    expect(await withStore(a.home, async (store) => (await store.computers.get(1))?.state)).toBe('deactivated')
     expect(await state(dsaCore)).toBe('unactivated')
     await daemon.stop()
 
@@ -101,7 +92,7 @@ describe('deactivate, revoke, reactivate', () => {
       socket.on('error', () => undefined)
     })
     expect(requests).toBe(0)
-    await eventually(() => sql(path.join(a.home, 'tether.db'), "SELECT 1 FROM handshakes WHERE reason = 'revoked'").length > 0, 5000, 'the refusal journaled')
+    await eventually(async () => (await managerJournal(a.home)).some((row) => row.reason === 'revoked'), 5000, 'the refusal journaled')
 
     // Manager -> agent: a server presenting the saved copy.
     const server = tls.createServer({cert: saved.cert, key: saved.key, requestCert: true, rejectUnauthorized: false}, (socket) => socket.destroy())
@@ -133,7 +124,7 @@ describe('deactivate, revoke, reactivate', () => {
     expect(forced).toMatchObject({outcome: 'removed', revoked: true})
     expect((await tether(['manager', 'computers', 'show', String(computer.id)], env)).exitCode).toBe(3)
     expect(json(await tether(['manager', 'crl', '--json'], env)).revoked.map((r: {serial: string}) => r.serial)).toContain(computer.certSerial)
-    expect(sql(path.join(home, 'tether.db'), 'SELECT * FROM operations WHERE computer_id = ?', computer.id)).toEqual([])
+    expect(await withStore(home, (store) => store.operations.list(computer.id))).toEqual([])
   })
 })
 
@@ -243,42 +234,47 @@ describe('reactivation policy: unknown and cloned agents', () => {
     const clone = newDsaCore()
     fs.cpSync(original, clone, {recursive: true})
     const beat = (dsaCore: string, hostname: string) => dsaControl(dsaCore, ['-m'], {TETHER_AGENT_HOSTNAME: hostname})
-    const db = path.join(m.home, 'tether.db')
+    const computers = () => withStore(m.home, (store) => store.computers.list())
 
     const refused = await beat(clone, 'clone.test')
     expect(refused.exitCode).toBe(4)
     expect(refused.stderr).toContain('a cloned agent')
-    await eventually(() => sql(db, "SELECT 1 FROM handshakes WHERE reason = 'cloned-agent'").length > 0, 5000, 'clone refused')
-    expect(sql(db, 'SELECT id FROM computers')).toHaveLength(1)
+    await eventually(async () => (await managerJournal(m.home)).some((row) => row.reason === 'cloned-agent'), 5000, 'clone refused')
+    expect(await computers()).toHaveLength(1)
 
     expect((await tether(['manager', 'settings', 'set', 'allowReactivateCloned', 'true'], m.env)).exitCode).toBe(0)
     expect((await beat(clone, 'clone.test')).exitCode).toBe(0)
-    const computers = sql<{hostname: string; cert_sha256: string}>(db, 'SELECT hostname, cert_sha256 FROM computers ORDER BY id')
-    expect(computers.map((c) => c.hostname)).toEqual(['original.test', 'clone.test'])
+    const recorded = await computers()
+    expect(recorded.map((c) => c.hostname)).toEqual(['original.test', 'clone.test'])
     const cloneStatus = json(await tether(['agent', 'status', '--json', '--dsa-core', clone]))
-    expect(cloneStatus.certificateHash.sha256).toBe(computers[1].cert_sha256)
-    expect(cloneStatus.certificateHash.sha256).not.toBe(computers[0].cert_sha256)
+    expect(cloneStatus.certificateHash.sha256).toBe(recorded[1].certSha256)
+    expect(cloneStatus.certificateHash.sha256).not.toBe(recorded[0].certSha256)
     expect((await beat(original, 'original.test')).exitCode).toBe(0)
     expect((await beat(clone, 'clone.test')).exitCode).toBe(0)
   })
 
   it('an agent unknown to the registry is refused unless allowed, then reactivated as a new computer', async () => {
-    const m = await managerWithListener()
+    const {home, env} = await initManager(tempDir())
+    const registry = path.join(home, 'tether.db')
+    const backup = path.join(tempDir(), 'tether.db')
+    fs.copyFileSync(registry, backup)
+    const first = await startManager(home)
     const dsaCore = newDsaCore()
-    expect((await dsaControl(dsaCore, ['-a', m.process.url])).exitCode).toBe(0)
-    // The registry loses every trace of it, as if restored from an older backup.
-    const writable = new Database(path.join(m.home, 'tether.db'))
-    writable.exec('DELETE FROM events; DELETE FROM operations; DELETE FROM certificates; DELETE FROM computers;')
-    writable.close()
-    const db = path.join(m.home, 'tether.db')
+    expect((await dsaControl(dsaCore, ['-a', first.url])).exitCode).toBe(0)
+    await first.stop()
+    // The registry is restored from the backup taken before the activation: it has no trace of the agent.
+    for (const file of [registry, `${registry}-wal`, `${registry}-shm`]) fs.rmSync(file, {force: true})
+    fs.copyFileSync(backup, registry)
+    await listener(home, {port: first.port})
+    const computers = () => withStore(home, (store) => store.computers.list())
     await dsaControl(dsaCore, ['-m'])
-    await eventually(() => sql(db, "SELECT 1 FROM handshakes WHERE reason = 'unknown-agent'").length > 0, 5000, 'unknown refused')
-    expect(sql(db, 'SELECT id FROM computers')).toHaveLength(0)
-    expect((await tether(['manager', 'settings', 'set', 'allowReactivateUnknown', 'true'], m.env)).exitCode).toBe(0)
+    await eventually(async () => (await managerJournal(home)).some((row) => row.reason === 'unknown-agent'), 5000, 'unknown refused')
+    expect(await computers()).toHaveLength(0)
+    expect((await tether(['manager', 'settings', 'set', 'allowReactivateUnknown', 'true'], env)).exitCode).toBe(0)
     expect((await dsaControl(dsaCore, ['-m'])).exitCode).toBe(0)
-    const rows = sql<{cert_sha256: string}>(db, 'SELECT cert_sha256 FROM computers')
-    expect(rows).toHaveLength(1)
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).certificateHash.sha256).toBe(rows[0].cert_sha256)
+    const recorded = await computers()
+    expect(recorded).toHaveLength(1)
+    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).certificateHash.sha256).toBe(recorded[0].certSha256)
   })
 })
 
@@ -303,7 +299,7 @@ describe('what the agent sees when the manager will not have it', () => {
     const beat = await dsaControl(dsaCore, ['-m'])
     expect(beat.exitCode).toBe(5)
     expect(beat.stderr).toMatch(/reset the agent \(`dsa_control -r`\) and activate it again/)
-    const journal = sql<{tls_role: string; result: string; reason: string}>(path.join(dsaCore, 'ds_agent.db'), "SELECT tls_role, result, reason FROM handshakes WHERE tls_role = 'client' AND result != 'accepted'")
+    const journal = (await agentJournal(dsaCore)).filter((row) => row.tlsRole === 'client' && row.result !== 'accepted')
     expect(journal.length).toBeGreaterThan(0)
   })
 })

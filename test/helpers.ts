@@ -95,12 +95,12 @@ export async function initManager(dir: string, extra: string[] = []): Promise<{h
 }
 
 /** Poll until `probe` returns a truthy value (another process writes it), or fail after `ms`. */
-export async function eventually<T>(probe: () => T | undefined | false, ms = 5000, what = 'condition'): Promise<T> {
+export async function eventually<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000, what: string | (() => string) = 'condition'): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
-    const value = probe()
+    const value = await probe()
     if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {TetherError} from '../src/errors.js'
-import {fingerprint, issuedBy, parseCertificate, parseCertificateFile, summarize} from '../src/pki/inspect.js'
+import {fingerprint, issuedBy, parseCertificate, parseCertificateFile, summarize} from '../src/pki/certificate.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {createCsr, issueCertificate, readCsr} from '../src/pki/x509.js'
 import {openssl, tempDir} from './helpers.js'

@@ -11,7 +11,7 @@ import {analyzeHandshake} from '../src/inspect/wire/analyze.js'
 import {HANDSHAKE, HandshakeReader, RECORD, splitRecords} from '../src/inspect/wire/records.js'
 import {WireTap} from '../src/inspect/wire/tap.js'
 import {derNameToString, signatureAlgorithm} from '../src/inspect/x509-fields.js'
-import {oneLineName} from '../src/pki/inspect.js'
+import {oneLineName} from '../src/pki/certificate.js'
 import {ROOT, tempDir} from './helpers.js'
 
 /**

@@ -3,7 +3,7 @@ import zlib from 'node:zlib'
 
 import {TetherError, isTetherError} from '../errors.js'
 import {openEnvelope} from '../pki/cms.js'
-import {parseCertificate} from '../pki/inspect.js'
+import {parseCertificate} from '../pki/certificate.js'
 import {loadPrivateKey} from '../pki/keys.js'
 import {toPem} from '../pki/pem.js'
 import {Logger, silentLogger} from '../platform/log.js'

@@ -2,10 +2,12 @@ import type crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 
+import type * as v from 'valibot'
+
 import type {SecurityContext} from '../channel/journal.js'
 import {TetherError} from '../errors.js'
-import {ActivationReport, ActivationRequestArgs, AgentCommunication, AgentStatusReply, BOOTSTRAP_COMMANDS, CommandName, HostInfo} from '../protocol/commands.js'
-import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/inspect.js'
+import {ActivationReport, ActivationRequestArgs, AgentCommunication, BOOTSTRAP_COMMANDS, CommandName, MESSAGES, Reply, parseRequest} from '../protocol/messages.js'
+import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/certificate.js'
 import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {Logger} from '../platform/log.js'
@@ -28,7 +30,7 @@ export interface ActivationStaging {
   dsmCaCertPem?: string
 }
 
-export interface CommandContext {
+export interface SessionContext {
   store: DsaCore
   db: Database
   /** The security context this connection was accepted in. */
@@ -55,7 +57,8 @@ export interface CommandContext {
   stateChangedHere(state: AgentState): void
 }
 
-type Handler = (ctx: CommandContext, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>
+type Body<N extends CommandName> = v.InferOutput<(typeof MESSAGES)[N]['request']>
+type Handlers = {[N in CommandName]: (ctx: SessionContext, body: Body<N>) => Promise<Reply<N>> | Reply<N>}
 
 const AGENT_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
 
@@ -64,15 +67,14 @@ function currentCertificateSha256(store: DsaCore): string {
   return pem && store.state() === 'activated' ? fingerprint(parseCertificate(pem, 'ds_agent.crt')) : bootstrapIdentity().sha256
 }
 
-function certificateField(body: Record<string, unknown>, command: string): crypto.X509Certificate & {pem: string} {
+function certificateField(body: {certificate: string}, command: string): crypto.X509Certificate & {pem: string} {
   const pem = body.certificate
-  if (typeof pem !== 'string') throw new TetherError('usage', 'missing-certificate', `${command} needs a "certificate" (PEM)`)
   const certificate = parseCertificate(pem, `the certificate sent with ${command}`)
   return Object.assign(certificate, {pem})
 }
 
 /** Bootstrap commands are for an agent not yet activated; once activated, they are refused. */
-function requireNotActivated(ctx: CommandContext): void {
+function requireNotActivated(ctx: SessionContext): void {
   if (ctx.store.state() === 'activated') {
     throw new TetherError('refused', 'already-activated', 'this agent is already activated', {
       hint: 'reconnect over mutual TLS; to move it to another manager, deactivate or reset it (`dsa_control -r`) first',
@@ -80,8 +82,8 @@ function requireNotActivated(ctx: CommandContext): void {
   }
 }
 
-const HANDLERS: Record<CommandName, Handler | undefined> = {
-  GetHostInfo(ctx): HostInfo & Record<string, unknown> {
+const HANDLERS: Handlers = {
+  GetHostInfo(ctx) {
     return {
       hostname: ctx.hostname,
       platform: process.platform,
@@ -102,7 +104,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     // The key pair is made here and its private half never leaves this process until it is
     // written to ds_agent.key (0600) at SetAgentCredentials.
     ctx.staging.keys = await ctx.generateKeys()
-    const commonName = typeof body.commonName === 'string' && body.commonName ? body.commonName : ctx.hostname
+    const commonName = body.commonName || ctx.hostname
     const csr = await createCsr({commonName, organizationalUnit: 'agent'}, ctx.staging.keys.publicKeyPem, ctx.staging.keys.privateKeyPem)
     failpoint('activation:after-csr')
     return {csr}
@@ -176,7 +178,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     return {state: 'activated', certificateSha256: fingerprint(agentCert)}
   },
 
-  async GetAgentStatus(ctx): Promise<AgentStatusReply & Record<string, unknown>> {
+  async GetAgentStatus(ctx) {
     const status = await ctx.store.statusAsync()
     return {
       state: status.state,
@@ -190,12 +192,12 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   },
 
   async SetSecurityConfiguration(ctx, body) {
-    return {...(await applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log))}
+    return applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log)
   },
 
   GetAgentEvents(ctx, body) {
-    const limit = Math.min(Math.max(Number(body.limit) || 500, 1), 5000)
-    const events = listEvents(ctx.db, Number(body.after) || 0, limit + 1)
+    const limit = Math.min(Math.max(body.limit || 500, 1), 5000)
+    const events = listEvents(ctx.db, body.after ?? 0, limit + 1)
     failpoint('agent-events:pulled')
     return {instance: agentInstance(ctx.db), events: events.slice(0, limit), more: events.length > limit}
   },
@@ -206,7 +208,7 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
     }
 
     failpoint('agent-events:ack-received')
-    return {deleted: acknowledgeEvents(ctx.db, Number(body.through) || 0)}
+    return {deleted: acknowledgeEvents(ctx.db, body.through)}
   },
 
   async SetCommunication(ctx, body) {
@@ -233,34 +235,26 @@ const HANDLERS: Record<CommandName, Handler | undefined> = {
   },
 
   ReportActivationResult(ctx, body) {
-    const status = Number(body.status)
-    if (!Number.isInteger(status)) throw new TetherError('usage', 'bad-report', 'ReportActivationResult needs a numeric status')
-    ctx.report = {status, reason: String(body.reason ?? ''), message: String(body.message ?? ''), hint: body.hint ? String(body.hint) : undefined, computer: body.computer as ActivationReport['computer']}
+    ctx.report = body
     return {received: true}
   },
 
 }
 
-const MODES = new Set(['bidirectional', 'manager-initiated', 'agent-initiated'])
-
-/** Validate the manager's communication settings; the address the agent dialled is the fallback. */
-function communicationFrom(value: unknown, dialled?: string): AgentCommunication {
-  const v = (value ?? {}) as Partial<AgentCommunication>
-  const mode = MODES.has(String(v.mode)) ? (v.mode as AgentCommunication['mode']) : 'bidirectional'
-  const heartbeatSeconds = Number.isInteger(v.heartbeatSeconds) && (v.heartbeatSeconds as number) > 0 ? (v.heartbeatSeconds as number) : 600
-  const managerAddress = typeof v.managerAddress === 'string' && v.managerAddress ? v.managerAddress : dialled ?? null
-  return {managerAddress, mode, heartbeatSeconds}
+/** The manager's communication settings over the defaults; the address the agent dialled is the fallback. */
+function communicationFrom(change: Partial<AgentCommunication> | undefined, dialled?: string): AgentCommunication {
+  return {managerAddress: change?.managerAddress || (dialled ?? null), mode: change?.mode ?? 'bidirectional', heartbeatSeconds: change?.heartbeatSeconds ?? 600}
 }
 
 /**
  * Re-keying: over mutual TLS, the manager that activated this agent may give it a new key and
  * certificate from the same CA (how a cloned or unknown agent is reactivated as a new computer).
  */
-function isRekey(ctx: CommandContext, body: Record<string, unknown>): boolean {
+function isRekey(ctx: SessionContext, body: {rekey?: boolean}): boolean {
   return ctx.context === 'mutual' && body.rekey === true
 }
 
-async function installRekeyedCredentials(ctx: CommandContext, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function installRekeyedCredentials(ctx: SessionContext, body: Body<'SetAgentCredentials'>): Promise<Reply<'SetAgentCredentials'>> {
   const agentCert = certificateField(body, 'SetAgentCredentials')
   const keys = ctx.staging.keys
   if (!keys) throw new TetherError('usage', 'out-of-order', 'SetAgentCredentials (rekey) before GenerateAgentCSR (rekey) on this connection')
@@ -272,7 +266,7 @@ async function installRekeyedCredentials(ctx: CommandContext, body: Record<strin
   if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the new agent certificate is not issued by the CA this agent trusts')
   await ctx.store.lockedAsync(() => {
     requireSameActivation(ctx)
-    const communication = body.communication ? communicationFrom({...ctx.store.communication(), ...(body.communication as object)}, undefined) : ctx.store.communication()
+    const communication = body.communication ? communicationFrom({...ctx.store.communication(), ...body.communication}) : ctx.store.communication()
     ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, ...(communication ? {comm: JSON.stringify(communication)} : {})}, remove: ['config', 'configMeta']})
   })
   ctx.staging.keys = undefined
@@ -286,7 +280,7 @@ async function installRekeyedCredentials(ctx: CommandContext, body: Record<strin
  * A mutual session was accepted for the credentials on disk at its handshake; if a reset,
  * deactivation or re-key replaced them since, it may no longer change anything.
  */
-function requireSameActivation(ctx: CommandContext): void {
+function requireSameActivation(ctx: SessionContext): void {
   const pem = ctx.store.read('cert')
   if (ctx.store.state() !== 'activated' || !pem || (ctx.sessionCertificateSha256 && fingerprint(parseCertificate(pem, 'ds_agent.crt')) !== ctx.sessionCertificateSha256)) {
     throw new TetherError('refused', 'activation-changed', 'this agent was reset, deactivated or re-keyed during the session', {hint: 'reconnect'})
@@ -294,21 +288,22 @@ function requireSameActivation(ctx: CommandContext): void {
 }
 
 /** Run one command in the connection's context; refusals are TetherErrors the server maps to HTTP. */
-export async function dispatchCommand(ctx: CommandContext, name: CommandName, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function dispatchCommand(ctx: SessionContext, name: CommandName, raw: unknown): Promise<Reply<CommandName>> {
   if (ctx.context !== 'mutual' && !BOOTSTRAP_COMMANDS.has(name)) {
     throw new TetherError('trust', 'requires-activation', `${name} needs an activated agent over mutual TLS; this connection is in the ${ctx.context} context`, {
       hint: 'activate the agent first (tether manager activate, or dsa_control -a)',
     })
   }
 
-  const rekeyCommand = (name === 'GenerateAgentCSR' || name === 'SetAgentCredentials') && isRekey(ctx, body)
+  const body = parseRequest(name, raw)
+  const rekeyCommand = (name === 'GenerateAgentCSR' || name === 'SetAgentCredentials') && isRekey(ctx, body as {rekey?: boolean})
   if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo' && name !== 'ReportActivationResult' && !rekeyCommand) {
     throw new TetherError('refused', 'already-activated', `${name} is an activation command and this agent is already activated`, {
       hint: 'deactivate or reset the agent (`dsa_control -r`) before activating it again',
     })
   }
 
-  const handler = HANDLERS[name]
-  if (!handler) throw new TetherError('notFound', 'not-implemented', `${name} is not served by this agent version`)
+  // The body was checked against this command's schema just above.
+  const handler = HANDLERS[name] as (ctx: SessionContext, body: unknown) => Promise<Reply<CommandName>> | Reply<CommandName>
   return handler(ctx, body)
 }

@@ -1,9 +1,9 @@
 import {connectTls, parseHostPort} from '../channel/connect.js'
 import {skipHostnameCheck} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {fingerprint, parseCertificate} from '../pki/inspect.js'
+import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
-import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/commands.js'
+import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import type {AgentRuntime} from './server.js'
 

@@ -11,13 +11,13 @@ import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
-import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/commands.js'
-import {fingerprint, parseCertificate} from '../pki/inspect.js'
+import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/messages.js'
+import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
 import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
-import {CommandContext, dispatchCommand} from './commands.js'
+import {SessionContext, dispatchCommand} from './handlers.js'
 import {openAgentDatabase, recordEvent, recordHandshake} from './database.js'
 import {AgentState, DSA_FILES, DsaCore} from './store.js'
 
@@ -53,7 +53,7 @@ interface ContextServer {
 }
 
 interface Session {
-  ctx: CommandContext
+  ctx: SessionContext
   refusal?: TetherError
 }
 
@@ -131,7 +131,7 @@ export class AgentRuntime {
    * client but still HTTP server). TLS is already established, so a plain http.Server parses it.
    * Resolves with the session's context when the manager closes the connection.
    */
-  serveOutbound(socket: tls.TLSSocket, context: SecurityContext, extra: Partial<CommandContext> = {}): Promise<CommandContext> {
+  serveOutbound(socket: tls.TLSSocket, context: SecurityContext, extra: Partial<SessionContext> = {}): Promise<SessionContext> {
     this.track(socket)
     const peer = peerCertificate(socket)
     const ctx = {...this.newContext(context, peer), ...extra}
@@ -139,13 +139,13 @@ export class AgentRuntime {
     this.journal({...describeSocket(socket, peer), tlsRole: 'client', httpRole: 'server', context, result: 'accepted', reason: 'ok'})
     // A manager that goes quiet must not hold the agent's connection forever.
     socket.setTimeout(OUTBOUND_IDLE_MS, () => socket.destroy())
-    return new Promise<CommandContext>((resolve) => {
+    return new Promise<SessionContext>((resolve) => {
       socket.once('close', () => resolve(ctx))
       this.outboundHttp.emit('connection', socket)
     })
   }
 
-  private newContext(context: SecurityContext, peer?: crypto.X509Certificate): CommandContext {
+  private newContext(context: SecurityContext, peer?: crypto.X509Certificate): SessionContext {
     const ownCert = context === 'mutual' ? this.store.read('cert') : undefined
     return {
       store: this.store,

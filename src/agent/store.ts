@@ -12,12 +12,12 @@ import {
   parseCertificateFile,
   summarize,
   validityProblem,
-} from '../pki/inspect.js'
+} from '../pki/certificate.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, writeFileAtomic} from '../platform/fsutil.js'
 import {failpoint} from '../platform/failpoint.js'
 import {DirLock, LockOptions} from '../platform/lock.js'
 import {Logger, silentLogger} from '../platform/log.js'
-import type {AgentCommunication} from '../protocol/commands.js'
+import type {AgentCommunication} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 
 /** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */

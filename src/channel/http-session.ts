@@ -3,7 +3,7 @@ import type {Duplex} from 'node:stream'
 
 import {TetherError} from '../errors.js'
 import {CONTENT_ENCODING, CONTENT_TYPE, DEFAULT_LIMITS, BodyLimits, decodeBody, encodeBody} from '../protocol/codec.js'
-import {CommandName, errorFromReply} from '../protocol/commands.js'
+import {CommandName, Reply, Request, errorFromReply, parseReply} from '../protocol/messages.js'
 
 /**
  * The manager's side of a command session: HTTP/1.1 requests sent one after another over one
@@ -65,11 +65,14 @@ export class HttpSession {
     })
   }
 
-  /** A command whose error reply becomes the error the agent described. */
-  async command<T>(name: CommandName, body: Record<string, unknown> = {}): Promise<T> {
-    const reply = await this.call<T>(name, body)
+  /**
+   * A command: the reply is checked against the protocol's schema for it, and an error reply
+   * becomes the error the agent described.
+   */
+  async command<N extends CommandName>(name: N, body?: Request<N>): Promise<Reply<N>> {
+    const reply = await this.call(name, body ?? {})
     if (reply.status !== 200) throw errorFromReply(name, reply.status, reply.body)
-    return reply.body
+    return parseReply(name, reply.body)
   }
 
   close(): void {

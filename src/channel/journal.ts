@@ -1,7 +1,7 @@
 import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
-import {fingerprint, oneLineName} from '../pki/inspect.js'
+import {fingerprint, oneLineName} from '../pki/certificate.js'
 
 /**
  * The handshake journal: every TLS handshake attempt either runtime takes part in, accepted or

@@ -1,7 +1,7 @@
 import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
-import {fingerprint} from '../pki/inspect.js'
+import {fingerprint} from '../pki/certificate.js'
 
 /**
  * TLS policy for every manager-agent channel: TLS 1.2 minimum and only forward-secret AEAD suites

@@ -9,7 +9,7 @@ import type {ManagerCredentials} from '../manager/credentials.js'
 import {ManagerHome} from '../manager/home.js'
 import {getSettings} from '../manager/settings.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
-import {fingerprint, issuedBy} from '../pki/inspect.js'
+import {fingerprint, issuedBy} from '../pki/certificate.js'
 import {classifyPeer, isBootstrapCertificate} from '../pki/peer.js'
 
 /**

@@ -1,7 +1,7 @@
 import type {HttpSession} from '../channel/http-session.js'
 import {isTetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
-import type {AgentEventsReply, AgentStatusReply} from '../protocol/commands.js'
+import type {Reply} from '../protocol/messages.js'
 import {openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
 import {configurationCommandBody} from './policies.js'
@@ -26,7 +26,7 @@ export interface ContactReport {
 
 export async function runContact(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<ContactReport> {
   try {
-    const status = await session.command<AgentStatusReply>('GetAgentStatus')
+    const status = await session.command('GetAgentStatus')
     const recordedHostname = (computer.hostInfo as {hostname?: string} | null)?.hostname
     if (recordedHostname && status.hostname !== recordedHostname) {
       // The certificate of one computer, reported from another host: a clone.
@@ -71,7 +71,7 @@ export async function reportRefusal(session: HttpSession, error: unknown): Promi
 export async function pullEvents(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<number> {
   let stored = 0
   for (;;) {
-    const reply = await session.command<AgentEventsReply>('GetAgentEvents', {limit: EVENT_BATCH})
+    const reply = await session.command('GetAgentEvents', {limit: EVENT_BATCH})
     if (reply.events.length === 0) return stored
     failpoint('manager-events:pulled')
     stored += await ctx.store.events.store(computer.id, reply, ctx.now())
@@ -89,8 +89,9 @@ async function deliver(ctx: ManagerContext, session: HttpSession, computer: Comp
   try {
     // A configuration is encrypted at send time, to the certificate the agent holds now.
     const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(store, computer)).body : operation.body
-    const result = await session.command<Record<string, unknown>>(operation.command, body)
-    if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as {policy: string; version: number; sha256: string})
+    // The body was queued by this manager for this command (a configuration built just above).
+    const result = await session.command(operation.command, body as never)
+    if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as Reply<'SetSecurityConfiguration'>)
     await store.operations.finish(operation.id, {ok: true, result, maxAttempts: MAX_ATTEMPTS}, ctx.now())
     // The agent is back to bootstrap after Deactivate: nothing more is sent.
     return operation.command === 'Deactivate' ? 'deactivated' : 'done'

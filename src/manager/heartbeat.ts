@@ -7,9 +7,9 @@ import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/inspect.js'
+import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/certificate.js'
 import {isBootstrapCertificate} from '../pki/peer.js'
-import {ActivationReport, AgentStatusReply, HostInfo} from '../protocol/commands.js'
+import {ActivationReport, HostInfo} from '../protocol/messages.js'
 import {ActivationRequest, completeActivation, duplicatePlan} from './activation.js'
 import {checkClockSkew} from './clock.js'
 import {reportRefusal, runContact} from './contact.js'
@@ -185,7 +185,7 @@ export class HeartbeatListener {
     const peer = peerCertificate(socket)
     let hostInfo: HostInfo
     try {
-      hostInfo = await session.command<HostInfo>('GetHostInfo')
+      hostInfo = await session.command('GetHostInfo')
     } catch {
       session.close()
       return
@@ -193,7 +193,7 @@ export class HeartbeatListener {
 
     const report = async (verdict: ActivationReport, on: HttpSession = session) => {
       try {
-        await on.command('ReportActivationResult', verdict as unknown as Record<string, unknown>)
+        await on.command('ReportActivationResult', verdict)
       } finally {
         on.close()
       }
@@ -215,7 +215,7 @@ export class HeartbeatListener {
         session,
         confirm: async (expectedSha256) => {
           confirmation = await this.awaitConfirmation(expectedSha256)
-          return confirmation.command<AgentStatusReply>('GetAgentStatus')
+          return confirmation.command('GetAgentStatus')
         },
       }, hostInfo, plan.request)
       await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {TetherError, errnoCode} from '../errors.js'
-import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/inspect.js'
+import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/certificate.js'
 import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
 import {Logger, silentLogger} from '../platform/log.js'

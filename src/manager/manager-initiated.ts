@@ -6,10 +6,9 @@ import {HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, describeSocket} from '../channel/journal.js'
 import {peerCertificate} from '../channel/tls.js'
 import {TetherError} from '../errors.js'
-import {commonName, fingerprint, oneLineName} from '../pki/inspect.js'
+import {commonName, fingerprint, oneLineName} from '../pki/certificate.js'
 import {classifyPeer} from '../pki/peer.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
-import type {AgentStatusReply, HostInfo} from '../protocol/commands.js'
 import {ActivationRequest, ActivationResult, completeActivation, duplicatePlan} from './activation.js'
 import {checkClockSkew} from './clock.js'
 import {connectMutual, trustAnchors} from './connections.js'
@@ -68,13 +67,13 @@ export async function activate(ctx: ManagerContext, target: string, request: Act
 async function activateBootstrapAgent(ctx: ManagerContext, session: HttpSession, where: {host: string; port: number}, request: ActivationRequest) {
   const settings = await getSettings(ctx.store)
   const address = `${where.host}:${where.port}`
-  const hostInfo = await session.command<HostInfo>('GetHostInfo')
+  const hostInfo = await session.command('GetHostInfo')
   checkClockSkew(hostInfo.clock, ctx.now(), settings.maxClockSkewSeconds * 1000)
   const duplicate = await duplicatePlan(ctx, request.hostname ?? hostInfo.hostname)
   const confirm = async (expectedSha256: string) => {
     const mutual = new HttpSession(await connectMutual(ctx.credentials, where.host, where.port, expectedSha256))
     try {
-      return await mutual.command<AgentStatusReply>('GetAgentStatus')
+      return await mutual.command('GetAgentStatus')
     } finally {
       mutual.close()
     }
@@ -103,7 +102,7 @@ async function confirmOwnAgent(ctx: ManagerContext, peer: crypto.X509Certificate
   const mutual: tls.TLSSocket = await connectMutual(ctx.credentials, where.host, where.port, sha256, await currentCrl(ctx))
   const session = new HttpSession(mutual)
   try {
-    const status = await session.command<AgentStatusReply>('GetAgentStatus')
+    const status = await session.command('GetAgentStatus')
     record({context: 'mutual', result: 'accepted', reason: 'already-activated'})
     const known = await store.computers.byCertificate(sha256)
     if (known) return {computer: known, alreadyActivated: true}
@@ -115,7 +114,7 @@ async function confirmOwnAgent(ctx: ManagerContext, peer: crypto.X509Certificate
     }
 
     // Issued but never recorded: a previous activation was cut off after the agent committed.
-    const info = await session.command<HostInfo>('GetHostInfo')
+    const info = await session.command('GetHostInfo')
     const computer = await store.computers.recordActivation({
       guid: commonName(peer) ?? newGuid(),
       hostname: status.hostname,

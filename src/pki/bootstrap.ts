@@ -1,7 +1,7 @@
 import type crypto from 'node:crypto'
 import fs from 'node:fs'
 
-import {fingerprint, parseCertificate} from './inspect.js'
+import {fingerprint, parseCertificate} from './certificate.js'
 
 /**
  * The bootstrap certificate shipped in the package (assets/bootstrap): the same in every install,

@@ -1,7 +1,7 @@
 import type crypto from 'node:crypto'
 
 import {bootstrapIdentity} from './bootstrap.js'
-import {issuedBy} from './inspect.js'
+import {issuedBy} from './certificate.js'
 
 /**
  * What a peer's certificate is in tether's terms, seen from one installation: the shipped bootstrap

@@ -7,7 +7,7 @@ import {parseActivationArgs, parseManagerUrl} from '../../agent/outbound.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {valueOrAsk} from '../../cli/prompt.js'
 import {TetherError, isTetherError} from '../../errors.js'
-import {httpStatusFor} from '../../protocol/commands.js'
+import {httpStatusFor} from '../../protocol/messages.js'
 
 /** `HTTP Status: 200 - OK`, the line provisioning scripts look for. */
 function statusLine(status: number): string {

@@ -1,6 +1,6 @@
 import {ManagerCommand} from '../../cli/base-command.js'
 import {fieldLines} from '../../cli/render.js'
-import {CertificateSummary} from '../../pki/inspect.js'
+import {CertificateSummary} from '../../pki/certificate.js'
 
 const certificateLines = (summary: CertificateSummary) =>
   fieldLines([

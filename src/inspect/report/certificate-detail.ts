@@ -1,6 +1,6 @@
 import type crypto from 'node:crypto'
 
-import {fingerprint, oneLineName, subjectAltNames, validityProblem} from '../../pki/inspect.js'
+import {fingerprint, oneLineName, subjectAltNames, validityProblem} from '../../pki/certificate.js'
 import type {CertificateDetail} from '../types.js'
 import {signatureAlgorithm} from '../x509-fields.js'
 

@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import {TetherError} from '../../errors.js'
-import {fingerprint, oneLineName} from '../../pki/inspect.js'
+import {fingerprint, oneLineName} from '../../pki/certificate.js'
 import {FAILURE_CLASS, likelyFix} from '../advice.js'
 import type {PeerKind} from '../perspective.js'
 import type {KeyLogSink} from '../probe/keylog.js'

@@ -1,6 +1,6 @@
 import type crypto from 'node:crypto'
 
-import {fingerprint} from '../../pki/inspect.js'
+import {fingerprint} from '../../pki/certificate.js'
 import type {AgentMaterial} from '../perspective.js'
 import type {AgentAnswer, Verdict} from '../types.js'
 import type {Evidence, Judgement} from './evidence.js'

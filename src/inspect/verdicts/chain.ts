@@ -1,4 +1,4 @@
-import {oneLineName} from '../../pki/inspect.js'
+import {oneLineName} from '../../pki/certificate.js'
 import {plainReason} from '../advice.js'
 import type {Evidence, Judgement} from './evidence.js'
 import {verifyCode, verifyLocally} from './openssl.js'

@@ -1,5 +1,5 @@
 import {classifyTlsError} from '../../channel/journal.js'
-import {oneLineName} from '../../pki/inspect.js'
+import {oneLineName} from '../../pki/certificate.js'
 import {plainReason} from '../advice.js'
 import type {Evidence, Finding, Judgement} from './evidence.js'
 import {opensslOf} from './openssl.js'

@@ -1,7 +1,7 @@
 import type crypto from 'node:crypto'
 
 import {classifyTlsError} from '../../channel/journal.js'
-import {issuedBy, validityProblem} from '../../pki/inspect.js'
+import {issuedBy, validityProblem} from '../../pki/certificate.js'
 import type {TlsError} from '../probe/connection.js'
 import type {OpensslError} from '../types.js'
 

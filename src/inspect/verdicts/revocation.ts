@@ -1,4 +1,4 @@
-import {fingerprint} from '../../pki/inspect.js'
+import {fingerprint} from '../../pki/certificate.js'
 import {plainReason} from '../advice.js'
 import type {Verdict} from '../types.js'
 import type {Evidence, Judgement} from './evidence.js'

@@ -1,5 +1,5 @@
 import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
-import type {CommandName} from '../../protocol/commands.js'
+import type {CommandName} from '../../protocol/messages.js'
 import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
 import {SQLITE_MIGRATIONS} from './sqlite-schema.js'

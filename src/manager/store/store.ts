@@ -1,5 +1,5 @@
 import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
-import type {CommandName} from '../../protocol/commands.js'
+import type {CommandName} from '../../protocol/messages.js'
 
 /**
  * The manager's store: every piece of state the manager keeps, behind named operations. Each

@@ -4,7 +4,7 @@ import type {CommandName} from '../../protocol/messages.js'
 /**
  * The manager's store: every piece of state the manager keeps, behind named operations. Each
  * operation is atomic on its own (no transaction spans two calls), so an engine may run them on any
- * connection: embedded SQLite (store/sqlite.ts) today, a shared PostgreSQL for several nodes later.
+ * connection: embedded SQLite (store/sqlite.ts), or a PostgreSQL shared by several nodes (store/postgres.ts).
  * Every operation is async so both engines fit the same interface.
  */
 
@@ -245,7 +245,7 @@ export interface JournalStore {
 }
 
 export interface ManagerStore {
-  readonly engine: 'sqlite'
+  readonly engine: 'sqlite' | 'postgres'
   /** Where it lives, for messages (a file, or a database URL without its password). */
   readonly location: string
   readonly schemaVersion: number

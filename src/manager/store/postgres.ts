@@ -1,0 +1,297 @@
+import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
+import type {CommandName} from '../../protocol/commands.js'
+import {LOCK_SPACE, Postgres, Queries} from '../../platform/postgres.js'
+import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
+import {POSTGRES_MIGRATIONS} from './postgres-schema.js'
+import type {
+  ActivationRecord,
+  AppliedConfiguration,
+  CommunicationChange,
+  Computer,
+  ContactRecord,
+  EventBatch,
+  EventFilter,
+  Identity,
+  IssuedCertificate,
+  JournalQuery,
+  ManagerEvent,
+  ManagerStore,
+  Operation,
+  OperationOutcome,
+  Policy,
+  PolicyVersion,
+  RevocationReasonName,
+  RevokedCertificate,
+} from './store.js'
+
+/**
+ * The shared engine: one PostgreSQL database several manager nodes use at once, operation for
+ * operation what the SQLite engine (store/sqlite.ts) does. Each multi-statement operation is one
+ * transaction at READ COMMITTED; where two nodes could interleave, a lock orders them (said at
+ * each). Locks are always taken computers, then certificates, then meta, so none can deadlock.
+ */
+
+const COMPUTER = `SELECT id, guid, hostname, display_name AS "displayName", description, group_name AS "group", policy, address, mode, state,
+  host_info AS "hostInfo", cert_serial AS "certSerial", cert_sha256 AS "certSha256", created_at AS "createdAt", activated_at AS "activatedAt",
+  last_seen_at AS "lastSeenAt", heartbeat_interval_s AS "heartbeatIntervalSeconds", missed_heartbeats AS "missedHeartbeats",
+  config_policy AS "configPolicy", config_version AS "configVersion", config_sha256 AS "configSha256" FROM computers`
+
+const OPERATION = 'SELECT id, computer_id AS "computerId", command, body, state, attempts, created_at AS "createdAt", finished_at AS "finishedAt", result FROM operations'
+
+const POLICY = 'SELECT id, name, document, version, sha256, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies'
+
+const JOURNAL = `SELECT id, at, tls_role AS "tlsRole", http_role AS "httpRole", peer_address AS "peerAddress", context, protocol, cipher,
+  peer_sha256 AS "peerSha256", peer_subject AS "peerSubject", result, reason, detail FROM handshakes`
+
+/** Saving a policy holds this advisory lock on its name (the second key is the name's hash). */
+const POLICY_LOCK = LOCK_SPACE + 1
+
+/** SQLite reads a negative LIMIT as none; PostgreSQL reads NULL so. */
+const limitOf = (limit: number) => (limit < 0 ? null : limit)
+
+export class PostgresManagerStore implements ManagerStore {
+  readonly engine = 'postgres' as const
+  private readonly sql: Queries
+
+  private constructor(private readonly db: Postgres) {
+    this.sql = db.queries
+  }
+
+  /** Connect to the database at `url`, creating or upgrading its schema. */
+  static async open(url: string): Promise<PostgresManagerStore> {
+    return new PostgresManagerStore(await Postgres.open(url, {what: 'the manager database', migrations: POSTGRES_MIGRATIONS}))
+  }
+
+  get location(): string {
+    return this.db.location
+  }
+
+  /** The version this store found or brought the schema to when it opened. */
+  get schemaVersion(): number {
+    return this.db.schemaVersion
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  private async computer(sql: Queries, id: number): Promise<Computer | undefined> {
+    return sql.get<Computer>(`${COMPUTER} WHERE id = $1`, id)
+  }
+
+  private async queuedOf(computerId: number): Promise<Operation[]> {
+    return this.sql.all<Operation>(`${OPERATION} WHERE computer_id = $1 AND state = 'queued' ORDER BY id`, computerId)
+  }
+
+  /**
+   * Queue `command` for each computer that has none queued. Their rows are locked first, in id
+   * order; the check then runs in a later statement, whose READ COMMITTED snapshot sees what a
+   * concurrent caller committed before releasing the lock, so two callers never both queue. NO KEY
+   * UPDATE: it still lets events and operations that merely reference the computer be inserted.
+   */
+  private async queueUnlessQueued(sql: Queries, computerIds: number[], command: CommandName, at: Date): Promise<void> {
+    await sql.run('SELECT id FROM computers WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', computerIds)
+    await sql.run(`INSERT INTO operations (computer_id, command, body, created_at)
+      SELECT t.computer_id, $2::text, '{}', $3 FROM unnest($1::bigint[]) AS t(computer_id)
+      WHERE NOT EXISTS (SELECT 1 FROM operations o WHERE o.computer_id = t.computer_id AND o.state = 'queued' AND o.command = $2::text)
+      ORDER BY t.computer_id`, computerIds, command, at.toISOString())
+  }
+
+  /**
+   * Revoke unless revoked. The UPDATE's row lock makes a concurrent revocation of the same
+   * certificate wait and then find it revoked. The CRL number is a counter row bumped by one
+   * upsert: its row lock serialises nodes until commit, so no two revocations share a number and,
+   * unlike a sequence, a rolled-back one leaves no gap.
+   */
+  private async revokeNow(sql: Queries, sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> {
+    const changed = (await sql.run('UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE sha256 = $3 AND revoked_at IS NULL', at.toISOString(), reason, sha256)) > 0
+    if (changed) await sql.run("INSERT INTO meta (key, value) VALUES ('crl_number', '1') ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text")
+    return changed
+  }
+
+  private async getMeta(key: string): Promise<string | undefined> {
+    return (await this.sql.get<{value: string}>('SELECT value FROM meta WHERE key = $1', key))?.value
+  }
+
+  readonly computers = {
+    count: async (): Promise<number> => (await this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers'))!.n,
+    list: async (): Promise<Computer[]> => this.sql.all<Computer>(`${COMPUTER} ORDER BY id`),
+    get: async (id: number): Promise<Computer | undefined> => this.computer(this.sql, id),
+    // lower() under "C" folds ASCII letters only, as SQLite's NOCASE does.
+    matching: async (ref: string): Promise<Computer[]> =>
+      this.sql.all<Computer>(`${COMPUTER} WHERE lower(guid) = lower($1::text COLLATE "C") OR hostname = $1 OR display_name = $1 OR address = $1 ORDER BY id`, ref),
+    byHostname: async (hostname: string): Promise<Computer[]> => this.sql.all<Computer>(`${COMPUTER} WHERE hostname = $1 ORDER BY id`, hostname),
+    byCertificate: async (sha256: string): Promise<Computer | undefined> =>
+      this.sql.get<Computer>(`${COMPUTER} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = $1)`, sha256),
+
+    // ON CONFLICT makes concurrent activations of one GUID a single computer: the later one waits, then updates.
+    recordActivation: async (record: ActivationRecord, at: Date): Promise<Computer> =>
+      this.db.transaction(async (sql) => {
+        const {id} = (await sql.get<{id: number}>(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info,
+            cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'activated', $9::jsonb, $10, $11, $12, $12, $12)
+          ON CONFLICT (guid) DO UPDATE SET hostname = EXCLUDED.hostname, display_name = coalesce(EXCLUDED.display_name, computers.display_name),
+            description = coalesce(EXCLUDED.description, computers.description), group_name = coalesce(EXCLUDED.group_name, computers.group_name),
+            policy = coalesce(EXCLUDED.policy, computers.policy), address = coalesce(EXCLUDED.address, computers.address), mode = EXCLUDED.mode, state = 'activated',
+            host_info = EXCLUDED.host_info, cert_serial = EXCLUDED.cert_serial, cert_sha256 = EXCLUDED.cert_sha256,
+            activated_at = EXCLUDED.activated_at, last_seen_at = EXCLUDED.last_seen_at
+          RETURNING id`,
+        record.guid, record.hostname, record.displayName ?? null, record.description ?? null, record.group ?? null, record.policy ?? null, record.address ?? null,
+        record.mode, JSON.stringify(record.hostInfo), record.certSerial, record.certSha256, at.toISOString()))!
+        await sql.run('UPDATE certificates SET computer_id = $1 WHERE sha256 = $2', id, record.certSha256)
+        return (await this.computer(sql, id))!
+      }),
+
+    setCommunication: async (id: number, change: CommunicationChange): Promise<void> => {
+      await this.sql.run(`UPDATE computers SET mode = coalesce($2, mode),
+        heartbeat_interval_s = CASE WHEN $3::boolean THEN $4::integer ELSE heartbeat_interval_s END,
+        missed_heartbeats = CASE WHEN $5::boolean THEN $6::integer ELSE missed_heartbeats END WHERE id = $1`,
+      id, change.mode ?? null, change.heartbeatIntervalSeconds !== undefined, change.heartbeatIntervalSeconds ?? null, change.missedHeartbeats !== undefined, change.missedHeartbeats ?? null)
+    },
+
+    recordContact: async (id: number, contact: ContactRecord): Promise<void> => {
+      await this.sql.run(`UPDATE computers SET host_info = coalesce(host_info, '{}'::jsonb) || jsonb_build_object('clock', $2::text), last_seen_at = $3,
+        config_policy = $4, config_version = $5, config_sha256 = $6 WHERE id = $1`,
+      id, contact.clock, contact.at.toISOString(), contact.applied?.policy ?? null, contact.applied?.version ?? null, contact.applied?.sha256 ?? null)
+    },
+
+    recordAppliedConfiguration: async (id: number, applied: AppliedConfiguration | undefined): Promise<void> => {
+      await this.sql.run('UPDATE computers SET config_policy = $2, config_version = $3, config_sha256 = $4 WHERE id = $1', id, applied?.policy ?? null, applied?.version ?? null, applied?.sha256 ?? null)
+    },
+
+    markReactivationRequired: async (id: number): Promise<void> => {
+      await this.sql.run("UPDATE computers SET state = 'reactivation-required' WHERE id = $1 AND state = 'activated'", id)
+    },
+
+    beginDeactivation: async (id: number, at: Date): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        await sql.run("UPDATE computers SET state = 'deactivation-pending' WHERE id = $1", id)
+        await this.queueUnlessQueued(sql, [id], 'Deactivate', at)
+      }),
+
+    finishDeactivation: async (id: number, options: {remove: boolean; at: Date}): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        // The computer first (lock order); deleting it needs the key lock, keeping it only the row's.
+        const computer = await sql.get<{certSha256: string | null}>(`SELECT cert_sha256 AS "certSha256" FROM computers WHERE id = $1 FOR ${options.remove ? 'UPDATE' : 'NO KEY UPDATE'}`, id)
+        if (computer?.certSha256) await this.revokeNow(sql, computer.certSha256, 'cessationOfOperation', options.at)
+        await sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: computer deactivated\"' WHERE computer_id = $1 AND state = 'queued'", id)
+        if (options.remove) await sql.run('DELETE FROM computers WHERE id = $1', id)
+        else await sql.run("UPDATE computers SET state = 'deactivated' WHERE id = $1", id)
+      }),
+
+    assignPolicy: async (id: number, policy: string, at: Date): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        await sql.run('UPDATE computers SET policy = $2 WHERE id = $1', id, policy)
+        await this.queueUnlessQueued(sql, [id], 'SetSecurityConfiguration', at)
+      }),
+  }
+
+  readonly certificates = {
+    record: async (cert: IssuedCertificate, at: Date): Promise<void> => {
+      await this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+    },
+    pem: async (sha256: string): Promise<string | undefined> => (await this.sql.get<{pem: string | null}>('SELECT pem FROM certificates WHERE sha256 = $1', sha256))?.pem ?? undefined,
+    isIssued: async (sha256: string): Promise<boolean> => (await this.sql.get('SELECT 1 FROM certificates WHERE sha256 = $1', sha256)) !== undefined,
+    revocation: async (sha256: string) =>
+      this.sql.get<{revokedAt: string | null; reason: string | null}>('SELECT revoked_at AS "revokedAt", revocation_reason AS reason FROM certificates WHERE sha256 = $1', sha256),
+    isRevoked: async (sha256: string): Promise<boolean> => (await this.sql.get('SELECT 1 FROM certificates WHERE sha256 = $1 AND revoked_at IS NOT NULL', sha256)) !== undefined,
+    revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.db.transaction((sql) => this.revokeNow(sql, sha256, reason, at)),
+    revoked: async (): Promise<RevokedCertificate[]> =>
+      this.sql.all<RevokedCertificate>('SELECT serial, sha256, subject, revoked_at AS "revokedAt", revocation_reason AS reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
+    crlNumber: async (): Promise<number> => Number((await this.getMeta('crl_number')) ?? '0'),
+  }
+
+  readonly operations = {
+    queue: async (computerId: number, command: CommandName, body: Record<string, unknown>, at: Date): Promise<Operation> =>
+      (await this.sql.get<Operation>(`INSERT INTO operations (computer_id, command, body, created_at) VALUES ($1, $2, $3::jsonb, $4)
+        RETURNING id, computer_id AS "computerId", command, body, state, attempts, created_at AS "createdAt", finished_at AS "finishedAt", result`,
+      computerId, command, JSON.stringify(body), at.toISOString()))!,
+    queued: async (computerId: number): Promise<Operation[]> => this.queuedOf(computerId),
+    list: async (computerId?: number): Promise<Operation[]> =>
+      computerId === undefined ? this.sql.all<Operation>(`${OPERATION} ORDER BY id`) : this.sql.all<Operation>(`${OPERATION} WHERE computer_id = $1 ORDER BY id`, computerId),
+    finish: async (id: number, outcome: OperationOutcome, at: Date): Promise<void> => {
+      await this.sql.run(`UPDATE operations SET attempts = attempts + 1,
+        state = CASE WHEN $2::boolean THEN 'done' WHEN attempts + 1 >= $3::integer THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN $2::boolean OR attempts + 1 >= $3::integer THEN $4 ELSE NULL END, result = $5::jsonb WHERE id = $1`,
+      id, outcome.ok, outcome.maxAttempts, at.toISOString(), JSON.stringify(outcome.result ?? null))
+    },
+  }
+
+  readonly events = {
+    // One statement, so atomic alone, inserting in batch order (n); the unique key makes a
+    // concurrent delivery of the same event wait, then skip it.
+    store: async (computerId: number, batch: EventBatch, at: Date): Promise<number> =>
+      this.sql.run(`INSERT INTO events (computer_id, agent_instance, agent_event_id, at, type, detail, received_at)
+        SELECT $1, $2, e.id, e.at, e.type, e.detail, $3 FROM jsonb_to_recordset($4::jsonb) AS e(n integer, id bigint, at text, type text, detail jsonb)
+        ORDER BY e.n ON CONFLICT (agent_instance, agent_event_id) DO NOTHING`,
+      computerId, batch.instance, at.toISOString(), JSON.stringify(batch.events.map((event, n) => ({n, id: event.id, at: event.at, type: event.type, detail: event.detail ?? {}})))),
+    list: async (filter: EventFilter): Promise<ManagerEvent[]> =>
+      (await this.sql.all<ManagerEvent>(`SELECT e.id, e.computer_id AS "computerId", c.hostname, e.at, e.type, e.detail, e.received_at AS "receivedAt"
+        FROM events e LEFT JOIN computers c ON c.id = e.computer_id
+        WHERE ($1::bigint IS NULL OR e.computer_id = $1) AND e.at >= $2 AND ($3::text IS NULL OR e.type = $3)
+        ORDER BY e.at DESC, e.id DESC LIMIT $4`, filter.computerId ?? null, filter.since ?? '', filter.type ?? null, limitOf(filter.limit ?? 1000))).reverse(),
+  }
+
+  readonly policies = {
+    list: async (): Promise<Policy[]> => this.sql.all<Policy>(`${POLICY} ORDER BY name`),
+    // An id match first, then a name match, as SQLite's lookup returns them.
+    find: async (ref: string): Promise<Policy | undefined> =>
+      /^\d+$/.test(ref) && Number.isSafeInteger(Number(ref))
+        ? this.sql.get<Policy>(`${POLICY} WHERE id = $1 OR name = $2 ORDER BY id = $1 DESC LIMIT 1`, Number(ref), ref)
+        : this.sql.get<Policy>(`${POLICY} WHERE name = $1`, ref),
+    // The advisory lock on the name serialises saves of one policy across nodes: two creations
+    // cannot both insert, and each replacement reads the version the one before it wrote.
+    save: async (change: PolicyVersion): Promise<{policy: Policy; queued: number; existed: boolean}> =>
+      this.db.transaction(async (sql) => {
+        await sql.run('SELECT pg_advisory_xact_lock($1, hashtext($2))', POLICY_LOCK, change.name)
+        const existing = await sql.get<Policy>(`${POLICY} WHERE name = $1`, change.name)
+        if (existing && !change.replace) return {policy: existing, queued: 0, existed: true}
+        const version = (existing?.version ?? 0) + 1
+        const at = change.at.toISOString()
+        const document = JSON.stringify(change.document)
+        if (existing) await sql.run('UPDATE policies SET document = $1::jsonb, version = $2, sha256 = $3, updated_at = $4 WHERE id = $5', document, version, change.sha256(version), at, existing.id)
+        else await sql.run('INSERT INTO policies (name, document, version, sha256, created_at, updated_at) VALUES ($1, $2::jsonb, $3, $4, $5, $5)', change.name, document, version, change.sha256(version), at)
+        let queued = 0
+        if (existing) {
+          const ids = (await sql.all<{id: number}>("SELECT id FROM computers WHERE policy = $1 AND state = 'activated' ORDER BY id FOR NO KEY UPDATE", change.name)).map((row) => row.id)
+          await this.queueUnlessQueued(sql, ids, 'SetSecurityConfiguration', change.at)
+          queued = ids.length
+        }
+
+        return {policy: (await sql.get<Policy>(`${POLICY} WHERE name = $1`, change.name))!, queued, existed: Boolean(existing)}
+      }),
+  }
+
+  readonly settings = {
+    all: async (): Promise<Map<string, string>> => new Map((await this.sql.all<{name: string; value: string}>('SELECT name, value FROM settings')).map((r) => [r.name, r.value])),
+    set: async (name: string, json: string, at: Date): Promise<void> => {
+      await this.sql.run('INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at', name, json, at.toISOString())
+    },
+  }
+
+  readonly meta = {
+    identity: async (): Promise<Identity> => {
+      const rows = new Map((await this.sql.all<{key: string; value: string}>("SELECT key, value FROM meta WHERE key IN ('manager_guid', 'tenant_id', 'created_at')")).map((r) => [r.key, r.value]))
+      return {managerGuid: rows.get('manager_guid') ?? '', tenantId: rows.get('tenant_id') ?? '', createdAt: rows.get('created_at') ?? ''}
+    },
+    get: async (key: string): Promise<string | undefined> => this.getMeta(key),
+    set: async (key: string, value: string): Promise<void> => {
+      await this.sql.run('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', key, value)
+    },
+  }
+
+  readonly journal = {
+    record: async (entry: HandshakeEntry, at: Date): Promise<void> => {
+      const {id} = (await this.sql.get<{id: number}>(`INSERT INTO handshakes (at, tls_role, http_role, peer_address, context, protocol, cipher, peer_sha256, peer_subject, result, reason, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+      at.toISOString(), entry.tlsRole, entry.httpRole, entry.peerAddress ?? null, entry.context, entry.protocol ?? null, entry.cipher ?? null,
+      entry.peerSha256 ?? null, entry.peerSubject ?? null, entry.result, entry.reason, entry.detail ?? null))!
+      // Trim in batches, as the SQLite journal does: one DELETE per hundred entries keeps the bound cheap.
+      if (id % 100 === 0) await this.sql.run('DELETE FROM handshakes WHERE id <= $1', id - JOURNAL_MAX_ENTRIES)
+    },
+    read: async (query: JournalQuery): Promise<JournalRow[]> =>
+      (await this.sql.all<JournalRow>(`${JOURNAL} WHERE id > $1 AND at >= $2 ORDER BY id DESC LIMIT $3`, query.sinceId ?? 0, query.since ?? '', limitOf(query.limit ?? JOURNAL_MAX_ENTRIES))).reverse(),
+    lastId: async (): Promise<number> => (await this.sql.get<{id: number}>('SELECT coalesce(max(id), 0) AS id FROM handshakes'))!.id,
+  }
+}

@@ -1,0 +1,655 @@
+import {execFileSync} from 'node:child_process'
+import path from 'node:path'
+
+import pg from 'pg'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {isTetherError} from '../src/errors.js'
+import {Postgres} from '../src/platform/postgres.js'
+import {JOURNAL_MAX_ENTRIES} from '../src/platform/sqlite-journal.js'
+import {openManagerStore} from '../src/manager/store/open.js'
+import {PostgresManagerStore} from '../src/manager/store/postgres.js'
+import {POSTGRES_MIGRATIONS} from '../src/manager/store/postgres-schema.js'
+import {SQLITE_MIGRATIONS} from '../src/manager/store/sqlite-schema.js'
+import {SqliteManagerStore} from '../src/manager/store/sqlite.js'
+import type {ActivationRecord, IssuedCertificate, ManagerStore, PolicyVersion} from '../src/manager/store/store.js'
+import type {HandshakeEntry} from '../src/channel/journal.js'
+import {ROOT, tempDir} from './helpers.js'
+import {freePort, startPostgres, usePostgres} from './postgres.js'
+
+// One conformance suite for both engines, through the store interface only; then what only the
+// shared engine has to get right: several nodes (two pools) racing on one database.
+
+const postgres = usePostgres()
+
+/** 2026-12-01T10:00:00.000Z plus `seconds`. */
+const at = (seconds = 0) => new Date(Date.UTC(2026, 11, 1, 10, 0, seconds))
+const iso = (seconds = 0) => at(seconds).toISOString()
+
+const certificate = (n: number): IssuedCertificate => ({
+  serial: `0${n}`.padStart(8, '0'),
+  sha256: `${n}`.padStart(64, 'a'),
+  subject: `CN=agent-${n}`,
+  notBefore: '2026-12-01T00:00:00.000Z',
+  notAfter: '2027-12-01T00:00:00.000Z',
+  pem: `-----BEGIN CERTIFICATE-----\nagent-${n}\n-----END CERTIFICATE-----\n`,
+})
+
+const activation = (n: number, extra: Partial<ActivationRecord> = {}): ActivationRecord => ({
+  guid: `0000000${n}-AAAA-4BBB-8CCC-DDDDDDDDDDDD`,
+  hostname: `host-${n}`,
+  mode: 'bidirectional',
+  hostInfo: {hostname: `host-${n}`, platform: 'linux', clock: iso()},
+  certSerial: certificate(n).serial,
+  certSha256: certificate(n).sha256,
+  ...extra,
+})
+
+/** An activated computer with its certificate recorded: its id. */
+async function activated(store: ManagerStore, n: number, extra: Partial<ActivationRecord> = {}, seconds = 0): Promise<number> {
+  await store.certificates.record(certificate(n), at(seconds))
+  return (await store.computers.recordActivation(activation(n, extra), at(seconds))).id
+}
+
+const policy = (name: string, document: Record<string, unknown>, options: {replace?: boolean; seconds?: number} = {}): PolicyVersion => ({
+  name,
+  document,
+  replace: options.replace ?? false,
+  at: at(options.seconds ?? 0),
+  sha256: (version) => `sha-${name}-${version}`,
+})
+
+const handshake = (n: number): HandshakeEntry => ({tlsRole: 'server', httpRole: 'server', context: 'mutual', result: 'accepted', reason: `ok-${n}`})
+
+const engines = [
+  {name: 'sqlite', migrations: SQLITE_MIGRATIONS.length, open: async () => SqliteManagerStore.open(path.join(tempDir('tether-store-'), 'manager.db'), {create: true})},
+  {name: 'postgres', migrations: POSTGRES_MIGRATIONS.length, open: async () => openManagerStore(await postgres().createDatabase())},
+] as const
+
+describe.each(engines)('the $name store', (engine) => {
+  let store: ManagerStore
+  beforeEach(async () => {
+    store = await engine.open()
+  })
+  afterEach(async () => {
+    await store.close()
+  })
+
+  describe('computers', () => {
+    it('records an activation, links its certificate and reads it back in full', async () => {
+      await store.certificates.record(certificate(1), at())
+      const computer = await store.computers.recordActivation(activation(1, {displayName: 'Web 1', group: 'web', address: '10.0.0.1', policy: 'base'}), at())
+      expect(computer).toEqual({
+        id: expect.any(Number),
+        guid: activation(1).guid,
+        hostname: 'host-1',
+        displayName: 'Web 1',
+        description: null,
+        group: 'web',
+        policy: 'base',
+        address: '10.0.0.1',
+        mode: 'bidirectional',
+        state: 'activated',
+        hostInfo: {hostname: 'host-1', platform: 'linux', clock: '2026-12-01T10:00:00.000Z'},
+        certSerial: certificate(1).serial,
+        certSha256: certificate(1).sha256,
+        createdAt: '2026-12-01T10:00:00.000Z',
+        activatedAt: '2026-12-01T10:00:00.000Z',
+        lastSeenAt: '2026-12-01T10:00:00.000Z',
+        heartbeatIntervalSeconds: null,
+        missedHeartbeats: null,
+        configPolicy: null,
+        configVersion: null,
+        configSha256: null,
+      })
+      expect(await store.computers.get(computer.id)).toEqual(computer)
+      expect(await store.computers.byCertificate(certificate(1).sha256)).toEqual(computer)
+      expect(await store.computers.byCertificate(certificate(9).sha256)).toBeUndefined()
+      expect(await store.computers.get(computer.id + 100)).toBeUndefined()
+      expect(await store.computers.count()).toBe(1)
+      expect(await store.computers.list()).toEqual([computer])
+    })
+
+    it('upserts on the GUID: a reactivation keeps the id, the creation time and what it does not restate', async () => {
+      const id = await activated(store, 1, {displayName: 'Web 1', description: 'first', group: 'web', policy: 'base', address: '10.0.0.1'})
+      await store.certificates.record(certificate(2), at(30))
+      const again = await store.computers.recordActivation(activation(1, {hostname: 'renamed', description: 'second', mode: 'agent-initiated', hostInfo: {v: 2}, certSerial: certificate(2).serial, certSha256: certificate(2).sha256}), at(30))
+      expect(again).toMatchObject({
+        id,
+        hostname: 'renamed',
+        displayName: 'Web 1',
+        description: 'second',
+        group: 'web',
+        policy: 'base',
+        address: '10.0.0.1',
+        mode: 'agent-initiated',
+        state: 'activated',
+        hostInfo: {v: 2},
+        certSha256: certificate(2).sha256,
+        createdAt: iso(0),
+        activatedAt: iso(30),
+        lastSeenAt: iso(30),
+      })
+      expect(await store.computers.count()).toBe(1)
+      expect((await store.computers.byCertificate(certificate(2).sha256))?.id).toBe(id)
+      const other = await activated(store, 3)
+      expect(other).toBeGreaterThan(id)
+      expect((await store.computers.list()).map((c) => c.id)).toEqual([id, other])
+    })
+
+    it('matches by GUID in any case, hostname, display name or address, in id order', async () => {
+      const a = await activated(store, 1, {hostname: 'shared', displayName: 'alpha', address: '10.0.0.1'})
+      const b = await activated(store, 2, {hostname: 'beta', displayName: 'shared'})
+      const c = await activated(store, 3, {hostname: 'gamma', address: 'shared'})
+      const ids = async (ref: string) => (await store.computers.matching(ref)).map((computer) => computer.id)
+      expect(await ids('shared')).toEqual([a, b, c])
+      expect(await ids(activation(2).guid.toLowerCase())).toEqual([b])
+      expect(await ids(activation(2).guid)).toEqual([b])
+      expect(await ids('alpha')).toEqual([a])
+      expect(await ids('10.0.0.1')).toEqual([a])
+      expect(await ids('ALPHA')).toEqual([])
+      // Case folds for ASCII letters only, as SQLite's NOCASE does, whatever the database's collation.
+      const accented = await activated(store, 4, {guid: 'ÉCOLE-0004'})
+      expect(await ids('ÉCOLE-0004')).toEqual([accented])
+      expect(await ids('École-0004')).toEqual([accented])
+      expect(await ids('éCOLE-0004')).toEqual([])
+      expect(await ids('nothing')).toEqual([])
+      expect((await store.computers.byHostname('shared')).map((computer) => computer.id)).toEqual([a])
+      expect(await store.computers.byHostname('SHARED')).toEqual([])
+    })
+
+    it('changes communication settings field by field: undefined keeps, null clears', async () => {
+      const id = await activated(store, 1)
+      await store.computers.setCommunication(id, {heartbeatIntervalSeconds: 30, missedHeartbeats: 4})
+      expect(await store.computers.get(id)).toMatchObject({mode: 'bidirectional', heartbeatIntervalSeconds: 30, missedHeartbeats: 4})
+      await store.computers.setCommunication(id, {mode: 'manager-initiated'})
+      expect(await store.computers.get(id)).toMatchObject({mode: 'manager-initiated', heartbeatIntervalSeconds: 30, missedHeartbeats: 4})
+      await store.computers.setCommunication(id, {heartbeatIntervalSeconds: null})
+      expect(await store.computers.get(id)).toMatchObject({mode: 'manager-initiated', heartbeatIntervalSeconds: null, missedHeartbeats: 4})
+      await store.computers.setCommunication(id, {missedHeartbeats: null, mode: 'agent-initiated'})
+      expect(await store.computers.get(id)).toMatchObject({mode: 'agent-initiated', heartbeatIntervalSeconds: null, missedHeartbeats: null})
+    })
+
+    it('records contacts (clock, last seen, applied configuration) and applied configurations alone', async () => {
+      const id = await activated(store, 1)
+      await store.computers.recordContact(id, {at: at(60), clock: '2026-12-01T10:00:59.000Z', applied: {policy: 'base', version: 2, sha256: 'abc'}})
+      expect(await store.computers.get(id)).toMatchObject({
+        hostInfo: {hostname: 'host-1', platform: 'linux', clock: '2026-12-01T10:00:59.000Z'},
+        lastSeenAt: iso(60),
+        configPolicy: 'base',
+        configVersion: 2,
+        configSha256: 'abc',
+      })
+      await store.computers.recordContact(id, {at: at(90), clock: 'later'})
+      expect(await store.computers.get(id)).toMatchObject({hostInfo: {hostname: 'host-1', platform: 'linux', clock: 'later'}, lastSeenAt: iso(90), configPolicy: null, configVersion: null, configSha256: null})
+      await store.computers.recordAppliedConfiguration(id, {policy: 'web', version: 7, sha256: 'def'})
+      expect(await store.computers.get(id)).toMatchObject({configPolicy: 'web', configVersion: 7, configSha256: 'def', lastSeenAt: iso(90)})
+      await store.computers.recordAppliedConfiguration(id, undefined)
+      expect(await store.computers.get(id)).toMatchObject({configPolicy: null, configVersion: null, configSha256: null})
+    })
+
+    it('marks only an activated computer as needing reactivation', async () => {
+      const id = await activated(store, 1)
+      const pending = await activated(store, 2)
+      await store.computers.beginDeactivation(pending, at())
+      await store.computers.markReactivationRequired(id)
+      await store.computers.markReactivationRequired(pending)
+      expect((await store.computers.get(id))?.state).toBe('reactivation-required')
+      expect((await store.computers.get(pending))?.state).toBe('deactivation-pending')
+    })
+
+    it('begins a deactivation once: pending, with one Deactivate queued however often it is asked', async () => {
+      const id = await activated(store, 1)
+      await store.computers.beginDeactivation(id, at(5))
+      await store.computers.beginDeactivation(id, at(6))
+      expect((await store.computers.get(id))?.state).toBe('deactivation-pending')
+      expect(await store.operations.queued(id)).toEqual([
+        {id: expect.any(Number), computerId: id, command: 'Deactivate', body: {}, state: 'queued', attempts: 0, createdAt: iso(5), finishedAt: null, result: null},
+      ])
+      await expect(store.computers.beginDeactivation(id + 100, at())).rejects.toThrow()
+      expect(await store.operations.list()).toHaveLength(1)
+    })
+
+    it('finishes a deactivation: certificate revoked, queue cancelled, computer kept as deactivated', async () => {
+      const id = await activated(store, 1)
+      const other = await activated(store, 2)
+      await store.computers.beginDeactivation(id, at())
+      await store.operations.queue(other, 'GetAgentStatus', {}, at())
+      await store.computers.finishDeactivation(id, {remove: false, at: at(10)})
+      expect((await store.computers.get(id))?.state).toBe('deactivated')
+      expect(await store.certificates.revocation(certificate(1).sha256)).toEqual({revokedAt: iso(10), reason: 'cessationOfOperation'})
+      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.operations.queued(id)).toEqual([])
+      expect((await store.operations.list(id)).map((op) => [op.command, op.state, op.result, op.finishedAt])).toEqual([['Deactivate', 'failed', 'cancelled: computer deactivated', null]])
+      expect((await store.operations.queued(other)).map((op) => op.command)).toEqual(['GetAgentStatus'])
+      // Finishing again revokes nothing new: the certificate is revoked already.
+      await store.computers.finishDeactivation(id, {remove: false, at: at(20)})
+      expect(await store.certificates.crlNumber()).toBe(1)
+    })
+
+    it('finishes a deactivation by removing the computer: its queue goes, its events and certificate stay', async () => {
+      const id = await activated(store, 1)
+      await store.operations.queue(id, 'GetAgentStatus', {}, at())
+      await store.events.store(id, {instance: 'agent-db', events: [{id: 1, at: iso(1), type: 'started', detail: {}}]}, at(2))
+      await store.computers.finishDeactivation(id, {remove: true, at: at(10)})
+      expect(await store.computers.get(id)).toBeUndefined()
+      expect(await store.computers.count()).toBe(0)
+      expect(await store.operations.list()).toEqual([])
+      expect(await store.computers.byCertificate(certificate(1).sha256)).toBeUndefined()
+      expect(await store.certificates.isIssued(certificate(1).sha256)).toBe(true)
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(true)
+      expect(await store.events.list({})).toMatchObject([{computerId: null, hostname: null, type: 'started'}])
+    })
+
+    it('assigns a policy and queues one configuration until it has been sent', async () => {
+      const id = await activated(store, 1)
+      await store.computers.assignPolicy(id, 'web', at(1))
+      await store.computers.assignPolicy(id, 'db', at(2))
+      expect((await store.computers.get(id))?.policy).toBe('db')
+      const queued = await store.operations.queued(id)
+      expect(queued.map((op) => [op.command, op.createdAt])).toEqual([['SetSecurityConfiguration', iso(1)]])
+      await store.operations.finish(queued[0].id, {ok: true, result: {}, maxAttempts: 3}, at(3))
+      await store.computers.assignPolicy(id, 'web', at(4))
+      expect((await store.operations.queued(id)).map((op) => [op.command, op.createdAt])).toEqual([['SetSecurityConfiguration', iso(4)]])
+    })
+  })
+
+  describe('certificates', () => {
+    it('records a certificate and answers pem, issued and revocation for it', async () => {
+      await store.certificates.record(certificate(1), at())
+      expect(await store.certificates.pem(certificate(1).sha256)).toBe(certificate(1).pem)
+      expect(await store.certificates.pem(certificate(2).sha256)).toBeUndefined()
+      expect(await store.certificates.isIssued(certificate(1).sha256)).toBe(true)
+      expect(await store.certificates.isIssued(certificate(2).sha256)).toBe(false)
+      expect(await store.certificates.revocation(certificate(1).sha256)).toEqual({revokedAt: null, reason: null})
+      expect(await store.certificates.revocation(certificate(2).sha256)).toBeUndefined()
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+      await expect(store.certificates.record(certificate(1), at())).rejects.toThrow()
+    })
+
+    it('revokes once, bumping the CRL number on each revocation only, and lists by revocation time', async () => {
+      for (const n of [1, 2, 3]) await store.certificates.record(certificate(n), at())
+      expect(await store.certificates.crlNumber()).toBe(0)
+      expect(await store.certificates.revoke(certificate(3).sha256, 'keyCompromise', at(50))).toBe(true)
+      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revoke(certificate(3).sha256, 'superseded', at(60))).toBe(false)
+      expect(await store.certificates.revoke(certificate(9).sha256, 'superseded', at(60))).toBe(false)
+      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revoke(certificate(1).sha256, 'superseded', at(10))).toBe(true)
+      expect(await store.certificates.revoke(certificate(2).sha256, 'unspecified', at(50))).toBe(true)
+      expect(await store.certificates.crlNumber()).toBe(3)
+      expect(await store.certificates.revocation(certificate(3).sha256)).toEqual({revokedAt: iso(50), reason: 'keyCompromise'})
+      expect(await store.certificates.isRevoked(certificate(3).sha256)).toBe(true)
+      // Same time: issue order.
+      expect(await store.certificates.revoked()).toEqual([
+        {serial: certificate(1).serial, sha256: certificate(1).sha256, subject: 'CN=agent-1', revokedAt: iso(10), reason: 'superseded'},
+        {serial: certificate(2).serial, sha256: certificate(2).sha256, subject: 'CN=agent-2', revokedAt: iso(50), reason: 'unspecified'},
+        {serial: certificate(3).serial, sha256: certificate(3).sha256, subject: 'CN=agent-3', revokedAt: iso(50), reason: 'keyCompromise'},
+      ])
+    })
+  })
+
+  describe('operations', () => {
+    it('queues operations and lists them in queue order, per computer or all', async () => {
+      const a = await activated(store, 1)
+      const b = await activated(store, 2)
+      const first = await store.operations.queue(a, 'GetAgentStatus', {detail: [1, 'two', {three: 3}]}, at(1))
+      expect(first).toEqual({id: expect.any(Number), computerId: a, command: 'GetAgentStatus', body: {detail: [1, 'two', {three: 3}]}, state: 'queued', attempts: 0, createdAt: iso(1), finishedAt: null, result: null})
+      const second = await store.operations.queue(b, 'GetAgentEvents', {}, at(2))
+      const third = await store.operations.queue(a, 'SetCommunication', {mode: 'agent-initiated'}, at(3))
+      expect((await store.operations.queued(a)).map((op) => op.id)).toEqual([first.id, third.id])
+      expect((await store.operations.list()).map((op) => op.id)).toEqual([first.id, second.id, third.id])
+      expect((await store.operations.list(b)).map((op) => op.id)).toEqual([second.id])
+      expect(await store.operations.list(b + 100)).toEqual([])
+      await expect(store.operations.queue(b + 100, 'GetAgentStatus', {}, at())).rejects.toThrow()
+    })
+
+    it('finishes an operation: done at once, or retried until maxAttempts and failed then', async () => {
+      const id = await activated(store, 1)
+      const done = await store.operations.queue(id, 'GetAgentStatus', {}, at())
+      const flaky = await store.operations.queue(id, 'GetAgentEvents', {}, at())
+      await store.operations.finish(done.id, {ok: true, result: {status: 'fine'}, maxAttempts: 3}, at(5))
+      const state = async (opId: number) => {
+        const op = (await store.operations.list(id)).find((o) => o.id === opId)!
+        return [op.state, op.attempts, op.finishedAt, op.result]
+      }
+      expect(await state(done.id)).toEqual(['done', 1, iso(5), {status: 'fine'}])
+      await store.operations.finish(flaky.id, {ok: false, result: 'timeout', maxAttempts: 3}, at(6))
+      expect(await state(flaky.id)).toEqual(['queued', 1, null, 'timeout'])
+      await store.operations.finish(flaky.id, {ok: false, result: 'timeout again', maxAttempts: 3}, at(7))
+      expect(await state(flaky.id)).toEqual(['queued', 2, null, 'timeout again'])
+      expect((await store.operations.queued(id)).map((op) => op.id)).toEqual([flaky.id])
+      await store.operations.finish(flaky.id, {ok: false, result: undefined, maxAttempts: 3}, at(8))
+      expect(await state(flaky.id)).toEqual(['failed', 3, iso(8), null])
+      expect(await store.operations.queued(id)).toEqual([])
+      const once = await store.operations.queue(id, 'Deactivate', {}, at())
+      await store.operations.finish(once.id, {ok: false, result: {error: 'no'}, maxAttempts: 1}, at(9))
+      expect(await state(once.id)).toEqual(['failed', 1, iso(9), {error: 'no'}])
+    })
+  })
+
+  describe('events', () => {
+    it('stores a batch once: a re-delivered event (same agent database and id) is ignored', async () => {
+      const id = await activated(store, 1)
+      const event = (n: number) => ({id: n, at: iso(n), type: 'tick', detail: {n}})
+      expect(await store.events.store(id, {instance: 'db-1', events: [event(1), event(2), event(3)]}, at(10))).toBe(3)
+      expect(await store.events.store(id, {instance: 'db-1', events: [event(2), event(3), event(4)]}, at(11))).toBe(1)
+      expect(await store.events.store(id, {instance: 'db-2', events: [event(1)]}, at(12))).toBe(1)
+      expect(await store.events.store(id, {instance: 'db-1', events: [event(5), event(5)]}, at(13))).toBe(1)
+      expect(await store.events.store(id, {instance: 'db-1', events: []}, at(14))).toBe(0)
+      const events = await store.events.list({})
+      expect(events.map((e) => e.detail.n)).toEqual([1, 1, 2, 3, 4, 5])
+      expect(events[0]).toEqual({id: expect.any(Number), computerId: id, hostname: 'host-1', at: iso(1), type: 'tick', detail: {n: 1}, receivedAt: iso(10)})
+    })
+
+    it('filters by computer, time and type; the limit keeps the newest; ordered by time then arrival', async () => {
+      const a = await activated(store, 1)
+      const b = await activated(store, 2)
+      await store.events.store(a, {instance: 'a', events: [
+        {id: 1, at: iso(30), type: 'late', detail: {k: 'a1'}},
+        {id: 2, at: iso(10), type: 'tick', detail: {k: 'a2'}},
+        {id: 3, at: iso(20), type: 'tick', detail: {k: 'a3'}},
+      ]}, at(40))
+      await store.events.store(b, {instance: 'b', events: [
+        {id: 1, at: iso(20), type: 'tick', detail: {k: 'b1'}},
+        {id: 2, at: iso(5), type: 'tick', detail: {k: 'b2'}},
+      ]}, at(41))
+      const keys = async (filter: Parameters<ManagerStore['events']['list']>[0]) => (await store.events.list(filter)).map((e) => e.detail.k)
+      expect(await keys({})).toEqual(['b2', 'a2', 'a3', 'b1', 'a1'])
+      expect(await keys({computerId: a})).toEqual(['a2', 'a3', 'a1'])
+      expect(await keys({since: iso(20)})).toEqual(['a3', 'b1', 'a1'])
+      expect(await keys({type: 'tick', computerId: b})).toEqual(['b2', 'b1'])
+      expect(await keys({limit: 2})).toEqual(['b1', 'a1'])
+      expect(await keys({limit: 2, type: 'tick'})).toEqual(['a3', 'b1'])
+      expect(await keys({limit: 0})).toEqual([])
+      expect(await keys({limit: -1})).toHaveLength(5)
+      expect(await keys({computerId: b + 100})).toEqual([])
+      expect((await store.events.list({computerId: b}))[0].hostname).toBe('host-2')
+    })
+  })
+
+  describe('policies', () => {
+    it('saves a new policy as version 1, and leaves an existing one alone without replace', async () => {
+      const saved = await store.policies.save(policy('web', {firewall: {enabled: true}, z: 1, a: [1, 2]}, {seconds: 1}))
+      expect(saved).toEqual({
+        policy: {id: expect.any(Number), name: 'web', document: {firewall: {enabled: true}, z: 1, a: [1, 2]}, version: 1, sha256: 'sha-web-1', createdAt: iso(1), updatedAt: iso(1)},
+        queued: 0,
+        existed: false,
+      })
+      const again = await store.policies.save(policy('web', {other: true}, {seconds: 2}))
+      expect(again).toEqual({policy: saved.policy, queued: 0, existed: true})
+      expect(await store.policies.find('web')).toEqual(saved.policy)
+    })
+
+    it('replaces with a new version, queueing it once for each activated computer assigned to it', async () => {
+      await store.policies.save(policy('web', {v: 1}, {seconds: 1}))
+      const one = await activated(store, 1, {policy: 'web'})
+      const two = await activated(store, 2, {policy: 'web'})
+      const pending = await activated(store, 3, {policy: 'web'})
+      const elsewhere = await activated(store, 4, {policy: 'db'})
+      await store.computers.beginDeactivation(pending, at())
+      await store.computers.assignPolicy(two, 'web', at(3))
+      const replaced = await store.policies.save(policy('web', {v: 2}, {replace: true, seconds: 5}))
+      expect(replaced).toMatchObject({policy: {name: 'web', document: {v: 2}, version: 2, sha256: 'sha-web-2', createdAt: iso(1), updatedAt: iso(5)}, queued: 2, existed: true})
+      const configurations = async (id: number) => (await store.operations.queued(id)).filter((op) => op.command === 'SetSecurityConfiguration').map((op) => op.createdAt)
+      expect(await configurations(one)).toEqual([iso(5)])
+      expect(await configurations(two)).toEqual([iso(3)])
+      expect(await configurations(pending)).toEqual([])
+      expect(await configurations(elsewhere)).toEqual([])
+      expect((await store.policies.save(policy('web', {v: 3}, {replace: true, seconds: 6}))).policy.version).toBe(3)
+      expect(await configurations(one)).toEqual([iso(5)])
+      // Replace on a new name creates it.
+      expect(await store.policies.save(policy('fresh', {}, {replace: true}))).toMatchObject({policy: {version: 1}, queued: 0, existed: false})
+    })
+
+    it('finds by name or by id (an id before a name of the same digits) and lists by name in byte order', async () => {
+      const b = (await store.policies.save(policy('b', {}))).policy
+      const upper = (await store.policies.save(policy('B', {}))).policy
+      const digits = (await store.policies.save(policy(String(b.id), {named: 'digits'}))).policy
+      const a = (await store.policies.save(policy('a', {}))).policy
+      expect(await store.policies.find(String(b.id))).toEqual(b)
+      expect(await store.policies.find(String(upper.id))).toEqual(upper)
+      expect(await store.policies.find('b')).toEqual(b)
+      expect(await store.policies.find('c')).toBeUndefined()
+      expect(await store.policies.find('99999999999999999999999')).toBeUndefined()
+      expect((await store.policies.list()).map((p) => p.name)).toEqual([digits.name, 'B', 'a', 'b'].sort((x, y) => (x < y ? -1 : 1)))
+      expect((await store.policies.list()).map((p) => p.id).sort()).toEqual([a.id, b.id, upper.id, digits.id].sort())
+    })
+  })
+
+  it('keeps settings as the JSON text given, replacing by name', async () => {
+    expect(await store.settings.all()).toEqual(new Map())
+    await store.settings.set('heartbeatIntervalSeconds', '60', at())
+    await store.settings.set('listen', '{"port":  4120, "address" : "0.0.0.0"}', at())
+    await store.settings.set('heartbeatIntervalSeconds', '30', at(1))
+    expect(await store.settings.all()).toEqual(new Map([['heartbeatIntervalSeconds', '30'], ['listen', '{"port":  4120, "address" : "0.0.0.0"}']]))
+  })
+
+  it('keeps meta values and reads the identity from them', async () => {
+    expect(await store.meta.identity()).toEqual({managerGuid: '', tenantId: '', createdAt: ''})
+    expect(await store.meta.get('manager_guid')).toBeUndefined()
+    await store.meta.set('manager_guid', 'G-1')
+    await store.meta.set('tenant_id', 'T-1')
+    await store.meta.set('created_at', iso())
+    await store.meta.set('manager_guid', 'G-2')
+    expect(await store.meta.identity()).toEqual({managerGuid: 'G-2', tenantId: 'T-1', createdAt: iso()})
+    expect(await store.meta.get('tenant_id')).toBe('T-1')
+  })
+
+  describe('journal', () => {
+    it('records entries and reads them since an id or a time, the limit keeping the newest', async () => {
+      expect(await store.journal.lastId()).toBe(0)
+      expect(await store.journal.read({})).toEqual([])
+      await store.journal.record({tlsRole: 'client', httpRole: 'server', peerAddress: '127.0.0.1:5000', context: 'bootstrap', protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384',
+        peerSha256: 'ab', peerSubject: 'CN=x', result: 'refused', reason: 'unknown-ca', detail: 'why'}, at(1))
+      for (const n of [2, 3, 4]) await store.journal.record(handshake(n), at(n))
+      const all = await store.journal.read({})
+      expect(all[0]).toEqual({id: expect.any(Number), at: iso(1), tlsRole: 'client', httpRole: 'server', peerAddress: '127.0.0.1:5000', context: 'bootstrap', protocol: 'TLSv1.3',
+        cipher: 'TLS_AES_256_GCM_SHA384', peerSha256: 'ab', peerSubject: 'CN=x', result: 'refused', reason: 'unknown-ca', detail: 'why'})
+      expect(all[1]).toEqual({id: all[0].id + 1, at: iso(2), tlsRole: 'server', httpRole: 'server', peerAddress: null, context: 'mutual', protocol: null, cipher: null,
+        peerSha256: null, peerSubject: null, result: 'accepted', reason: 'ok-2', detail: null})
+      expect(all.map((row) => row.reason)).toEqual(['unknown-ca', 'ok-2', 'ok-3', 'ok-4'])
+      expect(await store.journal.lastId()).toBe(all[3].id)
+      expect((await store.journal.read({sinceId: all[1].id})).map((row) => row.reason)).toEqual(['ok-3', 'ok-4'])
+      expect((await store.journal.read({since: iso(2)})).map((row) => row.reason)).toEqual(['ok-2', 'ok-3', 'ok-4'])
+      expect((await store.journal.read({limit: 2})).map((row) => row.reason)).toEqual(['ok-3', 'ok-4'])
+      expect(await store.journal.read({limit: -1})).toHaveLength(4)
+      expect((await store.journal.read({sinceId: all[0].id, since: iso(3), limit: 1})).map((row) => row.reason)).toEqual(['ok-4'])
+    })
+
+    it(`stays bounded to ${JOURNAL_MAX_ENTRIES} entries, the oldest rolling off`, async () => {
+      const total = JOURNAL_MAX_ENTRIES + 100
+      // In chunks of concurrent records: each is atomic alone, and the bound must hold whatever the interleaving.
+      for (let n = 1; n <= total; n += 50) await Promise.all(Array.from({length: Math.min(50, total - n + 1)}, (_, i) => store.journal.record(handshake(n + i), at())))
+      const rows = await store.journal.read({limit: total})
+      expect(rows).toHaveLength(JOURNAL_MAX_ENTRIES)
+      expect(rows[0].id).toBe(101)
+      expect(await store.journal.lastId()).toBe(total)
+    }, 120_000)
+  })
+
+  it(`is the ${engine.name} engine at its latest schema version`, async () => {
+    expect(store.engine).toBe(engine.name)
+    expect(store.schemaVersion).toBe(engine.migrations)
+    expect(store.location).not.toContain(postgres().password)
+  })
+})
+
+// ---- the shared engine ----------------------------------------------------------------------------
+
+async function failure(promise: Promise<unknown>): Promise<{code: string; failure: string; message: string; hint?: string}> {
+  const error = await promise.then(() => undefined, (e: unknown) => e)
+  if (!isTetherError(error)) throw new Error(`expected a TetherError, got ${String(error)}`)
+  return {code: error.code, failure: error.failure, message: error.message, hint: error.hint}
+}
+
+/** A direct connection, for what the interface does not show: the migration record. */
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({connectionString: url})
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+describe('the postgres store on its own', () => {
+  it('opens by URL, says where it is without the password, and refuses what it cannot use clearly', async () => {
+    const server = postgres()
+    const url = await server.createDatabase()
+    const store = await openManagerStore(url)
+    expect(store.engine).toBe('postgres')
+    expect(store.location).toBe(`postgres://${server.user}@127.0.0.1:${server.port}/${url.split('/').pop()}`)
+    await store.close()
+    const asPostgresql = await openManagerStore(url.replace('postgres://', 'postgresql://'))
+    expect(asPostgresql.engine).toBe('postgres')
+    await asPostgresql.close()
+
+    const badPassword = await failure(openManagerStore(url.replace(server.password, 'wrong-password')))
+    expect(badPassword).toMatchObject({code: 'database-auth-failed', failure: 'refused', hint: expect.stringContaining('password')})
+    expect(badPassword.message).not.toContain('wrong-password')
+    expect(badPassword.message).toContain(`127.0.0.1:${server.port}`)
+
+    const missing = await failure(openManagerStore(server.url('no_such_database')))
+    expect(missing).toMatchObject({code: 'database-missing', failure: 'notFound', hint: expect.stringContaining('createdb')})
+    expect(missing.message).toContain('no_such_database')
+    expect(missing.message).not.toContain(server.password)
+
+    // A port just freed: nothing listens there.
+    const closedPort = await failure(openManagerStore(url.replace(`:${server.port}/`, `:${await freePort()}/`)))
+    expect(closedPort).toMatchObject({code: 'database-unreachable', failure: 'unreachable', hint: expect.stringContaining('start the PostgreSQL server')})
+    expect(closedPort.message).not.toContain(server.password)
+
+    const badUrl = await failure(openManagerStore(`postgres://${server.user}:${server.password}@127.0.0.1:99999999/x`))
+    expect(badUrl).toMatchObject({code: 'bad-database-url', failure: 'usage'})
+    expect(badUrl.message).not.toContain(server.password)
+  })
+
+  it('opens a SQLite file for any other location, and pg is not loaded for it', async () => {
+    const file = path.join(tempDir('tether-store-'), 'manager.db')
+    await (await SqliteManagerStore.open(file, {create: true})).close()
+    const store = await openManagerStore(file)
+    expect([store.engine, store.location]).toEqual(['sqlite', file])
+    await store.close()
+    expect(await failure(openManagerStore(`${file}.missing`))).toMatchObject({code: 'database-missing'})
+    // A process of its own, so nothing this file loaded counts.
+    const script = `
+      import {createRequire} from 'node:module'
+      const loaded = () => Object.keys(createRequire(process.cwd() + '/').cache).filter((m) => m.includes('/node_modules/pg')).length
+      const {openManagerStore} = await import('./dist/manager/store/open.js')
+      const store = await openManagerStore(${JSON.stringify(file)})
+      console.log(JSON.stringify({engine: store.engine, pg: loaded()}))
+      await store.close()`
+    expect(JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8'}))).toEqual({engine: 'sqlite', pg: 0})
+  })
+
+  it('refuses a database whose schema is newer than this code, changing nothing', async () => {
+    const url = await postgres().createDatabase()
+    await (await PostgresManagerStore.open(url)).close()
+    const newer = POSTGRES_MIGRATIONS.length + 1
+    await withClient(url, (client) => client.query('INSERT INTO tether_migrations (version, applied_at) VALUES ($1, $2)', [newer, iso()]))
+    const refused = await failure(PostgresManagerStore.open(url))
+    expect(refused).toMatchObject({code: 'schema-too-new', failure: 'refused', hint: expect.stringContaining('upgrade tether')})
+    expect(refused.message).toContain(`schema version ${newer}, newer than this tether supports (${POSTGRES_MIGRATIONS.length})`)
+    expect(await withClient(url, async (client) => (await client.query('SELECT max(version) AS v FROM tether_migrations')).rows[0].v)).toBe(newer)
+  })
+
+  it('refuses a database that holds tables of something else, and leaves it as it was', async () => {
+    const url = await postgres().createDatabase()
+    await withClient(url, (client) => client.query('CREATE TABLE computers (name TEXT)'))
+    const refused = await failure(PostgresManagerStore.open(url))
+    expect(refused).toMatchObject({code: 'migration-failed', failure: 'internal', hint: expect.stringContaining('database of its own')})
+    expect(refused.message).toContain('schema version 1')
+    expect(await withClient(url, async (client) => (await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('meta', 'tether_migrations')")).rows[0].n)).toBe(0)
+  })
+
+  it('fails an operation whose server goes away mid-transaction as unreachable, and the process carries on', async () => {
+    // A server of its own: this one is stopped under an open transaction.
+    const server = await startPostgres()
+    const db = await Postgres.open(await server.createDatabase(), {what: 'the test database', migrations: []})
+    try {
+      const lost = await failure(db.transaction(async (sql) => {
+        await sql.run('SELECT 1')
+        await server.stop()
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        await sql.run('SELECT 1')
+      }))
+      expect(lost).toMatchObject({code: 'database-unreachable', failure: 'unreachable'})
+      expect(lost.message).not.toContain(server.password)
+      expect(await failure(db.queries.get('SELECT 1'))).toMatchObject({code: 'database-unreachable'})
+    } finally {
+      await db.close()
+    }
+  })
+
+  describe('two nodes on one database (two stores, two pools)', () => {
+    let nodes: [ManagerStore, ManagerStore]
+    let url: string
+    beforeEach(async () => {
+      url = await postgres().createDatabase()
+      nodes = [await PostgresManagerStore.open(url), await PostgresManagerStore.open(url)]
+    })
+    afterEach(async () => {
+      await Promise.all(nodes.map((node) => node.close()))
+    })
+
+    /** `count` calls of `call`, alternating between the nodes, all at once. */
+    const race = <T>(count: number, call: (node: ManagerStore, i: number) => Promise<T>) => Promise.all(Array.from({length: count}, (_, i) => call(nodes[i % 2], i)))
+
+    it('queues exactly one Deactivate when 20 begin the same deactivation at once', async () => {
+      const id = await activated(nodes[0], 1)
+      await race(20, (node, i) => node.computers.beginDeactivation(id, at(i)))
+      expect((await nodes[1].operations.queued(id)).map((op) => op.command)).toEqual(['Deactivate'])
+    })
+
+    it('queues exactly one configuration when 20 assign a policy at once', async () => {
+      const id = await activated(nodes[0], 1)
+      await race(20, (node, i) => node.computers.assignPolicy(id, `policy-${i}`, at(i)))
+      expect((await nodes[1].operations.queued(id)).map((op) => op.command)).toEqual(['SetSecurityConfiguration'])
+    })
+
+    it('gives concurrent revocations consecutive CRL numbers, and revokes one certificate once', async () => {
+      for (let n = 1; n <= 21; n++) await nodes[0].certificates.record(certificate(n), at())
+      expect(await race(20, (node, i) => node.certificates.revoke(certificate(i + 1).sha256, 'superseded', at(i)))).toEqual(Array(20).fill(true))
+      expect(await nodes[1].certificates.crlNumber()).toBe(20)
+      const same = await race(10, (node) => node.certificates.revoke(certificate(21).sha256, 'keyCompromise', at(30)))
+      expect(same.filter(Boolean)).toHaveLength(1)
+      expect(await nodes[0].certificates.crlNumber()).toBe(21)
+      expect(await nodes[0].certificates.revoked()).toHaveLength(21)
+    })
+
+    it('creates a policy once when 10 save it at once, and numbers concurrent replacements without a gap', async () => {
+      const created = await race(10, (node, i) => node.policies.save(policy('web', {i})))
+      expect(created.filter((saved) => !saved.existed)).toHaveLength(1)
+      expect(new Set(created.map((saved) => saved.policy.id)).size).toBe(1)
+      const replaced = await race(10, (node, i) => node.policies.save(policy('web', {i}, {replace: true})))
+      expect(replaced.map((saved) => saved.policy.version).sort((x, y) => x - y)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+      expect((await nodes[1].policies.find('web'))?.version).toBe(11)
+    })
+
+    it('records concurrent activations of one GUID as one computer', async () => {
+      for (let n = 1; n <= 10; n++) await nodes[0].certificates.record(certificate(n), at())
+      const computers = await race(10, (node, i) => node.computers.recordActivation(activation(1, {certSerial: certificate(i + 1).serial, certSha256: certificate(i + 1).sha256}), at(i)))
+      expect(new Set(computers.map((computer) => computer.id)).size).toBe(1)
+      expect(await nodes[1].computers.count()).toBe(1)
+    })
+
+    it('stores a batch delivered to both nodes at once only once', async () => {
+      const id = await activated(nodes[0], 1)
+      const batch = {instance: 'db', events: Array.from({length: 50}, (_, n) => ({id: n, at: iso(n), type: 'tick', detail: {n}}))}
+      const added = await race(6, (node) => node.events.store(id, batch, at()))
+      expect(added.reduce((sum, n) => sum + n, 0)).toBe(50)
+      expect(await nodes[1].events.list({})).toHaveLength(50)
+    })
+  })
+
+  it('migrates an empty database once when two nodes open it at the same moment', async () => {
+    const url = await postgres().createDatabase()
+    const stores = await Promise.all([PostgresManagerStore.open(url), PostgresManagerStore.open(url), PostgresManagerStore.open(url)])
+    expect(stores.map((store) => store.schemaVersion)).toEqual(Array(3).fill(POSTGRES_MIGRATIONS.length))
+    await Promise.all(stores.map((store) => store.close()))
+    const versions = await withClient(url, async (client) => (await client.query('SELECT version FROM tether_migrations ORDER BY version')).rows.map((row) => row.version))
+    expect(versions).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1))
+  })
+})

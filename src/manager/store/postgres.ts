@@ -1,5 +1,5 @@
 import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
-import type {CommandName} from '../../protocol/commands.js'
+import type {CommandName} from '../../protocol/messages.js'
 import {LOCK_SPACE, Postgres, Queries} from '../../platform/postgres.js'
 import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
 import {POSTGRES_MIGRATIONS} from './postgres-schema.js'

@@ -138,8 +138,8 @@ describe('settings that govern agent-initiated activation', () => {
 
   it('a required token: missing and wrong are refused, right is accepted; the token is never stored', async () => {
     await set('activationToken', 's3cret value')
-    await refused([], 'HTTP Status: 403 - Forbidden', /requires an activation token/)
-    await refused(['token:nope'], 'HTTP Status: 403 - Forbidden', /activation token is wrong/)
+    await refused([], 'HTTP Status: 401 - Unauthorized', /requires an activation token/)
+    await refused(['token:nope'], 'HTTP Status: 401 - Unauthorized', /activation token is wrong/)
     const dsaCore = newDsaCore()
     const ok = await dsaControl(dsaCore, ['-a', m.process.url, 'token:s3cret value', 'hostname:tokened.test'])
     expect(ok.stdout.trim()).toBe('HTTP Status: 200 - OK')

@@ -123,15 +123,22 @@ describe('policies and PKCS#7-encrypted configuration', () => {
     expect((await status()).configuration.version).toBe(2)
   })
 
-  it('openssl cms -decrypt with the agent key recovers the configuration the manager produced', async () => {
-    const out = path.join(tempDir(), 'config.gz')
-    const result = await openssl(['cms', '-decrypt', '-inform', 'PEM', '-in', path.join(a.dsaCore, 'ds_agent.config'), '-recip', path.join(a.dsaCore, 'ds_agent.crt'), '-inkey', path.join(a.dsaCore, 'ds_agent.key'), '-out', out])
+  it('openssl cms -decrypt with the agent key, then cms -verify with the CA, recovers the configuration the manager signed', async () => {
+    const dir = tempDir()
+    const signed = path.join(dir, 'config.signed')
+    const result = await openssl(['cms', '-decrypt', '-inform', 'PEM', '-in', path.join(a.dsaCore, 'ds_agent.config'), '-recip', path.join(a.dsaCore, 'ds_agent.crt'), '-inkey', path.join(a.dsaCore, 'ds_agent.key'), '-binary', '-out', signed])
     expect(result.exitCode, result.stderr).toBe(0)
+    const out = path.join(dir, 'config.gz')
+    const verified = await openssl(['cms', '-verify', '-inform', 'DER', '-in', signed, '-CAfile', path.join(home, 'ca.crt'), '-binary', '-out', out, '-signer', path.join(dir, 'signer.pem')])
+    expect(verified.exitCode, verified.stderr).toBe(0)
+    expect(verified.stderr).toContain('Verification successful')
+    // The signer is the manager: its certificate carries the manager role.
+    expect((await openssl(['x509', '-in', path.join(dir, 'signer.pem'), '-noout', '-ext', 'extendedKeyUsage'])).stdout).toContain('2.25.10326813036734044813373435100299546511')
     const configuration = JSON.parse(zlib.gunzipSync(fs.readFileSync(out)).toString('utf8'))
     expect(configuration).toEqual({policy: 'web', version: 2, document: {firewall: {enabled: true, rules: ['allow 22/tcp']}, note: 'production — 本番'}})
   })
 
-  it('accepts an envelope made by openssl cms -encrypt; refuses other recipients, tampering and garbage, keeping the configuration in force', async () => {
+  it('accepts an envelope made by openssl cms -sign (a manager certificate) then -encrypt; refuses unsigned, agent-signed, other recipients, tampering and garbage, keeping the configuration in force', async () => {
     const creds = new ManagerHome(home).loadCredentials()
     const send = async (envelope: Buffer) => {
       const socket = await connectTls({host: '127.0.0.1', port: a.port, cert: creds.managerCertPem, key: creds.managerKeyPem, ca: creds.caCertPem, rejectUnauthorized: true, checkServerIdentity: () => undefined})
@@ -144,11 +151,32 @@ describe('policies and PKCS#7-encrypted configuration', () => {
     }
 
     const dir = tempDir()
-    const plain = path.join(dir, 'config.gz')
-    fs.writeFileSync(plain, zlib.gzipSync(JSON.stringify({policy: 'from-openssl', version: 7, document: {hello: 'world'}})))
-    const made = path.join(dir, 'made.der')
-    const encrypt = await openssl(['cms', '-encrypt', '-aes256', '-binary', '-outform', 'DER', '-in', plain, '-out', made, '-recip', path.join(a.dsaCore, 'ds_agent.crt'), '-keyopt', 'rsa_padding_mode:oaep'])
-    expect(encrypt.exitCode, encrypt.stderr).toBe(0)
+    const gzipped = path.join(dir, 'config.gz')
+    fs.writeFileSync(gzipped, zlib.gzipSync(JSON.stringify({policy: 'from-openssl', version: 7, document: {hello: 'world'}})))
+    const encryptFor = async (input: string, out: string, recipient = path.join(a.dsaCore, 'ds_agent.crt')) => {
+      const encrypt = await openssl(['cms', '-encrypt', '-aes256', '-binary', '-outform', 'DER', '-in', input, '-out', out, '-recip', recipient, '-keyopt', 'rsa_padding_mode:oaep'])
+      expect(encrypt.exitCode, encrypt.stderr).toBe(0)
+      return out
+    }
+
+    const signWith = async (cert: string, key: string, out: string) => {
+      const sign = await openssl(['cms', '-sign', '-nodetach', '-binary', '-outform', 'DER', '-in', gzipped, '-signer', cert, '-inkey', key, '-out', out])
+      expect(sign.exitCode, sign.stderr).toBe(0)
+      return out
+    }
+
+    // Unsigned: anyone may encrypt to an agent's certificate, so this is refused.
+    const unsigned = await send(fs.readFileSync(await encryptFor(gzipped, path.join(dir, 'unsigned.der'))))
+    expect(unsigned.status).toBe(403)
+    expect(unsigned.body.error.code).toBe('configuration-unsigned')
+    // Signed by an agent of the same CA (no manager role): refused too.
+    const byAgent = await send(fs.readFileSync(await encryptFor(await signWith(path.join(a.dsaCore, 'ds_agent.crt'), path.join(a.dsaCore, 'ds_agent.key'), path.join(dir, 'by-agent.p7')), path.join(dir, 'by-agent.der'))))
+    expect(byAgent.status).toBe(403)
+    expect(byAgent.body.error.code).toBe('configuration-signer-refused')
+    expect((await status()).configuration).toMatchObject({policy: 'web', version: 2})
+
+    const plain = await signWith(path.join(home, 'manager.crt'), path.join(home, 'manager.key'), path.join(dir, 'signed.p7'))
+    const made = await encryptFor(plain, path.join(dir, 'made.der'))
     const accepted = await send(fs.readFileSync(made))
     expect(accepted.status).toBe(200)
     expect((await status()).configuration).toMatchObject({policy: 'from-openssl', version: 7})
@@ -261,9 +289,12 @@ describe('events are picked up once, whoever is killed between pull and acknowle
     expect((await run('dsa_control', ['-r'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
     expect((await run('dsa_control', ['-a', manager.url], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
     expect((await run('dsa_control', ['-m'], {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: 'agent.test'})).exitCode).toBe(0)
-    const after = json(await tether(['manager', 'events', '--computer', 'agent.test', '--json'], env)).events.map((e: {type: string}) => e.type)
+    // A reset agent that activates again is a new computer (it cannot prove it is the old one).
+    const again = (await withStore(home, (store) => store.computers.list())).filter((c) => c.hostname === 'agent.test')
+    expect(again.map((c) => c.state)).toEqual(['activated', 'activated'])
+    const after = json(await tether(['manager', 'events', '--computer', String(again[1].id), '--json'], env)).events.map((e: {type: string}) => e.type)
     expect(after).toContain('reset')
-    expect(after.filter((t: string) => t === 'activated')).toHaveLength(2)
+    expect(json(await tether(['manager', 'events', '--type', 'activated', '--json'], env)).events).toHaveLength(2)
     const refusedOnly = json(await tether(['manager', 'events', '--type', 'handshake-refused', '--json'], env)).events
     expect(refusedOnly.length).toBeGreaterThan(0)
     expect(refusedOnly.every((e: {type: string}) => e.type === 'handshake-refused')).toBe(true)

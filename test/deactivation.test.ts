@@ -56,14 +56,16 @@ describe('deactivate, revoke, reactivate', () => {
     expect(replay.stderr + replay.stdout).toContain('certificate revoked')
     expect(json(await tether(['manager', 'computers', 'show', String(first.id), '--json'], a.env)).state).toBe('deactivated')
 
-    // Reactivation by the same manager: the existing computer (duplicate policy: reactivate), a new certificate.
+    // Reactivation by the same manager: a new computer (the agent cannot prove it was the old one;
+    // duplicateNamePolicy new), with a new certificate; the deactivated computer stays as it was.
     const again = json(await tether(['manager', 'activate', agentProcess.address, '--json'], a.env)).computer
-    expect(again.guid).toBe(first.guid)
+    expect(again.guid).not.toBe(first.guid)
     expect(again.state).toBe('activated')
     expect(again.certSha256).not.toBe(first.certSha256)
+    expect(json(await tether(['manager', 'computers', 'show', String(first.id), '--json'], a.env)).state).toBe('deactivated')
 
     // And by another manager, after a second deactivation.
-    expect(json(await tether(['manager', 'deactivate', String(first.id), '--yes', '--json'], a.env)).outcome).toBe('deactivated')
+    expect(json(await tether(['manager', 'deactivate', String(again.id), '--yes', '--json'], a.env)).outcome).toBe('deactivated')
     expect((await tether(['manager', 'activate', agentProcess.address], b.env)).exitCode).toBe(0)
     expect(json(await tether(['agent', 'status', '--json', '--dsa-core', agentProcess.dsaCore])).caCertificate.sha256).toBe(json(await tether(['manager', 'show', '--json'], b.env)).ca.sha256)
   })
@@ -104,7 +106,7 @@ describe('deactivate, revoke, reactivate', () => {
       expect(json(activate).error.code).toBe('revoked')
       const {currentCrl} = await import('../src/manager/revocation.js')
       const manager = await new ManagerHome(a.home).open()
-      await expect(connectMutual(manager.credentials, '127.0.0.1', port, undefined, await currentCrl(manager))).rejects.toThrow(/revoked/)
+      await expect(connectMutual(manager.credentials, '127.0.0.1', port, undefined, (await currentCrl(manager)).pem)).rejects.toThrow(/revoked/)
       await manager.close()
     } finally {
       server.close()
@@ -157,8 +159,12 @@ describe('reset', () => {
     expect(push.queued).toBe(true)
     expect(push.reason).toMatch(/was reset \(it presents the bootstrap certificate\)/)
     expect(json(await tether(['manager', 'computers', 'show', String(computer.id), '--json'], env)).state).toBe('reactivation-required')
-    // Reactivation of the existing computer brings it back.
+    // By name alone the existing computer comes back only where the operator accepts that risk
+    // (duplicateNamePolicy reactivate); what was queued for it is not handed to the new holder.
+    expect((await tether(['manager', 'settings', 'set', 'duplicateNamePolicy', 'reactivate'], env)).exitCode).toBe(0)
     expect(json(await tether(['manager', 'activate', a.address, '--json'], env)).computer).toMatchObject({id: computer.id, state: 'activated'})
+    const operations = await withStore(env.TETHER_MANAGER_HOME, (store) => store.operations.list(computer.id))
+    expect(operations.find((op) => op.command === 'SetSecurityConfiguration')).toMatchObject({state: 'failed', result: 'cancelled: the computer was reactivated'})
   })
 
   for (const point of ['dsa-core:commit-start', 'dsa-core:journal-written', 'dsa-core:first-file-removed']) {

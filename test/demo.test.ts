@@ -8,7 +8,7 @@ describe('tether demo (the main job)', () => {
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     const report = json(result)
     expect(report.ok).toBe(true)
-    expect(report.steps.map((s: {ok: boolean}) => s.ok)).toEqual(Array(13).fill(true))
+    expect(report.steps.map((s: {ok: boolean}) => s.ok)).toEqual(Array(14).fill(true))
     const titles = report.steps.map((s: {title: string}) => s.title).join('\n')
     for (const part of ['Refuse a rogue manager', 'agent-initiated: dsa_control -a', 'PKCS#7 EnvelopedData', 'Heartbeat', 'Inspect the handshake', 'Deactivate', 'dsa_control -r']) {
       expect(titles).toContain(part)
@@ -22,7 +22,7 @@ describe('tether demo (the main job)', () => {
     expect(result.stdout).toContain('Start 4 agents on loopback')
     expect(result.stdout).toContain('Activate agent 3 (manager-initiated)')
     expect(result.stdout).toContain('Activate agent 4 (bound')
-    expect(result.stdout).toContain('Demo complete: 14 steps behaved as expected.')
+    expect(result.stdout).toContain('Demo complete: 15 steps behaved as expected.')
     expect(result.stdout).not.toContain('\u001B[')
   })
 

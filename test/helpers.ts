@@ -87,11 +87,26 @@ export async function openssl(args: string[], input?: string | Buffer): Promise<
 }
 
 /** Initialize a manager home once and share it across the tests of one file (keygen is slow). */
-export async function initManager(dir: string, extra: string[] = []): Promise<{home: string; env: Record<string, string>}> {
+export async function initManager(dir: string, extra: string[] = [], options: {agentInitiated?: boolean} = {}): Promise<{home: string; env: Record<string, string>}> {
   const home = path.join(dir, 'manager')
   const result = await tether(['manager', 'init', '--home', home, '--hostname', 'localhost', '--hostname', '127.0.0.1', ...extra])
   if (result.exitCode !== 0) throw new Error(`manager init failed: ${result.stderr}`)
+  // Most tests drive agents with `dsa_control -a`, which a new manager refuses until an operator
+  // turns it on (the default is off); the tests of that default pass {agentInitiated: false}.
+  if (options.agentInitiated ?? true) await allowAgentInitiated(home)
   return {home, env: {TETHER_MANAGER_HOME: home}}
+}
+
+/** What `dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1` does, in-process. */
+export async function allowAgentInitiated(home: string): Promise<void> {
+  const {ManagerHome} = await import('../src/manager/home.js')
+  const {setSetting} = await import('../src/manager/settings.js')
+  const store = await new ManagerHome(home).openStore()
+  try {
+    await setSetting(store, 'agentInitiatedActivation', 'any')
+  } finally {
+    await store.close()
+  }
 }
 
 /** Poll until `probe` returns a truthy value (another process writes it), or fail after `ms`. */

@@ -79,6 +79,17 @@ describe('JSON output: one document per command, with the documented keys', () =
     },
     'tether manager send-policy': () => tether(['manager', 'send-policy', String(computerId), '--json'], env),
     'tether manager events': () => tether(['manager', 'events', '--json'], env),
+    'tether manager tokens create': async () => {
+      const created = await tether(['manager', 'tokens', 'create', '--uses', '1', '--json'], env)
+      // Revoked again at once: a live token would make the other runners' activations need one.
+      await tether(['manager', 'tokens', 'revoke', json(created).id], env)
+      return created
+    },
+    'tether manager tokens list': () => tether(['manager', 'tokens', 'list', '--json'], env),
+    'tether manager tokens revoke': async () => {
+      const {id} = json(await tether(['manager', 'tokens', 'create', '--json'], env))
+      return tether(['manager', 'tokens', 'revoke', id, '--json'], env)
+    },
     'tether manager deactivate': async () => {
       const spareId = json(await tether(['manager', 'activate', spare.address, '--json'], env)).computer.id
       return tether(['manager', 'deactivate', String(spareId), '--yes', '--json'], env)

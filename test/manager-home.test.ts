@@ -13,7 +13,7 @@ describe('tether manager init / show', () => {
   let home: string
   let env: Record<string, string>
   beforeAll(async () => {
-    ;({home, env} = await initManager(tempDir()))
+    ;({home, env} = await initManager(tempDir(), [], {agentInitiated: false}))
   })
 
   it('creates the CA, the manager certificate (chaining to it) and the registry, keys 0600', async () => {
@@ -32,7 +32,9 @@ describe('tether manager init / show', () => {
 
   it('shows both certificates with fingerprints openssl agrees with', async () => {
     const shown = json(await tether(['manager', 'show', '--json'], env))
-    expect(Object.keys(shown).sort()).toEqual(['ca', 'computers', 'home', 'manager', 'managerGuid', 'schemaVersion', 'tenantId'])
+    expect(Object.keys(shown).sort()).toEqual(['ca', 'computers', 'home', 'manager', 'managerGuid', 'schemaVersion', 'tenantId', 'warnings'])
+    // A new manager is closed by default: nothing to warn about.
+    expect(shown.warnings).toEqual([])
     const fp = (await openssl(['x509', '-in', path.join(home, 'manager.crt'), '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1]
     expect(shown.manager.sha256).toBe(fp)
     expect(shown.ca.isCA).toBe(true)

@@ -218,13 +218,13 @@ describe.each(engines)('the $name store', (engine) => {
       await store.computers.finishDeactivation(id, {remove: false, at: at(10)})
       expect((await store.computers.get(id))?.state).toBe('deactivated')
       expect(await store.certificates.revocation(certificate(1).sha256)).toEqual({revokedAt: iso(10), reason: 'cessationOfOperation'})
-      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revocationVersion()).toBe(1)
       expect(await store.operations.queued(id)).toEqual([])
       expect((await store.operations.list(id)).map((op) => [op.command, op.state, op.result, op.finishedAt])).toEqual([['Deactivate', 'failed', 'cancelled: computer deactivated', null]])
       expect((await store.operations.queued(other)).map((op) => op.command)).toEqual(['GetAgentStatus'])
       // Finishing again revokes nothing new: the certificate is revoked already.
       await store.computers.finishDeactivation(id, {remove: false, at: at(20)})
-      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revocationVersion()).toBe(1)
     })
 
     it('finishes a deactivation by removing the computer: its queue goes, its events and certificate stay', async () => {
@@ -269,15 +269,15 @@ describe.each(engines)('the $name store', (engine) => {
 
     it('revokes once, bumping the CRL number on each revocation only, and lists by revocation time', async () => {
       for (const n of [1, 2, 3]) await store.certificates.record(certificate(n), at())
-      expect(await store.certificates.crlNumber()).toBe(0)
+      expect(await store.certificates.revocationVersion()).toBe(0)
       expect(await store.certificates.revoke(certificate(3).sha256, 'keyCompromise', at(50))).toBe(true)
-      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revocationVersion()).toBe(1)
       expect(await store.certificates.revoke(certificate(3).sha256, 'superseded', at(60))).toBe(false)
       expect(await store.certificates.revoke(certificate(9).sha256, 'superseded', at(60))).toBe(false)
-      expect(await store.certificates.crlNumber()).toBe(1)
+      expect(await store.certificates.revocationVersion()).toBe(1)
       expect(await store.certificates.revoke(certificate(1).sha256, 'superseded', at(10))).toBe(true)
       expect(await store.certificates.revoke(certificate(2).sha256, 'unspecified', at(50))).toBe(true)
-      expect(await store.certificates.crlNumber()).toBe(3)
+      expect(await store.certificates.revocationVersion()).toBe(3)
       expect(await store.certificates.revocation(certificate(3).sha256)).toEqual({revokedAt: iso(50), reason: 'keyCompromise'})
       expect(await store.certificates.isRevoked(certificate(3).sha256)).toBe(true)
       // Same time: issue order.
@@ -612,10 +612,10 @@ describe('the postgres store on its own', () => {
     it('gives concurrent revocations consecutive CRL numbers, and revokes one certificate once', async () => {
       for (let n = 1; n <= 21; n++) await nodes[0].certificates.record(certificate(n), at())
       expect(await race(20, (node, i) => node.certificates.revoke(certificate(i + 1).sha256, 'superseded', at(i)))).toEqual(Array(20).fill(true))
-      expect(await nodes[1].certificates.crlNumber()).toBe(20)
+      expect(await nodes[1].certificates.revocationVersion()).toBe(20)
       const same = await race(10, (node) => node.certificates.revoke(certificate(21).sha256, 'keyCompromise', at(30)))
       expect(same.filter(Boolean)).toHaveLength(1)
-      expect(await nodes[0].certificates.crlNumber()).toBe(21)
+      expect(await nodes[0].certificates.revocationVersion()).toBe(21)
       expect(await nodes[0].certificates.revoked()).toHaveLength(21)
     })
 

@@ -3,12 +3,14 @@ import zlib from 'node:zlib'
 
 import {TetherError, isTetherError} from '../errors.js'
 import {openEnvelope} from '../pki/cms.js'
+import {verifySignedData} from '../pki/signed-data.js'
 import {parseCertificate} from '../pki/certificate.js'
 import {loadPrivateKey} from '../pki/keys.js'
 import {toPem} from '../pki/pem.js'
 import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {recordEvent} from './database.js'
+import {judgeManager} from './manager-trust.js'
 import {DsaCore} from './store.js'
 
 /**
@@ -69,7 +71,16 @@ export async function applyConfiguration(
 
     const der = Buffer.from(envelopeBase64, 'base64')
     const opened = openEnvelope(der, parseCertificate(store.read('cert')!, 'ds_agent.crt'), loadPrivateKey(store.read('key')!, 'ds_agent.key'))
-    const configuration = decodeConfiguration(opened.content)
+    // Anyone can encrypt to the agent's certificate; only a manager of its CA may sign what it applies.
+    const signed = verifySignedData(opened.content)
+    const signer = judgeManager(store, signed.signer, now)
+    if (!signer.ok) {
+      throw new TetherError('trust', 'configuration-signer-refused', `the configuration is signed by a certificate that is not this agent's manager: ${signer.detail}`, {
+        hint: 'sign it with a manager certificate of this agent\'s CA (`openssl cms -sign -signer manager.crt -inkey manager.key -nodetach`)',
+      })
+    }
+
+    const configuration = decodeConfiguration(signed.content)
     const applied: AppliedConfiguration = {
       policy: configuration.policy,
       version: configuration.version,

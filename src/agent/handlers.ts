@@ -14,6 +14,7 @@ import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
+import {acceptCrl, heldCrl} from './manager-trust.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
@@ -154,6 +155,8 @@ const HANDLERS: Handlers = {
     }
 
     if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the agent certificate is not issued by the manager CA')
+    // The manager's CRL, checked against the CA being installed, goes in with the credentials.
+    if (body.crl !== undefined) acceptCrl(ctx.store, body.crl, [ca])
     const problem = validityProblem(agentCert, ctx.now())
     if (problem) throw new TetherError('trust', `agent-cert-${problem}`, `the agent certificate is ${problem.replaceAll('-', ' ')}`)
 
@@ -167,7 +170,7 @@ const HANDLERS: Handlers = {
       failpoint('activation:before-commit')
       const communication = communicationFrom(body.communication, ctx.managerAddress)
       // One journaled change: a crash leaves the agent either unactivated or fully activated.
-      ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, dsmCert: dsmCertPem, dsmCaCert: dsmCaCertPem, comm: JSON.stringify(communication)}})
+      ctx.store.commit({write: {key: keys.privateKeyPem, cert: agentCert.pem, dsmCert: dsmCertPem, dsmCaCert: dsmCaCertPem, comm: JSON.stringify(communication), ...(body.crl === undefined ? {} : {crl: body.crl})}})
       failpoint('activation:after-commit')
     })
     ctx.staging.keys = undefined
@@ -188,6 +191,7 @@ const HANDLERS: Handlers = {
       caSha256: status.caCertificate?.sha256,
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
+      crlNumber: heldCrl(ctx.store)?.number ?? 0,
     }
   },
 
@@ -232,6 +236,19 @@ const HANDLERS: Handlers = {
     recordEvent(ctx.db, 'deactivated', {managerSha256})
     ctx.log.info('deactivated', {managerSha256})
     return {state: 'unactivated'}
+  },
+
+  async SetRevocationList(ctx, body) {
+    const delivered = acceptCrl(ctx.store, body.crl)
+    const held = heldCrl(ctx.store)
+    // A CRL never goes back: an older one (from a node that has not caught up) changes nothing.
+    if (held && held.number >= delivered.number) return {number: held.number}
+    await ctx.store.lockedAsync(() => {
+      requireSameActivation(ctx)
+      ctx.store.commit({write: {crl: body.crl}})
+    })
+    ctx.log.info('crl-installed', {number: delivered.number, revoked: delivered.revoked.size})
+    return {number: delivered.number}
   },
 
   ReportActivationResult(ctx, body) {

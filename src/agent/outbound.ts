@@ -1,7 +1,12 @@
+import {X509Certificate} from 'node:crypto'
+import type tls from 'node:tls'
+
 import {connectTls, parseHostPort} from '../channel/connect.js'
-import {skipHostnameCheck} from '../channel/tls.js'
+import {peerCertificate, skipHostnameCheck} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {fingerprint, parseCertificate} from '../pki/certificate.js'
+import {fingerprint, issuedBy, parseCertificate} from '../pki/certificate.js'
+import {hasManagerRole} from '../pki/roles.js'
+import {isEnrolmentToken, parseEnrolmentToken} from '../protocol/enrolment-token.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
@@ -59,8 +64,14 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
   }
 
   const bootstrap = bootstrapIdentity()
-  // Before activation there is nothing to verify the manager against: trust starts here.
-  const first = await journaled(runtime, address, 'bootstrap', () => connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false}))
+  // Before activation there is nothing to verify the manager against, unless an enrolment token
+  // names its CA: then the manager must chain to that CA before anything is sent.
+  const pinned = args.token !== undefined && isEnrolmentToken(args.token) ? parseEnrolmentToken(args.token).caSha256 : undefined
+  const first = await journaled(runtime, address, 'bootstrap', async () => {
+    const socket = await connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false})
+    if (pinned) checkPinnedManager(socket, pinned, address)
+    return socket
+  })
   const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address})
   if (session.report && session.report.status !== 200) return session.report
   if (store.state() !== 'activated') {
@@ -73,6 +84,26 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
   const confirm = await connectMutualToManager(runtime, address)
   const confirmed = await runtime.serveOutbound(confirm, 'mutual')
   return confirmed.report ?? {status: 200, reason: 'OK', message: 'activated; the manager did not report details'}
+}
+
+/**
+ * The manager presents its CA behind its certificate; the one the token names must be there, have
+ * issued the manager certificate, and that certificate must have the manager role.
+ */
+function checkPinnedManager(socket: tls.TLSSocket, caSha256: string, address: string): void {
+  const chain: X509Certificate[] = []
+  for (let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); cert?.raw && !chain.some((c) => c.raw.equals(cert!.raw)); cert = cert.issuerCertificate) {
+    chain.push(new X509Certificate(cert.raw))
+  }
+
+  const [leaf] = chain
+  const ca = chain.find((cert) => fingerprint(cert) === caSha256)
+  if (!leaf || !ca || !issuedBy(leaf, ca) || !hasManagerRole(leaf)) {
+    socket.destroy()
+    throw new TetherError('trust', 'manager-not-of-token-ca', `the server at ${address} is not a manager of the CA the enrolment token names (SHA-256 ${caSha256}); nothing was sent to it`, {
+      hint: 'check the manager address; the token is for the manager installation that created it',
+    })
+  }
 }
 
 /** Run a connect, journaling its failure on the agent's side (with a hint for the operator). */
@@ -94,20 +125,38 @@ async function journaled<T>(runtime: AgentRuntime, address: string, context: 'bo
   }
 }
 
+/** What to do when the manager's certificate is refused for one of the agent's own reasons. */
+const MANAGER_REFUSAL_HINTS: Record<string, string> = {
+  'not-a-manager': "point the agent at its manager's heartbeat address: the server there holds a certificate of this CA without the manager role",
+  revoked: "the manager's certificate was revoked: the manager issues itself a new one when it starts (`tether manager start`); nothing to do on the agent",
+  expired: "the manager's certificate has expired, or a clock is wrong: check both clocks (NTP); a running manager renews its certificate before it expires",
+  'not-yet-valid': "a clock is wrong: the manager's certificate is not valid yet by this machine's clock; fix the clock (NTP)",
+}
+
 /** Open a mutual-TLS connection to the manager with the agent's credentials. */
 export async function connectMutualToManager(runtime: AgentRuntime, address: string) {
   const {host, port} = parseHostPort(address, DEFAULT_MANAGER_PORT)
   const store = runtime.store
-  return journaled(runtime, address, 'mutual', () => connectTls({
-    host,
-    port,
-    cert: store.read('cert'),
-    key: store.read('key'),
-    // The manager must present a certificate from the CA this agent was activated with.
-    ca: store.read('dsmCaCert'),
-    rejectUnauthorized: true,
-    checkServerIdentity: skipHostnameCheck,
-  }))
+  return journaled(runtime, address, 'mutual', async () => {
+    const socket = await connectTls({
+      host,
+      port,
+      cert: store.read('cert'),
+      key: store.read('key'),
+      // The manager must present a certificate from the CA this agent was activated with...
+      ca: store.read('dsmCaCert'),
+      rejectUnauthorized: true,
+      checkServerIdentity: skipHostnameCheck,
+    })
+    // ...and be a manager's: the role, and not revoked. Checked before any HTTP byte is served.
+    const refusal = runtime.refuseAsManager(socket, peerCertificate(socket))
+    if (refusal) {
+      socket.destroy()
+      throw new TetherError('trust', refusal.reason, `the server at ${address} is not this agent's manager: ${refusal.detail}`, {hint: MANAGER_REFUSAL_HINTS[refusal.reason]})
+    }
+
+    return socket
+  })
 }
 
 export interface HeartbeatResult {

@@ -19,6 +19,7 @@ import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {SessionContext, dispatchCommand} from './handlers.js'
 import {openAgentDatabase, recordEvent, recordHandshake} from './database.js'
+import {judgeManager} from './manager-trust.js'
 import {AgentState, DSA_FILES, DsaCore} from './store.js'
 
 /**
@@ -229,13 +230,14 @@ export class AgentRuntime {
     const peer = peerCertificate(socket)
     const session: Session = {ctx: this.newContext(context, peer)}
     let reason = 'ok'
-    if (context === 'mutual' && !socket.authorized) {
+    if (context === 'mutual') {
       // Refused before any HTTP byte is read: destroyed in the same tick as the handshake ends.
-      const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
-      const {reason: refusal, detail} = classifyTlsError(Object.assign(new Error(code), {code}))
-      this.journal({...describeSocket(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', reason: refusal, detail})
-      socket.destroy()
-      return
+      const refusal = this.refuseAsManager(socket, peer)
+      if (refusal) {
+        this.journal({...describeSocket(socket, peer), tlsRole: 'server', httpRole: 'server', context, result: 'refused', ...refusal})
+        socket.destroy()
+        return
+      }
     }
 
     if (binding && (!peer || !peer.raw.equals(binding.raw))) {
@@ -255,6 +257,17 @@ export class AgentRuntime {
       reason,
       detail: session.refusal?.message,
     })
+  }
+
+  /** Why this TLS peer is not this agent's manager (the chain as TLS verified it, then role and CRL), or nothing. */
+  refuseAsManager(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined): {reason: string; detail: string} | undefined {
+    if (!socket.authorized) {
+      const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
+      return classifyTlsError(Object.assign(new Error(code), {code}))
+    }
+
+    const verdict = judgeManager(this.store, peer, this.now())
+    return verdict.ok ? undefined : {reason: verdict.reason, detail: verdict.detail}
   }
 
   private onHandshakeFailure(error: Error, socket: tls.TLSSocket, context: SecurityContext): void {

@@ -30,6 +30,8 @@ export const DSA_FILES = {
   config: 'ds_agent.config',
   configMeta: 'ds_agent.config.json',
   comm: 'ds_agent.comm.json',
+  /** The CRL the manager last delivered (verified against the CA when it arrived). */
+  crl: 'ds_agent_dsm.crl',
   journal: 'ds_agent.journal',
 } as const
 
@@ -325,7 +327,7 @@ export class DsaCore {
 }
 
 /** Everything activation or binding put in dsa_core: a reset removes all of it in one change. */
-export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config', 'configMeta', 'comm']
+export const RESET_REMOVES: Array<keyof typeof DSA_FILES> = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'config', 'configMeta', 'comm', 'crl']
 
 export interface ResetResult {
   previousState: AgentState

@@ -8,6 +8,7 @@ import {silentLogger} from '../platform/log.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
 import {renderFailure, toTetherError} from './errors.js'
 import {dsaCoreFlag, homeFlag} from './flags.js'
+import {paint} from './render.js'
 
 /**
  * Every tether command: `--json` prints one document (the value `run` returns, or `{error}` on
@@ -22,6 +23,11 @@ export abstract class TetherCommand extends Command {
     process.exitCode = exitCode
     if (this.jsonEnabled()) return undefined
     return this.exit(exitCode)
+  }
+
+  /** Settings that leave the installation open: one `Warning:` line each on stderr (in JSON, the caller's `warnings`). */
+  protected warnAbout(warnings: Array<{message: string; hint: string}>): void {
+    for (const warning of warnings) this.logToStderr(`${paint.stderr.yellow('Warning:')} ${warning.message}; ${warning.hint}`)
   }
 
   /** One JSON document on one line of stdout: a daemon's ready line, or one of a stream of results. */

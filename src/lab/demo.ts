@@ -15,7 +15,10 @@ import {contactNow} from '../manager/contact.js'
 import {deactivate, settleContact} from '../manager/deactivation.js'
 import {EXPORT_FILE_NAME, ManagerHome, exportManagerCertificate, initManagerHome} from '../manager/home.js'
 import {activate} from '../manager/manager-initiated.js'
+import {createToken} from '../manager/enrolment.js'
 import {assignPolicy, savePolicy} from '../manager/policies.js'
+import {setSetting} from '../manager/settings.js'
+import {fingerprint} from '../pki/certificate.js'
 import {ManagerRuntime} from '../manager/runtime.js'
 
 /**
@@ -143,8 +146,15 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
 
     const manager = runtime!.context
     const heartbeatAddress = await manager.store.meta.get('listening_address')
-    await step('Activate agent 2 (agent-initiated: dsa_control -a dsm://HOST:PORT/)', async () => {
-      const result = await dsaControl(dsaCores[1], ['-a', `dsm://${heartbeatAddress}/`, 'displayname:demo agent 2', 'group:デモ'], hostnames[1])
+    let token = ''
+    await step('Allow agent-initiated activation with an enrolment token (it is off on a new manager)', async () => {
+      await setSetting(manager.store, 'agentInitiatedActivation', 'any')
+      token = (await createToken(manager, fingerprint(manager.credentials.caCert), {ttlMs: 3_600_000, uses: 1})).text
+      return `as \`dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1\` does; token ${token.slice(0, 12)}… (one use, one hour; it names this CA, which the agent pins)`
+    })
+
+    await step('Activate agent 2 (agent-initiated: dsa_control -a dsm://HOST:PORT/ token:…)', async () => {
+      const result = await dsaControl(dsaCores[1], ['-a', `dsm://${heartbeatAddress}/`, 'displayname:demo agent 2', 'group:デモ', `token:${token}`], hostnames[1])
       expect(result.exitCode === 0 && result.stdout.includes('HTTP Status: 200 - OK'), `dsa_control -a printed ${result.stdout.trim()} ${result.stderr.trim()}`)
       computers[1] = await findComputer(manager.store, hostnames[1])
       return `dsa_control printed "${result.stdout.trim()}"; the manager recorded computer ${computers[1].id} (group ${computers[1].group})`
@@ -159,7 +169,7 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
       })
     }
 
-    await step('Push a policy to agent 1: gzip, then PKCS#7 EnvelopedData (AES-256, RSA-OAEP) to its certificate', async () => {
+    await step('Push a policy to agent 1: gzip, signed by the manager (CMS SignedData), then PKCS#7 EnvelopedData (AES-256, RSA-OAEP) to its certificate', async () => {
       const {policy} = await savePolicy(manager, 'demo-baseline', {firewall: {enabled: true, allow: ['22/tcp', '4118/tcp']}, antiMalware: {realTime: true}})
       const {computer} = await assignPolicy(manager, policy.name, String(computers[0].id))
       const outcome = await contactNow(manager, computer)

@@ -48,7 +48,7 @@ export async function connectMutual(credentials: ManagerCredentials, host: strin
 export async function openAgentConnection(ctx: ManagerContext, computer: Computer): Promise<HttpSession> {
   const {store, credentials} = ctx
   const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
-  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: await currentCrl(ctx)}})
+  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: (await currentCrl(ctx)).pem}})
   const peer = peerCertificate(socket)
   const sha256 = peer ? fingerprint(peer) : undefined
   if (sha256 === computer.certSha256 && socket.authorized) return new HttpSession(socket)

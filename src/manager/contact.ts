@@ -6,6 +6,7 @@ import {openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
+import {currentCrl} from './revocation.js'
 import type {Computer, Operation} from './store/store.js'
 
 /**
@@ -20,12 +21,13 @@ const EVENT_BATCH = 500
 export const MAX_ATTEMPTS = 5
 
 export interface ContactReport {
-  /** The agent answered Deactivate: it is back to bootstrap, its certificate may be revoked. */
+  /** The deactivation is over: the agent cleared its credentials, or refused to; either way its certificate is revoked now. */
   deactivated: boolean
 }
 
 export async function runContact(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<ContactReport> {
   try {
+    if (computer.state === 'deactivation-pending') return await deactivateNow(ctx, session, computer)
     const status = await session.command('GetAgentStatus')
     const recordedHostname = (computer.hostInfo as {hostname?: string} | null)?.hostname
     if (recordedHostname && status.hostname !== recordedHostname) {
@@ -41,6 +43,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     }
 
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
+    await deliverCrl(ctx, session, status.crlNumber)
     await pullEvents(ctx, session, computer)
     const operations = await ctx.store.operations.queued(computer.id)
     for (const operation of operations) {
@@ -55,6 +58,31 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
   } finally {
     session.close()
   }
+}
+
+/**
+ * A computer being deactivated: its certificate serves nothing but the Deactivate. An agent that
+ * answers it with an error (or breaks off) does not keep its certificate: it is revoked all the same.
+ */
+async function deactivateNow(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<ContactReport> {
+  const operation = (await ctx.store.operations.queued(computer.id)).find((op) => op.command === 'Deactivate')
+  try {
+    const result = await session.command('Deactivate')
+    if (operation) await ctx.store.operations.finish(operation.id, {ok: true, result, maxAttempts: MAX_ATTEMPTS}, ctx.now())
+  } catch (error) {
+    if (operation) await ctx.store.operations.finish(operation.id, {ok: false, result: {error: (error as Error).message}, maxAttempts: 1}, ctx.now())
+    ctx.log.warn('deactivation-refused-by-agent', {computer: computer.id, hostname: computer.hostname, reason: isTetherError(error) ? error.code : 'failed', detail: (error as Error).message})
+  }
+
+  return {deactivated: true}
+}
+
+/** The agent holds an older CRL than the one in force: give it the current one (one more exchange, only then). */
+async function deliverCrl(ctx: ManagerContext, session: HttpSession, held: number | undefined): Promise<void> {
+  // An agent of an earlier version reports no CRL and has no command to take one.
+  if (held === undefined) return
+  const crl = await currentCrl(ctx)
+  if (held < crl.number) await session.command('SetRevocationList', {crl: crl.pem})
 }
 
 /** Tell the agent why it is refused (it only answers; this is the manager's last request). */
@@ -88,7 +116,7 @@ async function deliver(ctx: ManagerContext, session: HttpSession, computer: Comp
   const {store} = ctx
   try {
     // A configuration is encrypted at send time, to the certificate the agent holds now.
-    const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(store, computer)).body : operation.body
+    const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(ctx, computer)).body : operation.body
     // The body was queued by this manager for this command (a configuration built just above).
     const result = await session.command(operation.command, body as never)
     if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as Reply<'SetSecurityConfiguration'>)

@@ -8,7 +8,7 @@ import type {ManagerStore} from './store/store.js'
  * running manager's; silent for one-shot commands).
  */
 export interface ManagerContext {
-  readonly credentials: ManagerCredentials
+  credentials: ManagerCredentials
   readonly store: ManagerStore
   readonly log: Logger
   now(): Date

@@ -8,5 +8,8 @@ export interface ManagerCredentials {
   caCert: crypto.X509Certificate
   managerCertPem: string
   managerKeyPem: string
+  managerKey: crypto.KeyObject
   managerCert: crypto.X509Certificate
+  /** The manager certificate before the last renewal, kept for agents bound to it. */
+  previous?: {certPem: string; keyPem: string; cert: crypto.X509Certificate}
 }

@@ -7,18 +7,19 @@ import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/certificate.js'
+import {fingerprint, isSelfSigned, issuedBy, oneLineName, validityProblem} from '../pki/certificate.js'
 import {isBootstrapCertificate} from '../pki/peer.js'
-import {ActivationReport, HostInfo} from '../protocol/messages.js'
-import {ActivationRequest, completeActivation, duplicatePlan} from './activation.js'
-import {checkClockSkew} from './clock.js'
+import {hasManagerRole} from '../pki/roles.js'
+import {serveActivationRequest} from './agent-initiated.js'
 import {reportRefusal, runContact} from './contact.js'
 import type {ManagerContext} from './context.js'
 import {settleContact} from './deactivation.js'
 import {managerJournal} from './journal.js'
+import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
 import {getSettings} from './settings.js'
+import type {PublishedCrl} from './store/store.js'
 
 /**
  * The manager's heartbeat listener (default port 4120). Agents open the TCP connection and act as
@@ -43,17 +44,21 @@ export class HeartbeatListener {
   private readonly inflight = new Set<Promise<void>>()
 
   private readonly journalSink: HandshakeJournal
+  /** Live sessions by the SHA-256 of the agent certificate they were opened with. */
+  private readonly live = new Map<string, Set<tls.TLSSocket>>()
+  private limits: FailureLimits
+  private readonly limiter = new FailureLimiter(() => this.limits)
 
-  private constructor(private readonly manager: ManagerContext, private crl: string) {
-    const {credentials} = manager
+  /** The manager certificate the server context holds (renewed while running). */
+  private certificate: string
+
+  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, limits: FailureLimits) {
+    this.certificate = manager.credentials.managerCertPem
     this.journalSink = managerJournal(manager)
+    this.limits = limits
     this.server = tls.createServer({
-      ...TLS_POLICY,
+      ...this.secureContextOptions(),
       noDelay: true,
-      cert: credentials.managerCertPem,
-      key: credentials.managerKeyPem,
-      ca: credentials.caCertPem,
-      crl,
       requestCert: true,
       // The bootstrap certificate must get through to be offered activation, so the verdict is
       // taken per connection in onSecure (and journaled), never left to a silent default.
@@ -68,16 +73,45 @@ export class HeartbeatListener {
   }
 
   static async create(manager: ManagerContext): Promise<HeartbeatListener> {
-    return new HeartbeatListener(manager, await currentCrl(manager))
+    return new HeartbeatListener(manager, await currentCrl(manager), await limitsOf(manager))
   }
 
-  /** Reload the CRL into the server context when it changed (a revocation by any process, a re-issue). */
-  async refreshRevocations(): Promise<void> {
-    const crl = await currentCrl(this.manager)
-    if (crl === this.crl) return
-    this.crl = crl
+  /**
+   * The server's credentials: the manager certificate with its CA behind it (an agent holding an
+   * enrolment token pins that CA before it sends anything), and the CRL in force.
+   */
+  private secureContextOptions(): tls.SecureContextOptions {
     const {credentials} = this.manager
-    this.server.setSecureContext({...TLS_POLICY, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl})
+    return {...TLS_POLICY, cert: `${credentials.managerCertPem}${credentials.caCertPem}`, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl: this.crl.pem}
+  }
+
+  /**
+   * Re-read what may change while running: the CRL (a revocation by any process or node, or a
+   * re-issue as it ages; live sessions of newly revoked certificates end) and the limits.
+   */
+  async refresh(): Promise<void> {
+    this.limits = await limitsOf(this.manager)
+    const crl = await currentCrl(this.manager)
+    const certificate = this.manager.credentials.managerCertPem
+    if (crl.number === this.crl.number && certificate === this.certificate) return
+    this.crl = crl
+    this.certificate = certificate
+    this.server.setSecureContext(this.secureContextOptions())
+    for (const [sha256, sockets] of this.live) {
+      if (!(await this.manager.store.certificates.isRevoked(sha256))) continue
+      for (const socket of sockets) socket.destroy()
+      this.manager.log.info('sessions-ended', {peerSha256: sha256, reason: 'revoked', sessions: sockets.size})
+    }
+  }
+
+  private trackLive(sha256: string, socket: tls.TLSSocket): void {
+    const sockets = this.live.get(sha256) ?? new Set()
+    sockets.add(socket)
+    this.live.set(sha256, sockets)
+    socket.once('close', () => {
+      sockets.delete(socket)
+      if (sockets.size === 0) this.live.delete(sha256)
+    })
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
@@ -106,17 +140,37 @@ export class HeartbeatListener {
     this.journal(socket, undefined, {context: 'mutual', result: 'refused', reason, detail})
   }
 
+  /** Why this peer may not be served as an agent (before any HTTP byte), or nothing. */
+  private refusal(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined): {reason: string; detail: string} | undefined {
+    const code = peer ? String(socket.authorizationError ?? '') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
+    // With CRL checking on, OpenSSL reports a foreign issuer as "unable to get CRL": name what it is.
+    if (peer && !issuedBy(peer, this.manager.credentials.caCert)) {
+      return {reason: isSelfSigned(peer) ? 'self-signed' : 'unknown-ca', detail: `${code || 'UNVERIFIED'}: the certificate is not issued by this manager's CA (issuer ${oneLineName(peer.issuer)})`}
+    }
+
+    // A CRL past its nextUpdate (the clock jumped) says nothing about this certificate: revocation is
+    // checked against the registry below, and the CRL is issued again at once.
+    if (code === 'CRL_HAS_EXPIRED') {
+      void this.refresh().catch(() => undefined)
+      const problem = validityProblem(peer!, this.manager.now())
+      if (problem) return {reason: problem, detail: `the agent certificate is ${problem.replace('-', ' ')} (valid ${peer!.validFrom} to ${peer!.validTo})`}
+    } else if (!socket.authorized) {
+      return classifyTlsError(Object.assign(new Error(code), {code}))
+    }
+
+    if (hasManagerRole(peer!)) {
+      return {reason: 'manager-certificate-as-agent', detail: `the certificate SHA-256 ${fingerprint(peer!)} has the manager role; an agent never holds one`}
+    }
+
+    return undefined
+  }
+
   private async onSecure(socket: tls.TLSSocket): Promise<void> {
     const peer = peerCertificate(socket)
     const isBootstrap = isBootstrapCertificate(peer)
-    if (!isBootstrap && !socket.authorized) {
-      const code = peer ? String(socket.authorizationError ?? 'UNVERIFIED') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
-      // With CRL checking on, OpenSSL reports a foreign issuer as "unable to get CRL": name what it is.
-      const foreign = peer && !issuedBy(peer, this.manager.credentials.caCert)
-      const {reason, detail} = foreign
-        ? {reason: isSelfSigned(peer) ? 'self-signed' : 'unknown-ca', detail: `${code}: the certificate is not issued by this manager's CA (issuer ${oneLineName(peer.issuer)})`}
-        : classifyTlsError(Object.assign(new Error(code), {code}))
-      this.journal(socket, peer, {context: 'mutual', result: 'refused', reason, detail})
+    const refused = isBootstrap ? undefined : this.refusal(socket, peer)
+    if (refused) {
+      this.journal(socket, peer, {context: 'mutual', result: 'refused', ...refused})
       socket.destroy()
       return
     }
@@ -125,11 +179,18 @@ export class HeartbeatListener {
     try {
       if (isBootstrap) {
         this.journal(socket, peer, {context: 'bootstrap', result: 'accepted', reason: 'activation-request'})
-        await this.agentInitiatedActivation(session, socket)
+        await serveActivationRequest(this.manager, {
+          session,
+          socket,
+          limiter: this.limiter,
+          journal: (entry) => this.journal(socket, peer, entry),
+          awaitConfirmation: (sha256) => this.awaitConfirmation(sha256),
+        })
         return
       }
 
       const sha256 = fingerprint(peer!)
+      this.trackLive(sha256, socket)
       const waiting = this.pending.get(sha256)
       if (waiting) {
         this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'activation-confirmation'})
@@ -180,53 +241,6 @@ export class HeartbeatListener {
     }
   }
 
-  /** The manager's half of `dsa_control -a`: check the request against settings, then activate. */
-  private async agentInitiatedActivation(session: HttpSession, socket: tls.TLSSocket): Promise<void> {
-    const peer = peerCertificate(socket)
-    let hostInfo: HostInfo
-    try {
-      hostInfo = await session.command('GetHostInfo')
-    } catch {
-      session.close()
-      return
-    }
-
-    const report = async (verdict: ActivationReport, on: HttpSession = session) => {
-      try {
-        await on.command('ReportActivationResult', verdict)
-      } finally {
-        on.close()
-      }
-    }
-
-    let plan: ActivationPlan
-    try {
-      plan = await planAgentInitiated(this.manager, hostInfo)
-    } catch (error) {
-      const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
-      this.journal(socket, peer, {context: 'bootstrap', result: 'refused', reason: failure.code, detail: failure.message})
-      await report({status: failure.failure === 'refused' && failure.code.startsWith('duplicate') ? 409 : 403, reason: failure.code, message: failure.message, hint: failure.hint}).catch(() => undefined)
-      return
-    }
-
-    let confirmation: HttpSession | undefined
-    try {
-      const computer = await completeActivation(this.manager, {
-        session,
-        confirm: async (expectedSha256) => {
-          confirmation = await this.awaitConfirmation(expectedSha256)
-          return confirmation.command('GetAgentStatus')
-        },
-      }, hostInfo, plan.request)
-      await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)
-    } catch (error) {
-      const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
-      this.journal(socket, peer, {context: 'bootstrap', result: 'failed', reason: failure.code, detail: failure.message})
-      if (confirmation) await report({status: 500, reason: failure.code, message: failure.message, hint: failure.hint}, confirmation).catch(() => undefined)
-      session.close()
-    }
-  }
-
   private awaitConfirmation(sha256: string): Promise<HttpSession> {
     return new Promise<HttpSession>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -243,59 +257,7 @@ export class HeartbeatListener {
   }
 }
 
-interface ActivationPlan {
-  request: ActivationRequest
-}
-
-/**
- * Decide an agent-initiated activation from the settings: enabled, token, tenant, hostname,
- * duplicates, clock skew. Throws the refusal the agent is told.
- */
-export async function planAgentInitiated(manager: ManagerContext, hostInfo: HostInfo): Promise<ActivationPlan> {
-  const {store} = manager
-  const settings = await getSettings(store)
-  const args = hostInfo.activationRequest ?? {}
-  if (settings.agentInitiatedActivation === 'off') {
-    throw new TetherError('refused', 'agent-initiated-activation-off', 'agent-initiated activation is turned off on this manager', {
-      hint: 'activate the agent from the manager (tether manager activate), or enable it: dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1',
-    })
-  }
-
-  if (settings.activationToken !== '' && args.token !== settings.activationToken) {
-    throw new TetherError('refused', args.token === undefined ? 'token-required' : 'bad-token', args.token === undefined ? 'this manager requires an activation token' : 'the activation token is wrong', {
-      hint: 'pass token:SECRET with the token set on the manager (activationToken)',
-    })
-  }
-
-  const {tenantId} = await store.meta.identity()
-  if (args.tenantID !== undefined && args.tenantID.toUpperCase() !== tenantId) {
-    throw new TetherError('refused', 'tenant-mismatch', `tenantID ${args.tenantID} is not this manager's tenant`, {
-      hint: 'use the tenant ID `tether manager show` prints on the manager you mean',
-    })
-  }
-
-  checkClockSkew(hostInfo.clock, manager.now(), settings.maxClockSkewSeconds * 1000)
-  const hostname = settings.allowAgentHostname && args.hostname ? args.hostname : hostInfo.hostname
-  const existing = await store.computers.byHostname(hostname)
-  if (settings.agentInitiatedActivation === 'known' && existing.length === 0) {
-    throw new TetherError('refused', 'unknown-computer', `no computer named ${hostname} is known to this manager, and agent-initiated activation is limited to known computers`, {
-      hint: 'add the computer first (activate it once from the manager), or allow any computer: agentInitiatedActivation any',
-    })
-  }
-
-  const {guid} = await duplicatePlan(manager, hostname)
-
-  return {
-    request: {
-      guid,
-      hostname,
-      displayName: args.displayname,
-      description: args.description,
-      group: args.group,
-      policy: args.policyid,
-      mode: 'bidirectional',
-      // No managerAddress: the agent keeps the address it dialled, which is known to work.
-      communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
-    },
-  }
+async function limitsOf(manager: ManagerContext): Promise<FailureLimits> {
+  const settings = await getSettings(manager.store)
+  return {perSource: settings.activationFailureLimit, total: settings.activationFailureLimitTotal}
 }

@@ -8,6 +8,7 @@ import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, l
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
 import {Logger, silentLogger} from '../platform/log.js'
 import {ManagerContext, systemClock} from './context.js'
+import {previousIdentity, recoverIdentityChange} from './manager-identity.js'
 import type {ManagerCredentials} from './credentials.js'
 
 export type {ManagerCredentials} from './credentials.js'
@@ -95,6 +96,7 @@ export class ManagerHome {
         cause,
       })
 
+    recoverIdentityChange(this.dir)
     const caCertPem = this.readRequired('caCert').toString('utf8')
     const managerCertPem = this.readRequired('managerCert').toString('utf8')
     const caKeyPem = this.readRequired('caKey').toString('utf8')
@@ -124,7 +126,10 @@ export class ManagerHome {
     if (!keyMatchesCertificate(managerKey, managerCert)) throw damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
     if (!issuedBy(managerCert, caCert)) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}`)
 
-    return {caCertPem, caKey, caKeyPem, caCert, managerCertPem, managerKeyPem, managerCert}
+    const kept = previousIdentity(this.dir)
+    const previousCert = kept ? certificate(kept.certPem, 'manager.previous.crt') : undefined
+    const previous = kept && previousCert && issuedBy(previousCert, caCert) ? {...kept, cert: previousCert} : undefined
+    return {caCertPem, caKey, caKeyPem, caCert, managerCertPem, managerKeyPem, managerKey, managerCert, previous}
   }
 
   /** The manager certificate alone, checked against the CA (what export-cert hands out). */

@@ -27,10 +27,28 @@ import {advertisedHeartbeatAddress, getSettings} from './settings.js'
 
 type JournalFields = Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>
 
+/** The certificate the manager shows an agent: its current one, or the previous one a bound agent still holds. */
+interface Presented {
+  certPem: string
+  keyPem: string
+}
+
 export async function activate(ctx: ManagerContext, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {
+  const {credentials} = ctx
+  const current = {certPem: credentials.managerCertPem, keyPem: credentials.managerKeyPem}
+  try {
+    return await activateAs(ctx, target, request, current)
+  } catch (error) {
+    // Bound before this manager renewed its certificate: the agent holds the previous one.
+    if (!(error instanceof TetherError && error.code === 'bound-to-other-manager' && credentials.previous)) throw error
+    return activateAs(ctx, target, request, credentials.previous, {expectedRefusal: true})
+  }
+}
+
+async function activateAs(ctx: ManagerContext, target: string, request: ActivationRequest, presented: Presented, options: {expectedRefusal?: boolean} = {}): Promise<ActivationResult> {
   const {host, port} = parseHostPort(target, DEFAULT_AGENT_PORT)
   const {credentials} = ctx
-  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
+  const socket = await connectTls({host, port, cert: presented.certPem, key: presented.keyPem, rejectUnauthorized: false})
   const peer = peerCertificate(socket)
   const journal = managerJournal(ctx)
   const record = (entry: JournalFields) => journal.record({tlsRole: 'client', httpRole: 'client', ...describeSocket(socket, peer), ...entry})
@@ -38,6 +56,12 @@ export async function activate(ctx: ManagerContext, target: string, request: Act
   if (kind === 'own-agent') {
     socket.destroy()
     return confirmOwnAgent(ctx, peer!, {host, port}, request, record)
+  }
+
+  if (kind === 'own-manager') {
+    socket.destroy()
+    record({context: 'mutual', result: 'refused', reason: 'manager-certificate-as-agent'})
+    throw new TetherError('trust', 'manager-certificate-as-agent', `the server at ${host}:${port} presents a manager certificate of this installation, not an agent's`, {hint: 'check the address: that is a manager, not an agent'})
   }
 
   if (kind !== 'bootstrap') {
@@ -51,11 +75,13 @@ export async function activate(ctx: ManagerContext, target: string, request: Act
   record({context: 'bootstrap', result: 'accepted', reason: 'ok'})
   const session = new HttpSession(socket)
   try {
-    const computer = await activateBootstrapAgent(ctx, session, {host, port}, request)
+    const computer = await activateBootstrapAgent(ctx, session, {host, port}, request, presented)
     return {computer, alreadyActivated: false}
   } catch (error) {
     if (error instanceof TetherError && error.code === 'bound-to-other-manager') {
-      record({context: 'pre-activated', result: 'refused', reason: error.code, detail: error.message})
+      // Refused for the current certificate while a previous one is kept: expected, and tried next.
+      const expected = !options.expectedRefusal && Boolean(credentials.previous)
+      record({context: 'pre-activated', result: 'refused', reason: expected ? 'bound-to-previous-certificate' : error.code, detail: error.message})
     }
 
     throw error
@@ -64,7 +90,7 @@ export async function activate(ctx: ManagerContext, target: string, request: Act
   }
 }
 
-async function activateBootstrapAgent(ctx: ManagerContext, session: HttpSession, where: {host: string; port: number}, request: ActivationRequest) {
+async function activateBootstrapAgent(ctx: ManagerContext, session: HttpSession, where: {host: string; port: number}, request: ActivationRequest, presented: Presented) {
   const settings = await getSettings(ctx.store)
   const address = `${where.host}:${where.port}`
   const hostInfo = await session.command('GetHostInfo')
@@ -79,7 +105,7 @@ async function activateBootstrapAgent(ctx: ManagerContext, session: HttpSession,
     }
   }
 
-  return completeActivation(ctx, {session, confirm}, hostInfo, {
+  return completeActivation(ctx, {session, confirm, managerCertPem: presented.certPem}, hostInfo, {
     ...request,
     ...duplicate,
     address,
@@ -99,7 +125,7 @@ async function confirmOwnAgent(ctx: ManagerContext, peer: crypto.X509Certificate
     })
   }
 
-  const mutual: tls.TLSSocket = await connectMutual(ctx.credentials, where.host, where.port, sha256, await currentCrl(ctx))
+  const mutual: tls.TLSSocket = await connectMutual(ctx.credentials, where.host, where.port, sha256, (await currentCrl(ctx)).pem)
   const session = new HttpSession(mutual)
   try {
     const status = await session.command('GetAgentStatus')

@@ -3,8 +3,9 @@ import zlib from 'node:zlib'
 
 import {TetherError} from '../errors.js'
 import {buildEnvelope} from '../pki/cms.js'
+import {signData} from '../pki/signed-data.js'
 import {Computer, findComputer, reload} from './computers.js'
-import type {StoreContext} from './context.js'
+import type {ManagerContext, StoreContext} from './context.js'
 import type {ManagerStore, Policy} from './store/store.js'
 
 export type {Policy} from './store/store.js'
@@ -102,15 +103,19 @@ export async function assignedPolicy(store: ManagerStore, computer: Computer): P
 
 /**
  * The body of SetSecurityConfiguration for a computer now: its policy's latest version, gzipped,
- * in an envelope to its current certificate. Built at send time, never stored in the queue.
+ * signed by the manager, in an envelope to its current certificate. Built at send time, never
+ * stored in the queue.
  */
-export async function configurationCommandBody(store: ManagerStore, computer: Computer): Promise<{body: Record<string, unknown>; configuration: Configuration; sha256: string}> {
+export async function configurationCommandBody(ctx: ManagerContext, computer: Computer): Promise<{body: {envelope: string}; configuration: Configuration; sha256: string}> {
+  const {store, credentials} = ctx
   const policy = await assignedPolicy(store, computer)
   if (!policy) throw new TetherError('notFound', 'no-policy', `computer ${computer.id} has no policy assigned`, {hint: 'assign one: tether manager policies assign POLICY COMPUTER'})
   const pem = computer.certSha256 ? await store.certificates.pem(computer.certSha256) : undefined
   if (!pem) throw new TetherError('notFound', 'no-agent-certificate', `the registry has no certificate for computer ${computer.id} to encrypt to`, {hint: 'reactivate the computer'})
   const configuration: Configuration = {policy: policy.name, version: policy.version, document: policy.document}
-  const envelope = buildEnvelope(zlib.gzipSync(configurationBytes(configuration)), new crypto.X509Certificate(pem))
+  // Signed by this manager, then encrypted to the agent: the agent applies only what a manager signed.
+  const signed = signData(zlib.gzipSync(configurationBytes(configuration)), credentials.managerCert, credentials.managerKey, ctx.now())
+  const envelope = buildEnvelope(signed, new crypto.X509Certificate(pem))
   return {body: {envelope: envelope.toString('base64')}, configuration, sha256: policy.sha256}
 }
 

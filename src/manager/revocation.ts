@@ -1,33 +1,44 @@
 import {buildCrl} from '../pki/crl.js'
 import type {ManagerContext} from './context.js'
-import type {ManagerStore} from './store/store.js'
+import type {PublishedCrl} from './store/store.js'
 
 /**
- * Revocation: a revoked certificate is listed in the CA's CRL, which both TLS directions of the
- * manager load (its heartbeat listener's server context and every outbound connection to agents),
- * so a saved copy of a revoked agent certificate can no longer complete a handshake with it.
+ * The installation's CRL. It is issued into the store and read from there, so every node serves
+ * the same one, numbered from one sequence. It is issued again when a revocation made it out of date
+ * or when half its validity has passed, checked whenever it is asked for (at each contact and on
+ * the running manager's timer), so a clock that jumped forward is seen at the first contact.
  */
 
-/** How long a published CRL is valid; the manager re-issues it on every change and on start. */
-const CRL_VALIDITY_MS = 7 * 86_400_000
+/** How long an issued CRL is valid. */
+export const CRL_VALIDITY_MS = 7 * 86_400_000
 
-const cache = new WeakMap<ManagerStore, {number: number; pem: string; nextUpdate: number}>()
+/** Issued this far in the past, so a peer whose clock runs a little behind accepts it. */
+export const BACKDATE_MS = 60 * 60_000
 
-/** The current CRL (PEM), re-issued when a revocation changed it or it nears its next update. */
-export async function currentCrl(ctx: ManagerContext): Promise<string> {
+function isCurrent(crl: PublishedCrl, revocationVersion: number, now: Date): boolean {
+  const nextUpdate = Date.parse(crl.nextUpdate)
+  const thisUpdate = Date.parse(crl.thisUpdate)
+  // A thisUpdate in the future means the clock went back: issue again rather than serve it.
+  return crl.revocationVersion === revocationVersion && nextUpdate - now.getTime() > CRL_VALIDITY_MS / 2 && thisUpdate <= now.getTime()
+}
+
+/** The current CRL, issued now if the published one is out of date. */
+export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
   const {store, credentials} = ctx
-  const now = ctx.now()
-  const number = await store.certificates.crlNumber()
-  const cached = cache.get(store)
-  if (cached && cached.number === number && cached.nextUpdate - now.getTime() > CRL_VALIDITY_MS / 2) return cached.pem
-  const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS)
-  const revoked = await store.certificates.revoked()
-  const pem = buildCrl(credentials.caCert, credentials.caKey, revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason})), {
-    number,
-    // Backdated like certificates, to tolerate peers whose clocks run a little behind.
-    thisUpdate: new Date(now.getTime() - 3_600_000),
-    nextUpdate,
-  })
-  cache.set(store, {number, pem, nextUpdate: nextUpdate.getTime()})
-  return pem
+  for (;;) {
+    const now = ctx.now()
+    const [latest, revocationVersion] = await Promise.all([store.crls.latest(), store.certificates.revocationVersion()])
+    if (latest && isCurrent(latest, revocationVersion, now)) return latest
+    const revoked = await store.certificates.revoked()
+    const thisUpdate = new Date(now.getTime() - BACKDATE_MS)
+    const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS)
+    const number = (latest?.number ?? 0) + 1
+    const pem = buildCrl(credentials.caCert, credentials.caKey, revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason})), {number, thisUpdate, nextUpdate})
+    const crl: PublishedCrl = {number, pem, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), revocationVersion, publishedAt: now.toISOString()}
+    // Another node may have issued this number first: then read what it published.
+    if (await store.crls.publish(crl)) {
+      ctx.log.info('crl-issued', {number, revoked: revoked.length, nextUpdate: crl.nextUpdate})
+      return crl
+    }
+  }
 }

@@ -8,6 +8,7 @@ import {HeartbeatListener} from './heartbeat.js'
 import type {ManagerHome} from './home.js'
 import {type Logger, errorFields} from '../platform/log.js'
 import {presence} from './computers.js'
+import {renewManagerCertificate} from './manager-renewal.js'
 import {getSettings} from './settings.js'
 import type {Computer} from './store/store.js'
 
@@ -25,7 +26,21 @@ export class ManagerRuntime {
   private constructor(readonly home: ManagerHome, readonly context: ManagerContext & {close(): Promise<void>}) {}
 
   static async open(home: ManagerHome, options: {log?: Logger} = {}): Promise<ManagerRuntime> {
-    return new ManagerRuntime(home, await home.open({log: options.log}))
+    const runtime = new ManagerRuntime(home, await home.open({log: options.log}))
+    try {
+      await runtime.renewOwnCertificate()
+    } catch (error) {
+      await runtime.context.close()
+      throw error
+    }
+
+    return runtime
+  }
+
+  /** The manager's own certificate: given the manager role, or renewed before it expires, while running. */
+  private async renewOwnCertificate(): Promise<void> {
+    const renewed = await renewManagerCertificate(this.home, this.context)
+    if (renewed) this.context.credentials = renewed
   }
 
   async start(port: number, host: string, options: {pollMs?: number} = {}): Promise<{host: string; port: number; heartbeatAddress: string}> {
@@ -50,7 +65,8 @@ export class ManagerRuntime {
     if (this.polling) return
     this.polling = true
     try {
-      await this.listener?.refreshRevocations()
+      await this.renewOwnCertificate()
+      await this.listener?.refresh()
       const defaults = await getSettings(this.context.store)
       const now = this.context.now()
       for (const computer of await this.context.store.computers.list()) {

@@ -21,6 +21,8 @@ export interface Settings {
   missedHeartbeats: number
   maxClockSkewSeconds: number
   heartbeatAddress: string
+  activationFailureLimit: number
+  activationFailureLimitTotal: number
 }
 
 export type SettingName = keyof Settings
@@ -87,7 +89,7 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
   agentInitiatedActivation: {
     summary: 'whether agents may activate themselves (dsa_control -a): off, any computer, or only computers already in the registry',
     values: 'off | any | known',
-    default: 'any',
+    default: 'off',
     parse: oneOf('agentInitiatedActivation', ['off', 'any', 'known'] as const),
     classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivation`, values: '0 (off), 1 (any computer), 2 (known computers only)', ...coded('agentInitiatedActivation', AIA_CODES)},
   },
@@ -107,9 +109,9 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
     classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivationHostname`, values: 'true | false', parse: boolean('agentInitiatedActivationHostname'), format: String},
   },
   duplicateNamePolicy: {
-    summary: 'when a computer with the same name exists: refuse the activation, activate a new computer, or reactivate the existing one',
+    summary: 'when a computer with the same name exists and the agent cannot prove it is that computer: refuse, activate a new computer, or reactivate the existing one by name alone (accepts the takeover risk: any host naming itself so takes over the computer)',
     values: 'refuse | new | reactivate',
-    default: 'reactivate',
+    default: 'new',
     parse: oneOf('duplicateNamePolicy', ['refuse', 'new', 'reactivate'] as const),
     classic: {key: `${CLASSIC_PREFIX}agentInitiatedActivationActiveHost`, values: '1 (refuse), 2 (activate a new computer), 3 (reactivate the existing one)', ...coded('agentInitiatedActivationActiveHost', DUPLICATE_CODES)},
   },
@@ -151,6 +153,18 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
     values: 'whole seconds, 1 to 31536000',
     default: 86_400,
     parse: integer('maxClockSkewSeconds', 1, 31_536_000),
+  },
+  activationFailureLimit: {
+    summary: 'failed agent-initiated activation attempts (wrong token or tenant) allowed per source address per minute on this manager node; past it the source is refused (HTTP 429) until the minute has passed',
+    values: 'whole number, 1 to 100000',
+    default: 10,
+    parse: integer('activationFailureLimit', 1, 100_000),
+  },
+  activationFailureLimitTotal: {
+    summary: 'failed agent-initiated activation attempts allowed per minute on this manager node, all sources together',
+    values: 'whole number, 1 to 1000000',
+    default: 100,
+    parse: integer('activationFailureLimitTotal', 1, 1_000_000),
   },
   heartbeatAddress: {
     summary: 'HOST:PORT agents are told to send heartbeats to (set by `tether manager start` when empty)',

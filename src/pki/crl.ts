@@ -1,7 +1,8 @@
 import crypto from 'node:crypto'
 
-import {TAG, children, decodeOid, octets, readNode, sequence, tlv, encodeOid} from './der.js'
-import {toPem} from './pem.js'
+import {TAG, children, decodeOid, decodeTime, encodeOid, encodeTime, expectTag, hexFromInteger, integerFromHex, octets, readNode, sequence, tlv} from './der.js'
+import {TetherError} from '../errors.js'
+import {pemBlocks, toPem} from './pem.js'
 
 /**
  * X.509 v2 certificate revocation lists (RFC 5280 section 5), signed by the manager CA with
@@ -22,19 +23,6 @@ export interface RevokedEntry {
   serial: string
   revokedAt: Date
   reason: RevocationReason
-}
-
-function time(date: Date): Buffer {
-  // UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5).
-  const iso = date.toISOString().replace(/[-:T]/g, '').slice(0, 14)
-  return date.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${iso}Z`))
-}
-
-function integerFromHex(hex: string): Buffer {
-  let bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex')
-  while (bytes.length > 1 && bytes[0] === 0 && !(bytes[1] & 0x80)) bytes = bytes.subarray(1)
-  if (bytes[0] & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes])
-  return tlv(TAG.INTEGER, bytes)
 }
 
 function integerFromNumber(n: number): Buffer {
@@ -61,7 +49,7 @@ export function buildCrl(ca: crypto.X509Certificate, caKey: crypto.KeyObject, re
   const {subject, keyId} = caNameAndKeyId(ca)
   const entries = revoked.map((entry) => sequence(
     integerFromHex(entry.serial),
-    time(entry.revokedAt),
+    encodeTime(entry.revokedAt),
     sequence(sequence(encodeOid(OID_REASON), tlv(TAG.OCTET_STRING, tlv(0x0a, Buffer.from([REVOCATION_REASONS[entry.reason]]))))),
   ))
   const extensions = [sequence(encodeOid(OID_CRL_NUMBER), tlv(TAG.OCTET_STRING, integerFromNumber(options.number)))]
@@ -70,12 +58,63 @@ export function buildCrl(ca: crypto.X509Certificate, caKey: crypto.KeyObject, re
     tlv(TAG.INTEGER, Buffer.from([1])), // v2
     algorithm,
     subject,
-    time(options.thisUpdate),
-    time(options.nextUpdate),
+    encodeTime(options.thisUpdate),
+    encodeTime(options.nextUpdate),
     ...(entries.length > 0 ? [sequence(...entries)] : []),
     tlv(TAG.CONTEXT_0, sequence(...extensions)),
   )
   const signature = crypto.sign('sha256', tbs, caKey)
   const der = sequence(tbs, algorithm, tlv(0x03, Buffer.from([0]), signature))
   return toPem('X509 CRL', der)
+}
+
+export interface CrlContents {
+  der: Buffer
+  number: number
+  thisUpdate: Date
+  nextUpdate?: Date
+  /** Serials of the revoked certificates, upper-case hex. */
+  revoked: Set<string>
+}
+
+function invalidCrl(what: string): TetherError {
+  return new TetherError('usage', 'crl-invalid', `the certificate revocation list is not valid: ${what}`, {hint: 'fetch a fresh one from the manager (`tether manager crl`)'})
+}
+
+/**
+ * Read a CRL (PEM or DER). With `issuer`, its signature must verify with that CA's key and name it
+ * as issuer; an agent accepts a delivered CRL only so.
+ */
+export function readCrl(input: string | Buffer, issuer?: crypto.X509Certificate): CrlContents {
+  const der = typeof input === 'string' ? pemBlocks(input).find((b) => b.label === 'X509 CRL')?.body : input
+  if (!der) throw invalidCrl('no X509 CRL block')
+  try {
+    const [tbsNode, algorithmNode, signatureNode] = children(expectTag(readNode(der), TAG.SEQUENCE, 'a CRL'))
+    const tbs = children(expectTag(tbsNode, TAG.SEQUENCE, 'the CRL contents'))
+    let i = tbs[0].tag === TAG.INTEGER ? 1 : 0
+    i++ // signature algorithm
+    const issuerName = tbs[i++]
+    const thisUpdate = decodeTime(tbs[i++])
+    const nextUpdate = tbs[i] && (tbs[i].tag === TAG.UTC_TIME || tbs[i].tag === TAG.GENERALIZED_TIME) ? decodeTime(tbs[i++]) : undefined
+    const revoked = new Set<string>()
+    if (tbs[i]?.tag === TAG.SEQUENCE) for (const entry of children(tbs[i++])) revoked.add(hexFromInteger(children(entry)[0]))
+    let number = 0
+    const extensions = tbs[i]?.tag === TAG.CONTEXT_0 ? children(children(tbs[i])[0]) : []
+    for (const extension of extensions) {
+      const parts = children(extension)
+      if (decodeOid(parts[0]) === OID_CRL_NUMBER) number = Number.parseInt(hexFromInteger(readNode(octets(parts.at(-1)!))), 16)
+    }
+
+    if (issuer) {
+      if (!issuerName.raw.equals(caNameAndKeyId(issuer).subject)) throw invalidCrl('it is issued by another CA')
+      if (decodeOid(children(algorithmNode)[0]) !== SHA256_WITH_RSA) throw invalidCrl('it is not signed with SHA-256/RSA')
+      const signature = expectTag(signatureNode, 0x03, 'a signature').value.subarray(1)
+      if (!crypto.verify('sha256', tbsNode.raw, issuer.publicKey, signature)) throw invalidCrl('its signature does not verify with the CA key')
+    }
+
+    return {der, number, thisUpdate, nextUpdate, revoked}
+  } catch (error) {
+    if (error instanceof TetherError && error.code === 'crl-invalid') throw error
+    throw invalidCrl('malformed DER')
+  }
 }

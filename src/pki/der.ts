@@ -26,6 +26,8 @@ export const TAG = {
   CONTEXT_1: 0xa1,
   CONTEXT_2: 0xa2,
   CONTEXT_PRIMITIVE_0: 0x80,
+  UTC_TIME: 0x17,
+  GENERALIZED_TIME: 0x18,
 } as const
 
 function malformed(what: string): TetherError {
@@ -142,3 +144,33 @@ export function encodeOid(oid: string): Buffer {
 
 export const integer = (value: number) => tlv(TAG.INTEGER, Buffer.from([value]))
 export const sequence = (...items: Buffer[]) => tlv(TAG.SEQUENCE, ...items)
+
+/** UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5). */
+export function encodeTime(date: Date): Buffer {
+  const iso = date.toISOString().replace(/[-:T]/g, '').slice(0, 14)
+  return date.getUTCFullYear() < 2050 ? tlv(TAG.UTC_TIME, Buffer.from(`${iso.slice(2)}Z`)) : tlv(TAG.GENERALIZED_TIME, Buffer.from(`${iso}Z`))
+}
+
+/** A UTCTime or GeneralizedTime (the forms RFC 5280 allows: seconds, Z). */
+export function decodeTime(node: Node): Date {
+  const text = node.value.toString('latin1')
+  const match = node.tag === TAG.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : node.tag === TAG.GENERALIZED_TIME ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : null
+  if (!match) throw malformed('expected a UTC or generalized time')
+  const year = node.tag === TAG.UTC_TIME ? (Number(match[1]) < 50 ? 2000 : 1900) + Number(match[1]) : Number(match[1])
+  return new Date(Date.UTC(year, Number(match[2]) - 1, Number(match[3]), Number(match[4]), Number(match[5]), Number(match[6])))
+}
+
+/** A non-negative INTEGER from upper-case hex (a certificate serial). */
+export function integerFromHex(hex: string): Buffer {
+  let bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex')
+  while (bytes.length > 1 && bytes[0] === 0 && !(bytes[1] & 0x80)) bytes = bytes.subarray(1)
+  if (bytes[0] & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes])
+  return tlv(TAG.INTEGER, bytes)
+}
+
+/** An INTEGER's value as upper-case hex without leading zero bytes (as X509Certificate.serialNumber gives it). */
+export function hexFromInteger(node: Node): string {
+  let bytes = expectTag(node, TAG.INTEGER, 'an integer').value
+  while (bytes.length > 1 && bytes[0] === 0) bytes = bytes.subarray(1)
+  return bytes.toString('hex').toUpperCase()
+}

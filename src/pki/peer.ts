@@ -2,6 +2,7 @@ import type crypto from 'node:crypto'
 
 import {bootstrapIdentity} from './bootstrap.js'
 import {issuedBy} from './certificate.js'
+import {hasManagerRole} from './roles.js'
 
 /**
  * What a peer's certificate is in tether's terms, seen from one installation: the shipped bootstrap
@@ -21,7 +22,9 @@ export function classifyPeer(cert: crypto.X509Certificate | undefined, trust: Tr
   if (!cert) return 'foreign'
   if (isBootstrapCertificate(cert)) return 'bootstrap'
   if (trust.managers.some((manager) => cert.raw.equals(manager.raw))) return 'own-manager'
-  return issuedBy(cert, trust.ca) ? 'own-agent' : 'foreign'
+  if (!issuedBy(cert, trust.ca)) return 'foreign'
+  // Issued by our CA: a manager's (another node, a renewed one) only with the role, else an agent's.
+  return hasManagerRole(cert) ? 'own-manager' : 'own-agent'
 }
 
 export function isBootstrapCertificate(cert: crypto.X509Certificate | undefined): boolean {

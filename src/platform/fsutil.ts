@@ -48,6 +48,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode: n
   }
 }
 
+/** Rename a file over another and make the rename durable (same directory). */
+export function renameDurable(from: string, to: string): void {
+  fs.renameSync(from, to)
+  fsyncDir(path.dirname(to))
+}
+
 /** Remove a file and make the removal durable; a missing file is not an error. */
 export function removeFileDurable(file: string): boolean {
   try {

@@ -10,6 +10,8 @@ import {FailureClass, TetherError} from '../errors.js'
 
 const text = (max: number) => v.pipe(v.string(), v.maxLength(max))
 const PEM = text(64 * 1024)
+/** A CRL grows with the revocations it lists (about 40 bytes each). */
+const CRL = text(32 * 1024 * 1024)
 /** A CSR is small; anything bigger is refused before it is parsed. */
 export const MAX_CSR_BYTES = 16 * 1024
 const SHA256 = text(128)
@@ -65,6 +67,8 @@ export const AgentStatusReplySchema = v.object({
   caSha256: v.optional(SHA256),
   clock: text(64),
   configuration: v.optional(AppliedConfigurationSchema),
+  /** The number of the CRL the agent holds (0: none); the manager sends a newer one. */
+  crlNumber: v.optional(COUNT),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 
@@ -98,7 +102,7 @@ export const MESSAGES = {
   GenerateAgentCSR: {request: v.object({commonName: v.optional(text(253)), rekey: v.optional(v.boolean())}), reply: v.object({csr: text(MAX_CSR_BYTES)})},
   SetDSMCert: {request: Certificate, reply: Accepted},
   SetDSMCACert: {request: Certificate, reply: Accepted},
-  SetAgentCredentials: {request: v.object({certificate: PEM, communication: v.optional(CommunicationChangeSchema), rekey: v.optional(v.boolean())}), reply: CredentialsReply},
+  SetAgentCredentials: {request: v.object({certificate: PEM, communication: v.optional(CommunicationChangeSchema), rekey: v.optional(v.boolean()), crl: v.optional(CRL)}), reply: CredentialsReply},
   GetAgentStatus: {request: Empty, reply: AgentStatusReplySchema},
   GetAgentEvents: {request: v.object({limit: v.optional(COUNT), after: v.optional(COUNT)}), reply: AgentEventsReplySchema},
   AckAgentEvents: {request: v.object({instance: text(128), through: COUNT}), reply: v.object({deleted: COUNT})},
@@ -106,6 +110,7 @@ export const MESSAGES = {
   SetCommunication: {request: CommunicationChangeSchema, reply: AgentCommunicationSchema},
   Deactivate: {request: Empty, reply: v.object({state: v.literal('unactivated')})},
   ReportActivationResult: {request: ActivationReportSchema, reply: v.object({received: v.literal(true)})},
+  SetRevocationList: {request: v.object({crl: CRL}), reply: v.object({number: COUNT})},
 } as const
 
 export type CommandName = keyof typeof MESSAGES

@@ -16,7 +16,7 @@ export default class ManagerCrl extends ManagerCommand {
   async run() {
     const {flags} = await this.parse(ManagerCrl)
     const manager = await this.manager()
-    const pem = await currentCrl(manager)
+    const {pem} = await currentCrl(manager)
     const revoked = await manager.store.certificates.revoked()
     if (flags.output) {
       try {

@@ -1,5 +1,6 @@
 import {ManagerCommand} from '../../cli/base-command.js'
 import {fieldLines} from '../../cli/render.js'
+import {postureWarnings} from '../../manager/posture.js'
 import {CertificateSummary} from '../../pki/certificate.js'
 
 const certificateLines = (summary: CertificateSummary) =>
@@ -19,6 +20,8 @@ export default class ManagerShow extends ManagerCommand {
   async run() {
     await this.parse(ManagerShow)
     const summary = await this.home.summary()
+    const warnings = await postureWarnings(await this.storeContext())
+    this.warnAbout(warnings)
     this.log(fieldLines([
       ['Home', summary.home],
       ['Manager GUID', summary.managerGuid],
@@ -30,6 +33,6 @@ export default class ManagerShow extends ManagerCommand {
     this.log(certificateLines(summary.ca).join('\n'))
     this.log('Manager certificate')
     this.log(certificateLines(summary.manager).join('\n'))
-    return summary
+    return {...summary, warnings}
   }
 }

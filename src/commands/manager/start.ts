@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {ManagerCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
 import {daemonLogger, logFormatFlag, logLevelFlag} from '../../cli/flags.js'
+import {postureWarnings} from '../../manager/posture.js'
 import {ManagerRuntime} from '../../manager/runtime.js'
 import {DEFAULT_MANAGER_PORT} from '../../platform/paths.js'
 
@@ -35,6 +36,7 @@ export default class ManagerStart extends ManagerCommand {
     if (this.jsonEnabled()) this.jsonLine(ready)
     else this.log(`Manager listening for heartbeats on ${bound.host}:${bound.port}; agents are told ${bound.heartbeatAddress}`)
     log.info('listening', {host: bound.host, port: bound.port, heartbeatAddress: bound.heartbeatAddress, home: runtime.home.dir, pid: process.pid})
+    for (const warning of await postureWarnings(runtime.context)) log.warn(warning.code, {detail: warning.message, hint: warning.hint})
     await stopped
     log.info('stopped', {home: runtime.home.dir})
     this.log('Manager stopped')

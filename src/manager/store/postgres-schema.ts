@@ -112,4 +112,30 @@ export const POSTGRES_MIGRATIONS: string[] = [
     detail       TEXT
   );
   `,
+  // 2: published CRLs (the number sequence every node shares) and an index for certificates by computer.
+  `
+  CREATE TABLE crls (
+    number             BIGINT PRIMARY KEY,
+    this_update        TEXT NOT NULL,
+    next_update        TEXT NOT NULL,
+    revocation_version BIGINT NOT NULL,
+    pem                TEXT NOT NULL,
+    published_at       TEXT NOT NULL
+  );
+  CREATE INDEX certificates_computer ON certificates (computer_id);
+  `,
+  // 3: enrolment tokens (only the SHA-256 of each secret).
+  `
+  CREATE TABLE tokens (
+    id            TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    created_at    TEXT COLLATE "C" NOT NULL,
+    expires_at    TEXT COLLATE "C",
+    uses_allowed  BIGINT,
+    uses          BIGINT NOT NULL DEFAULT 0,
+    policy        TEXT,
+    group_name    TEXT,
+    revoked_at    TEXT
+  );
+  `,
 ]

@@ -3,6 +3,7 @@ import type {CommandName} from '../../protocol/messages.js'
 import {LOCK_SPACE, Postgres, Queries} from '../../platform/postgres.js'
 import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
 import {POSTGRES_MIGRATIONS} from './postgres-schema.js'
+import {tokenRefusal} from './rules.js'
 import type {
   ActivationRecord,
   AppliedConfiguration,
@@ -20,6 +21,9 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  EnrolmentToken,
+  TokenRefusal,
+  PublishedCrl,
   RevocationReasonName,
   RevokedCertificate,
 } from './store.js'
@@ -38,6 +42,8 @@ const COMPUTER = `SELECT id, guid, hostname, display_name AS "displayName", desc
 
 const OPERATION = 'SELECT id, computer_id AS "computerId", command, body, state, attempts, created_at AS "createdAt", finished_at AS "finishedAt", result FROM operations'
 
+const TOKEN = 'SELECT id, secret_sha256 AS "secretSha256", created_at AS "createdAt", expires_at AS "expiresAt", uses_allowed AS "usesAllowed", uses, policy, group_name AS "group", revoked_at AS "revokedAt" FROM tokens'
+
 const POLICY = 'SELECT id, name, document, version, sha256, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies'
 
 const JOURNAL = `SELECT id, at, tls_role AS "tlsRole", http_role AS "httpRole", peer_address AS "peerAddress", context, protocol, cipher,
@@ -45,6 +51,8 @@ const JOURNAL = `SELECT id, at, tls_role AS "tlsRole", http_role AS "httpRole", 
 
 /** Saving a policy holds this advisory lock on its name (the second key is the name's hash). */
 const POLICY_LOCK = LOCK_SPACE + 1
+/** Reserving a computer name holds this advisory lock on the name. */
+const NAME_LOCK = LOCK_SPACE + 2
 
 /** SQLite reads a negative LIMIT as none; PostgreSQL reads NULL so. */
 const limitOf = (limit: number) => (limit < 0 ? null : limit)
@@ -124,9 +132,28 @@ export class PostgresManagerStore implements ManagerStore {
     byCertificate: async (sha256: string): Promise<Computer | undefined> =>
       this.sql.get<Computer>(`${COMPUTER} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = $1)`, sha256),
 
-    // ON CONFLICT makes concurrent activations of one GUID a single computer: the later one waits, then updates.
-    recordActivation: async (record: ActivationRecord, at: Date): Promise<Computer> =>
+    // Concurrent claims of one name wait on an advisory lock on it, so the check and the insert are one step.
+    reserve: async (claim: {guid: string; hostname: string; unique: boolean; staleAfterMs: number}, at: Date): Promise<boolean> =>
       this.db.transaction(async (sql) => {
+        await sql.run('SELECT pg_advisory_xact_lock($1, hashtext($2))', NAME_LOCK, claim.hostname)
+        await sql.run("DELETE FROM computers WHERE state = 'activating' AND hostname = $1 AND created_at < $2", claim.hostname, new Date(at.getTime() - claim.staleAfterMs).toISOString())
+        if (claim.unique && (await sql.get('SELECT 1 FROM computers WHERE hostname = $1 AND guid <> $2', claim.hostname, claim.guid))) return false
+        await sql.run("INSERT INTO computers (guid, hostname, state, created_at) VALUES ($1, $2, 'activating', $3) ON CONFLICT (guid) DO NOTHING", claim.guid, claim.hostname, at.toISOString())
+        return true
+      }),
+
+    release: async (guid: string): Promise<void> => {
+      await this.sql.run("DELETE FROM computers WHERE guid = $1 AND state = 'activating'", guid)
+    },
+
+    // ON CONFLICT makes concurrent activations of one GUID a single computer: the later one waits, then updates.
+    recordActivation: async (record: ActivationRecord, at: Date, options: {cancelQueued?: boolean} = {}): Promise<Computer> =>
+      this.db.transaction(async (sql) => {
+        if (options.cancelQueued) {
+          await sql.run(`UPDATE operations SET state = 'failed', result = '"cancelled: the computer was reactivated"'::jsonb
+            WHERE computer_id = (SELECT id FROM computers WHERE guid = $1) AND state = 'queued'`, record.guid)
+        }
+
         const {id} = (await sql.get<{id: number}>(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info,
             cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'activated', $9::jsonb, $10, $11, $12, $12, $12)
@@ -199,7 +226,44 @@ export class PostgresManagerStore implements ManagerStore {
     revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.db.transaction((sql) => this.revokeNow(sql, sha256, reason, at)),
     revoked: async (): Promise<RevokedCertificate[]> =>
       this.sql.all<RevokedCertificate>('SELECT serial, sha256, subject, revoked_at AS "revokedAt", revocation_reason AS reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
-    crlNumber: async (): Promise<number> => Number((await this.getMeta('crl_number')) ?? '0'),
+    revocationVersion: async (): Promise<number> => Number((await this.getMeta('crl_number')) ?? '0'),
+  }
+
+  readonly tokens = {
+    create: async (token: EnrolmentToken): Promise<void> => {
+      await this.sql.run('INSERT INTO tokens (id, secret_sha256, created_at, expires_at, uses_allowed, uses, policy, group_name, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        token.id, token.secretSha256, token.createdAt, token.expiresAt, token.usesAllowed, token.uses, token.policy, token.group, token.revokedAt)
+    },
+    list: async (): Promise<EnrolmentToken[]> => this.sql.all<EnrolmentToken>(`${TOKEN} ORDER BY created_at, id`),
+    revoke: async (id: string, at: Date): Promise<boolean> => (await this.sql.run('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', at.toISOString(), id)) > 0,
+    // The row lock makes two nodes counting the last use of a token wait for each other: one gets it.
+    use: async (secretSha256: string, at: Date): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}> =>
+      this.db.transaction(async (sql): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}> => {
+        const token = await sql.get<EnrolmentToken>(`${TOKEN} WHERE secret_sha256 = $1 FOR UPDATE`, secretSha256)
+        const refused = tokenRefusal(token, at)
+        if (refused) return {refused}
+        await sql.run('UPDATE tokens SET uses = uses + 1 WHERE id = $1', token!.id)
+        return {token: {...token!, uses: token!.uses + 1}}
+      }),
+    unuse: async (id: string): Promise<void> => {
+      await this.sql.run('UPDATE tokens SET uses = uses - 1 WHERE id = $1 AND uses > 0', id)
+    },
+    live: async (at: Date): Promise<number> =>
+      (await this.sql.get<{n: number}>('SELECT count(*) AS n FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) AND (uses_allowed IS NULL OR uses < uses_allowed)', at.toISOString()))!.n,
+  }
+
+  readonly crls = {
+    latest: async (): Promise<PublishedCrl | undefined> =>
+      this.sql.get<PublishedCrl>('SELECT number, pem, this_update AS "thisUpdate", next_update AS "nextUpdate", revocation_version AS "revocationVersion", published_at AS "publishedAt" FROM crls ORDER BY number DESC LIMIT 1'),
+    // The primary key decides between two nodes issuing the same number: the second finds it taken.
+    publish: async (crl: PublishedCrl): Promise<boolean> =>
+      this.db.transaction(async (sql) => {
+        const stored = (await sql.run('INSERT INTO crls (number, this_update, next_update, revocation_version, pem, published_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING',
+          crl.number, crl.thisUpdate, crl.nextUpdate, crl.revocationVersion, crl.pem, crl.publishedAt)) > 0
+        // Only the latest few are ever read; keep the table small.
+        if (stored) await sql.run('DELETE FROM crls WHERE number < $1', crl.number - 10)
+        return stored
+      }),
   }
 
   readonly operations = {

@@ -95,4 +95,36 @@ export const SQLITE_MIGRATIONS: string[] = [
   );
   CREATE INDEX events_computer ON events(computer_id, at);
   `,
+  // 5: published CRLs (the number sequence every node shares) and an index for certificates by computer.
+  `
+  CREATE TABLE crls (
+    number             INTEGER PRIMARY KEY,
+    this_update        TEXT NOT NULL,
+    next_update        TEXT NOT NULL,
+    revocation_version INTEGER NOT NULL,
+    pem                TEXT NOT NULL,
+    published_at       TEXT NOT NULL
+  );
+  CREATE INDEX certificates_computer ON certificates(computer_id);
+  `,
+  // 6: enrolment tokens (only the SHA-256 of each secret); and for a registry made by an earlier
+  // tether, the defaults it ran with written explicitly where the new defaults are stricter, so an
+  // upgrade changes no behaviour (a new registry has no meta rows yet when this runs).
+  `
+  CREATE TABLE tokens (
+    id            TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT,
+    uses_allowed  INTEGER,
+    uses          INTEGER NOT NULL DEFAULT 0,
+    policy        TEXT,
+    group_name    TEXT,
+    revoked_at    TEXT
+  );
+  INSERT OR IGNORE INTO settings (name, value, updated_at)
+    SELECT 'agentInitiatedActivation', '"any"', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'created_at');
+  INSERT OR IGNORE INTO settings (name, value, updated_at)
+    SELECT 'duplicateNamePolicy', '"reactivate"', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'created_at');
+  `,
 ]

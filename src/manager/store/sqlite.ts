@@ -2,6 +2,7 @@ import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
 import type {CommandName} from '../../protocol/messages.js'
 import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
+import {tokenRefusal} from './rules.js'
 import {SQLITE_MIGRATIONS} from './sqlite-schema.js'
 import type {
   ActivationRecord,
@@ -20,6 +21,9 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  EnrolmentToken,
+  TokenRefusal,
+  PublishedCrl,
   RevocationReasonName,
   RevokedCertificate,
 } from './store.js'
@@ -36,6 +40,8 @@ const COMPUTER = `SELECT id, guid, hostname, display_name AS displayName, descri
   config_policy AS configPolicy, config_version AS configVersion, config_sha256 AS configSha256 FROM computers`
 
 const OPERATION = 'SELECT id, computer_id AS computerId, command, body, state, attempts, created_at AS createdAt, finished_at AS finishedAt, result FROM operations'
+
+const TOKEN = 'SELECT id, secret_sha256 AS secretSha256, created_at AS createdAt, expires_at AS expiresAt, uses_allowed AS usesAllowed, uses, policy, group_name AS "group", revoked_at AS revokedAt FROM tokens'
 
 const POLICY = 'SELECT id, name, document, version, sha256, created_at AS createdAt, updated_at AS updatedAt FROM policies'
 
@@ -102,11 +108,11 @@ export class SqliteManagerStore implements ManagerStore {
 
   private revokeNow(sha256: string, reason: RevocationReasonName, at: Date): boolean {
     const changed = this.sql.run('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE sha256 = ? AND revoked_at IS NULL', at.toISOString(), reason, sha256).changes > 0
-    if (changed) this.setMeta('crl_number', String(this.crlNumberNow() + 1))
+    if (changed) this.setMeta('crl_number', String(this.revocationVersionNow() + 1))
     return changed
   }
 
-  private crlNumberNow(): number {
+  private revocationVersionNow(): number {
     return Number(this.getMeta('crl_number') ?? '0')
   }
 
@@ -128,9 +134,22 @@ export class SqliteManagerStore implements ManagerStore {
     byCertificate: async (sha256: string): Promise<Computer | undefined> =>
       computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = ?)`, sha256)),
 
-    recordActivation: async (record: ActivationRecord, at: Date): Promise<Computer> => {
+    reserve: async (claim: {guid: string; hostname: string; unique: boolean; staleAfterMs: number}, at: Date): Promise<boolean> =>
+      this.db.transaction(() => {
+        this.sql.run("DELETE FROM computers WHERE state = 'activating' AND hostname = ? AND created_at < ?", claim.hostname, new Date(at.getTime() - claim.staleAfterMs).toISOString())
+        if (claim.unique && this.sql.get('SELECT 1 FROM computers WHERE hostname = ? AND guid != ?', claim.hostname, claim.guid)) return false
+        this.sql.run(`INSERT INTO computers (guid, hostname, state, created_at) VALUES (?, ?, 'activating', ?) ON CONFLICT(guid) DO NOTHING`, claim.guid, claim.hostname, at.toISOString())
+        return true
+      })(),
+
+    release: async (guid: string): Promise<void> => {
+      this.sql.run("DELETE FROM computers WHERE guid = ? AND state = 'activating'", guid)
+    },
+
+    recordActivation: async (record: ActivationRecord, at: Date, options: {cancelQueued?: boolean} = {}): Promise<Computer> => {
       const when = at.toISOString()
       this.db.transaction(() => {
+        if (options.cancelQueued) this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: the computer was reactivated\"' WHERE computer_id = (SELECT id FROM computers WHERE guid = ?) AND state = 'queued'", record.guid)
         this.sql.run(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
           VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @at, @at, @at)
           ON CONFLICT(guid) DO UPDATE SET hostname = excluded.hostname, display_name = coalesce(excluded.display_name, display_name),
@@ -223,7 +242,42 @@ export class SqliteManagerStore implements ManagerStore {
     revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.db.transaction(() => this.revokeNow(sha256, reason, at))(),
     revoked: async (): Promise<RevokedCertificate[]> =>
       this.sql.all<RevokedCertificate>('SELECT serial, sha256, subject, revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at'),
-    crlNumber: async (): Promise<number> => this.crlNumberNow(),
+    revocationVersion: async (): Promise<number> => this.revocationVersionNow(),
+  }
+
+  readonly crls = {
+    latest: async (): Promise<PublishedCrl | undefined> =>
+      this.sql.get<PublishedCrl>('SELECT number, pem, this_update AS thisUpdate, next_update AS nextUpdate, revocation_version AS revocationVersion, published_at AS publishedAt FROM crls ORDER BY number DESC LIMIT 1'),
+    publish: async (crl: PublishedCrl): Promise<boolean> =>
+      this.db.transaction(() => {
+        const stored = this.sql.run('INSERT OR IGNORE INTO crls (number, this_update, next_update, revocation_version, pem, published_at) VALUES (?, ?, ?, ?, ?, ?)',
+          crl.number, crl.thisUpdate, crl.nextUpdate, crl.revocationVersion, crl.pem, crl.publishedAt).changes > 0
+        // Only the latest few are ever read; keep the table small.
+        if (stored) this.sql.run('DELETE FROM crls WHERE number < ?', crl.number - 10)
+        return stored
+      })(),
+  }
+
+  readonly tokens = {
+    create: async (token: EnrolmentToken): Promise<void> => {
+      this.sql.run('INSERT INTO tokens (id, secret_sha256, created_at, expires_at, uses_allowed, uses, policy, group_name, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        token.id, token.secretSha256, token.createdAt, token.expiresAt, token.usesAllowed, token.uses, token.policy, token.group, token.revokedAt)
+    },
+    list: async (): Promise<EnrolmentToken[]> => this.sql.all<EnrolmentToken>(`${TOKEN} ORDER BY created_at, id`),
+    revoke: async (id: string, at: Date): Promise<boolean> => this.sql.run('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at.toISOString(), id).changes > 0,
+    use: async (secretSha256: string, at: Date): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}> =>
+      this.db.transaction((): {token: EnrolmentToken} | {refused: TokenRefusal} => {
+        const token = this.sql.get<EnrolmentToken>(`${TOKEN} WHERE secret_sha256 = ?`, secretSha256)
+        const refused = tokenRefusal(token, at)
+        if (refused) return {refused}
+        this.sql.run('UPDATE tokens SET uses = uses + 1 WHERE id = ?', token!.id)
+        return {token: {...token!, uses: token!.uses + 1}}
+      })(),
+    unuse: async (id: string): Promise<void> => {
+      this.sql.run('UPDATE tokens SET uses = uses - 1 WHERE id = ? AND uses > 0', id)
+    },
+    live: async (at: Date): Promise<number> =>
+      this.sql.get<{n: number}>('SELECT count(*) AS n FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND (uses_allowed IS NULL OR uses < uses_allowed)', at.toISOString())!.n,
   }
 
   readonly operations = {

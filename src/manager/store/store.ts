@@ -9,7 +9,8 @@ import type {CommandName} from '../../protocol/messages.js'
  */
 
 export type CommunicationMode = 'bidirectional' | 'manager-initiated' | 'agent-initiated'
-export type ComputerState = 'activated' | 'deactivation-pending' | 'reactivation-required' | 'deactivated'
+/** `activating`: a name reserved while an activation runs (see ComputerStore.reserve). */
+export type ComputerState = 'activating' | 'activated' | 'deactivation-pending' | 'reactivation-required' | 'deactivated'
 
 export interface Computer {
   id: number
@@ -173,8 +174,19 @@ export interface ComputerStore {
   byHostname(hostname: string): Promise<Computer[]>
   /** The computer an issued certificate belongs to. */
   byCertificate(sha256: string): Promise<Computer | undefined>
-  /** Record a confirmed activation and link its certificate, in one step. */
-  recordActivation(record: ActivationRecord, at: Date): Promise<Computer>
+  /**
+   * Reserve a name for an activation about to run: a row in state `activating` under `guid`. With
+   * `unique`, refused (false) when any other computer has the name, so concurrent claims of one
+   * name make one computer. A reservation older than `staleAfterMs` (a crashed activation) is gone.
+   */
+  reserve(claim: {guid: string; hostname: string; unique: boolean; staleAfterMs: number}, at: Date): Promise<boolean>
+  /** Drop the reservation of an activation that did not complete (only while still `activating`). */
+  release(guid: string): Promise<void>
+  /**
+   * Record a confirmed activation and link its certificate, in one step. With `cancelQueued`, what
+   * was queued for the computer is cancelled (its new holder must not receive it).
+   */
+  recordActivation(record: ActivationRecord, at: Date, options?: {cancelQueued?: boolean}): Promise<Computer>
   setCommunication(id: number, change: CommunicationChange): Promise<void>
   recordContact(id: number, contact: ContactRecord): Promise<void>
   recordAppliedConfiguration(id: number, applied: AppliedConfiguration | undefined): Promise<void>
@@ -194,11 +206,58 @@ export interface CertificateStore {
   isIssued(sha256: string): Promise<boolean>
   revocation(sha256: string): Promise<{revokedAt: string | null; reason: string | null} | undefined>
   isRevoked(sha256: string): Promise<boolean>
-  /** Revoke, bumping the CRL number; false when it was already revoked (or unknown). */
+  /** Revoke, bumping the revocation version; false when it was already revoked (or unknown). */
   revoke(sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean>
   revoked(): Promise<RevokedCertificate[]>
-  /** Bumped on every revocation: the number of the CRL that lists them all. */
-  crlNumber(): Promise<number>
+  /** Bumped on every revocation: a published CRL lists them all when it was issued at this version. */
+  revocationVersion(): Promise<number>
+}
+
+/** A CRL as issued and published: every node serves the same one, numbered from one sequence. */
+export interface PublishedCrl {
+  number: number
+  pem: string
+  thisUpdate: string
+  nextUpdate: string
+  /** The revocation version it lists everything up to. */
+  revocationVersion: number
+  publishedAt: string
+}
+
+/** An enrolment token: only the SHA-256 of its secret is kept. */
+export interface EnrolmentToken {
+  /** Short, shown in lists and used to revoke (not secret). */
+  id: string
+  secretSha256: string
+  createdAt: string
+  expiresAt: string | null
+  /** How many activations it may make; null: any number until it expires. */
+  usesAllowed: number | null
+  uses: number
+  policy: string | null
+  group: string | null
+  revokedAt: string | null
+}
+
+export type TokenRefusal = 'unknown' | 'revoked' | 'expired' | 'used-up'
+
+export interface TokenStore {
+  create(token: EnrolmentToken): Promise<void>
+  list(): Promise<EnrolmentToken[]>
+  /** False when there is no such token, or it was already revoked. */
+  revoke(id: string, at: Date): Promise<boolean>
+  /** Count one use of the live token with this secret digest, atomically; else why not. */
+  use(secretSha256: string, at: Date): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}>
+  /** Give back a use (the activation it was counted for did not complete). */
+  unuse(id: string): Promise<void>
+  /** How many tokens could still be used now. */
+  live(at: Date): Promise<number>
+}
+
+export interface CrlStore {
+  latest(): Promise<PublishedCrl | undefined>
+  /** Store `crl` unless one with its number exists (another node issued it first): true when stored. */
+  publish(crl: PublishedCrl): Promise<boolean>
 }
 
 export interface OperationStore {
@@ -251,6 +310,8 @@ export interface ManagerStore {
   readonly schemaVersion: number
   readonly computers: ComputerStore
   readonly certificates: CertificateStore
+  readonly crls: CrlStore
+  readonly tokens: TokenStore
   readonly operations: OperationStore
   readonly events: EventStore
   readonly policies: PolicyStore

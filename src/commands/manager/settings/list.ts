@@ -1,5 +1,6 @@
 import {ManagerCommand} from '../../../cli/base-command.js'
 import {settingLine} from '../../../cli/settings-render.js'
+import {postureWarnings} from '../../../manager/posture.js'
 import {describeSettings} from '../../../manager/settings.js'
 
 export default class SettingsList extends ManagerCommand {
@@ -8,11 +9,13 @@ export default class SettingsList extends ManagerCommand {
   async run() {
     await this.parse(SettingsList)
     const settings = await describeSettings(await this.store())
+    const warnings = await postureWarnings(await this.storeContext())
+    this.warnAbout(warnings)
     for (const s of settings) {
       this.log(settingLine(s))
       this.log(`    ${s.summary}; values: ${s.values}`)
     }
 
-    return {settings}
+    return {settings, warnings}
   }
 }

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto'
 
-import {TAG, children, decodeOid, octets, readNode, sequence, tlv, encodeOid} from './der.js'
-import {toPem} from './pem.js'
+import {TetherError} from '../errors.js'
+import {Node, TAG, children, decodeOid, expectTag, octets, readNode, sequence, tlv, encodeOid} from './der.js'
+import {pemBlocks, toPem} from './pem.js'
 
 /**
  * X.509 v2 certificate revocation lists (RFC 5280 section 5), signed by the manager CA with
@@ -78,4 +79,62 @@ export function buildCrl(ca: crypto.X509Certificate, caKey: crypto.KeyObject, re
   const signature = crypto.sign('sha256', tbs, caKey)
   const der = sequence(tbs, algorithm, tlv(0x03, Buffer.from([0]), signature))
   return toPem('X509 CRL', der)
+}
+
+// --- reading ---
+
+export interface CrlSummary {
+  thisUpdate: Date
+  /** Absent only in CRLs that never expire (RFC 5280 requires it; others may omit it). */
+  nextUpdate?: Date
+  /** The CRL number extension (monotonic per CA), if present. */
+  number?: bigint
+  /** Each revoked certificate: serial in upper-case hex of whole bytes (as buildCrl takes it), and when. */
+  revoked: Array<{serial: string; revokedAt: Date}>
+}
+
+function readTime(node: Node | undefined): Date | undefined {
+  if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) return undefined
+  const text = node.value.toString('latin1')
+  const match = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+  if (!match || match[1].length !== (node.tag === 0x17 ? 2 : 4)) throw new TetherError('usage', 'malformed-der', `malformed ASN.1: a time of ${JSON.stringify(text)}`)
+  // UTCTime years 50-99 are 19xx (RFC 5280 4.1.2.5.1).
+  const year = match[1].length === 4 ? Number(match[1]) : Number(match[1]) + (Number(match[1]) >= 50 ? 1900 : 2000)
+  return new Date(Date.UTC(year, Number(match[2]) - 1, Number(match[3]), Number(match[4]), Number(match[5]), Number(match[6])))
+}
+
+function unsigned(node: Node): bigint {
+  const bytes = expectTag(node, TAG.INTEGER, 'an integer').value
+  return bytes.length === 0 ? 0n : BigInt(`0x${bytes.toString('hex')}`)
+}
+
+/** thisUpdate, nextUpdate, CRL number and revoked entries of a CRL (PEM or DER). The signature is not checked here. */
+export function readCrl(input: string | Buffer): CrlSummary {
+  const der = typeof input === 'string' ? pemBlocks(input).find((block) => block.label === 'X509 CRL')?.body : input
+  if (!der) throw new TetherError('usage', 'not-a-crl', 'not a PEM certificate revocation list (no X509 CRL block)', {hint: 'pass the file `tether manager crl --output` writes'})
+  const tbs = children(expectTag(children(expectTag(readNode(der), TAG.SEQUENCE, 'a CRL'))[0], TAG.SEQUENCE, 'the CRL contents'))
+  let at = tbs[0]?.tag === TAG.INTEGER ? 1 : 0 // version, present in v2
+  at += 2 // signature algorithm, issuer
+  const thisUpdate = readTime(tbs[at++])
+  if (!thisUpdate) throw new TetherError('usage', 'malformed-der', 'malformed ASN.1: expected the CRL thisUpdate time')
+  const nextUpdate = readTime(tbs[at])
+  if (nextUpdate) at++
+  const revoked: CrlSummary['revoked'] = []
+  if (tbs[at]?.tag === TAG.SEQUENCE) {
+    for (const entry of children(tbs[at++])) {
+      const [serial, when] = children(entry)
+      const hex = unsigned(serial).toString(16).toUpperCase()
+      // Whole bytes, as Node's serialNumber and openssl write serials (0123AB, not 123AB).
+      revoked.push({serial: hex.length % 2 ? `0${hex}` : hex, revokedAt: readTime(when)!})
+    }
+  }
+
+  let number: bigint | undefined
+  const extensions = tbs[at]?.tag === TAG.CONTEXT_0 ? children(children(tbs[at])[0]) : []
+  for (const extension of extensions) {
+    const parts = children(extension)
+    if (decodeOid(parts[0]) === OID_CRL_NUMBER) number = unsigned(readNode(octets(parts.at(-1)!)))
+  }
+
+  return {thisUpdate, nextUpdate, number, revoked}
 }

@@ -34,7 +34,8 @@ function expectNoPassphrase(...texts: Array<string | Buffer>): void {
 }
 
 describe('backup while the manager runs, restore on a new machine', () => {
-  it('both agents (manager-initiated and agent-initiated) keep working with the restored manager on the same port', async () => {
+  // Some thirty real CLI processes, two managers and an agent daemon: allowed more than the default minute on a loaded machine.
+  it('both agents (manager-initiated and agent-initiated) keep working with the restored manager on the same port', {timeout: 180_000}, async () => {
     const original = await initManager(tempDir())
     expect((await run('dsm_c', ['-action', 'changesetting', '-name', 'settings.configuration.agentInitiatedActivation', '-value', '1'], original.env)).exitCode).toBe(0)
     const manager = await listener(original.home)
@@ -206,6 +207,22 @@ describe('restore refuses, by name, and writes nothing', () => {
 
     expect((await tether(['manager', 'backup', '--output', out, '--passphrase', PASSPHRASE], source.env)).stderr).toMatch(/Nonexistent flag: --passphrase/)
     expect(fs.existsSync(out)).toBe(false)
+  })
+
+  it('other files of the home come back with their modes; temporaries and locks are left out', async () => {
+    const extra = await initManager(tempDir())
+    fs.writeFileSync(path.join(extra.home, 'manager.previous.crt'), 'previous certificate', {mode: 0o644})
+    fs.writeFileSync(path.join(extra.home, 'binding.key'), 'a key', {mode: 0o600})
+    fs.writeFileSync(path.join(extra.home, '.manager.crt.123.tmp'), 'half-written')
+    fs.writeFileSync(path.join(extra.home, 'manager.lock'), '')
+    const out = path.join(tempDir(), 'extra.tbk')
+    const made = json(await tether(['manager', 'backup', '--output', out, '--passphrase-file', pass(), '--json'], extra.env))
+    expect(made.files).toEqual(['ca.key', 'ca.crt', 'manager.key', 'manager.crt', 'binding.key', 'manager.previous.crt', 'tether.db'])
+    const home = path.join(tempDir(), 'restored')
+    expect((await tether(['manager', 'restore', out, '--home', home, '--passphrase-file', pass()])).exitCode).toBe(0)
+    expect(fs.readdirSync(home).sort()).toEqual(['binding.key', 'ca.crt', 'ca.key', 'manager.crt', 'manager.key', 'manager.previous.crt', 'tether.db'])
+    expect(fs.readFileSync(path.join(home, 'manager.previous.crt'), 'utf8')).toBe('previous certificate')
+    expect([mode(path.join(home, 'manager.previous.crt')), mode(path.join(home, 'binding.key')), mode(path.join(home, 'ca.crt'))]).toEqual([0o644, 0o600, 0o644])
   })
 
   it('backup refuses a short passphrase, an output inside the home, and a missing home', async () => {

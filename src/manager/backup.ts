@@ -4,17 +4,16 @@ import path from 'node:path'
 import {TetherError, errnoCode} from '../errors.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, writeFileAtomic} from '../platform/fsutil.js'
 import {isLockFile} from '../platform/lock.js'
-import {ArchiveFile, BackupManifest, packArchive, unpackArchive} from './backup-archive.js'
-import {DEFAULT_SCRYPT, ScryptParameters, backupError, inspectBackup, openBackup, sealBackup} from './backup-file.js'
-import {DirectoryState, HOME_FILES, ManagerHome, directoryState, swapIntoPlace} from './home.js'
+import {ArchiveFile, packArchive} from './backup-archive.js'
+import {DEFAULT_SCRYPT, ScryptParameters, inspectBackup, sealBackup} from './backup-file.js'
+import {HOME_FILES, ManagerHome} from './home.js'
 import {SqliteManagerStore} from './store/sqlite.js'
 import type {ManagerStore} from './store/store.js'
 
 /**
- * Backup and restore of a manager home: the CA and manager keys and certificates, any other file
- * of the home, and the registry, in one passphrase-encrypted file (backup-file.ts). A restore
- * verifies the whole file before it writes anything, then builds the home in a staging directory
- * and renames it into place, as `manager init` does.
+ * Backup of a manager home: the CA and manager keys and certificates, any other file of the home,
+ * and a consistent copy of the registry, in one passphrase-encrypted file (backup-file.ts, the
+ * format; backup-archive.ts, what is inside). restore.ts brings it back.
  */
 
 export interface BackupResult {
@@ -29,7 +28,6 @@ export interface BackupResult {
 }
 
 const DATABASE_SIDECARS = ['-wal', '-shm', '-journal'].map((suffix) => `${HOME_FILES.database}${suffix}`)
-const PRIVATE_NAMES = new Set<string>([HOME_FILES.caKey, HOME_FILES.managerKey, HOME_FILES.database])
 
 /** The home's files besides the registry: the four credentials first, then whatever else is there. */
 function homeFiles(home: ManagerHome): ArchiveFile[] {
@@ -47,7 +45,15 @@ function homeFiles(home: ManagerHome): ArchiveFile[] {
 
 /** A consistent copy of the registry, taken with SQLite's online backup into a private directory of the home. */
 async function registryCopy(store: SqliteManagerStore, home: ManagerHome): Promise<Buffer> {
-  const scratch = fs.mkdtempSync(path.join(home.dir, '.backup-'))
+  let scratch: string
+  try {
+    scratch = fs.mkdtempSync(path.join(home.dir, '.backup-'))
+  } catch (error) {
+    throw new TetherError('usage', 'backup-scratch-unwritable', `cannot write the registry copy in ${home.dir} (${errnoCode(error) ?? (error as Error).message})`, {
+      hint: 'run the backup as the user that owns the manager home',
+    })
+  }
+
   try {
     fs.chmodSync(scratch, PRIVATE_DIR_MODE)
     const copy = path.join(scratch, HOME_FILES.database)
@@ -101,96 +107,4 @@ export async function createBackup(home: ManagerHome, store: ManagerStore, outpu
   }
 
   return {file, bytes: sealed.length, createdAt, managerGuid: identity.managerGuid, tenantId: identity.tenantId, computers, files: files.map((f) => f.name), kdf: {name: 'scrypt', ...kdf}}
-}
-
-/** Refuse a restore target that holds a home (unless forced) or anything else, before a passphrase is asked for. */
-export function checkRestoreTarget(dir: string, force: boolean): DirectoryState {
-  const state = directoryState(dir)
-  if (state === 'initialized' && !force) {
-    throw new TetherError('refused', 'home-exists', `the manager home ${dir} is already initialized`, {
-      hint: 'restore into a new directory with --home, or pass --force --yes to replace this home with the backup (stop its manager first)',
-    })
-  }
-
-  if (state === 'foreign') throw new TetherError('refused', 'home-not-empty', `${dir} exists, is not empty and is not a tether manager home`, {hint: 'choose an empty or new directory with --home'})
-  return state
-}
-
-function readBackupFile(file: string): Buffer {
-  try {
-    return fs.readFileSync(file)
-  } catch (error) {
-    const code = errnoCode(error)
-    throw new TetherError(code === 'ENOENT' ? 'notFound' : 'usage', code === 'ENOENT' ? 'backup-not-found' : 'backup-unreadable', `cannot read the backup ${file} (${code ?? (error as Error).message})`, {
-      hint: 'pass the file written by `tether manager backup`; nothing was written',
-    })
-  }
-}
-
-/** A restored file's mode: keys and the registry owner-only, others at most 0644. */
-function restoredMode(file: ArchiveFile): number {
-  return PRIVATE_NAMES.has(file.name) || file.name.endsWith('.key') ? PRIVATE_FILE_MODE : file.mode & 0o644 || PRIVATE_FILE_MODE
-}
-
-/** Write the home into `staging` and check it as a running manager would load it. */
-async function populate(staging: string, files: ArchiveFile[], manifest: BackupManifest, what: string): Promise<void> {
-  for (const file of files) writeFileAtomic(path.join(staging, file.name), file.data, restoredMode(file))
-  const home = new ManagerHome(staging)
-  try {
-    home.loadCredentials()
-  } catch (error) {
-    throw new TetherError('trust', 'backup-credentials-invalid', `the credentials in ${what} do not check out: ${(error as Error).message.replace(/^the manager home \S+ is damaged: /, '')}`, {hint: 'use another backup; nothing was written', cause: error})
-  }
-
-  const store = await SqliteManagerStore.open(home.file('database'))
-  try {
-    const identity = await store.meta.identity()
-    if (identity.managerGuid !== manifest.managerGuid) throw new TetherError('trust', 'backup-tampered', `${what} is damaged or was tampered with: its registry belongs to manager ${identity.managerGuid}, its manifest names ${manifest.managerGuid}`, {hint: 'use another backup; nothing was written'})
-    // Fold the WAL (and any migration) into the main file, so the renamed directory is self-contained.
-    store.checkpoint()
-  } finally {
-    await store.close()
-  }
-
-  fs.chmodSync(home.file('database'), PRIVATE_FILE_MODE)
-}
-
-/** Everything that would refuse a restore without the passphrase: the target, and the file's form and integrity. */
-export function checkRestore(backupFile: string, dir: string, force: boolean): void {
-  const what = path.resolve(backupFile)
-  const bytes = readBackupFile(what)
-  checkRestoreTarget(dir, force)
-  const {failure, detail} = inspectBackup(bytes)
-  if (failure) throw backupError(failure, what, detail)
-}
-
-export async function restoreBackup(backupFile: string, dir: string, passphrase: string, options: {force?: boolean} = {}): Promise<{home: ManagerHome; manifest: BackupManifest}> {
-  const what = path.resolve(backupFile)
-  const bytes = readBackupFile(what)
-  const state = checkRestoreTarget(dir, Boolean(options.force))
-  const {payload} = await openBackup(bytes, passphrase, what)
-  const required = Object.values(HOME_FILES) as string[]
-  const {manifest, files} = unpackArchive(payload, what, required)
-
-  const parent = path.dirname(dir)
-  let staging: string
-  try {
-    fs.mkdirSync(parent, {recursive: true})
-    staging = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.restore-`))
-    fs.chmodSync(staging, PRIVATE_DIR_MODE)
-  } catch (error) {
-    throw new TetherError('usage', 'home-parent-unwritable', `cannot write in ${parent} (${errnoCode(error) ?? (error as Error).message})`, {
-      hint: 'choose a writable location with --home, or run as a user who may write there',
-    })
-  }
-
-  try {
-    await populate(staging, files, manifest, what)
-    swapIntoPlace(staging, dir, state)
-  } catch (error) {
-    fs.rmSync(staging, {recursive: true, force: true})
-    throw error
-  }
-
-  return {home: new ManagerHome(dir), manifest}
 }

@@ -7,7 +7,7 @@ import {yesFlag} from '../../cli/flags.js'
 import {passphraseFileFlag, readPassphrase} from '../../cli/passphrase.js'
 import {confirmOrRefuse} from '../../cli/prompt.js'
 import {fieldLines} from '../../cli/render.js'
-import {checkRestore, restoreBackup} from '../../manager/backup.js'
+import {checkRestore, restoreBackup} from '../../manager/restore.js'
 
 export default class ManagerRestore extends ManagerCommand {
   static summary = 'Restore a manager home from a backup (on this machine or a new one); its agents keep working'

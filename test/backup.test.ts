@@ -255,5 +255,15 @@ describe('restore refuses, by name, and writes nothing', () => {
     expect(restored.exitCode, plain(restored.terminal)).toBe(0)
     expect(plain(restored.terminal)).toContain(`Restored manager home ${home}`)
     expectNoPassphrase(restored.terminal)
+
+    // --force over a home: confirmed at the prompt first, declined leaves it as it was.
+    const before = snapshot(home)
+    const declined = await onPty(['manager', 'restore', out, '--home', home, '--force'], {answers: [{expect: '(y/N)', answer: 'n'}]})
+    expect(declined.exitCode).toBe(4)
+    expect(plain(declined.terminal)).toContain(`Replace the manager home ${home} with the backup ${out}: declined at the prompt; nothing was changed`)
+    expect(snapshot(home)).toEqual(before)
+    const replaced = await onPty(['manager', 'restore', out, '--home', home, '--force'], {answers: [{expect: '(y/N)', answer: 'y'}, {expect: 'Passphrase of the backup', answer: PASSPHRASE}]})
+    expect(replaced.exitCode, plain(replaced.terminal)).toBe(0)
+    expect(plain(replaced.terminal)).toContain(`Restored manager home ${home}`)
   })
 })

@@ -48,6 +48,12 @@ describe('JSON output: one document per command, with the documented keys', () =
     return file
   }
 
+  const passphraseFile = () => {
+    const file = path.join(tempDir(), 'passphrase')
+    fs.writeFileSync(file, 'json output passphrase\n', {mode: 0o600})
+    return file
+  }
+
   const hostsFile = () => {
     const file = path.join(tempDir(), 'hosts.txt')
     fs.writeFileSync(file, `${agent.address}\n`)
@@ -95,6 +101,12 @@ describe('JSON output: one document per command, with the documented keys', () =
       return tether(['manager', 'deactivate', String(spareId), '--yes', '--json'], env)
     },
     'tether manager crl': () => tether(['manager', 'crl', '--json'], env),
+    'tether manager backup': () => tether(['manager', 'backup', '--output', path.join(tempDir(), 'b.tbk'), '--passphrase-file', passphraseFile(), '--json'], env),
+    'tether manager restore': async () => {
+      const file = path.join(tempDir(), 'b.tbk')
+      await tether(['manager', 'backup', '--output', file, '--passphrase-file', passphraseFile()], env)
+      return tether(['manager', 'restore', file, '--home', path.join(tempDir(), 'restored'), '--passphrase-file', passphraseFile(), '--json'])
+    },
     'tether manager start': async () => ({exitCode: 0, stdout: JSON.stringify({event: 'listening', host: '127.0.0.1', port: manager.port, heartbeatAddress: '', home, pid: manager.child.pid}), stderr: ''}),
     'tether manager install-service': () => tether(['manager', 'install-service', '--dry-run', '--home', home, '--json'], env),
     'tether agent status': () => tether(['agent', 'status', '--dsa-core', agent.dsaCore, '--json']),

@@ -29,10 +29,12 @@ export const baseEnv = (env: Env): Env => ({TERM: 'xterm', NO_COLOR: undefined, 
 
 export async function onPty(
   args: string[],
-  options: {expect?: string; answer?: string; env?: Env; stdin?: 'tty' | 'null'; stdout?: 'tty' | 'pipe'} = {},
+  options: {expect?: string; answer?: string; answers?: Array<{expect: string; answer: string}>; env?: Env; stdin?: 'tty' | 'null'; stdout?: 'tty' | 'pipe'} = {},
 ): Promise<PtyResult> {
   const driverArgs = ['--timeout', String(HANG_MS / 1000), '--stdin', options.stdin ?? 'tty', '--stdout', options.stdout ?? 'tty']
   if (options.expect) driverArgs.push('--expect', options.expect, '--answer', options.answer ?? '')
+  // Several prompts, answered in order (each looked for after the previous answer).
+  for (const {expect: text, answer} of options.answers ?? []) driverArgs.push('--expect', text, '--answer', answer)
   const result = await execa('python3', [DRIVER, ...driverArgs, '--', process.execPath, BIN.tether, ...args], {
     env: baseEnv(options.env ?? {}),
     extendEnv: true,

@@ -14,7 +14,7 @@ import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
-import {acceptCrl, heldCrl} from './manager-trust.js'
+import {acceptCrl, crlNumber, heldCrl} from './manager-trust.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
@@ -191,7 +191,7 @@ const HANDLERS: Handlers = {
       caSha256: status.caCertificate?.sha256,
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
-      crlNumber: heldCrl(ctx.store)?.number ?? 0,
+      crlNumber: crlNumber(heldCrl(ctx.store)),
     }
   },
 
@@ -239,16 +239,16 @@ const HANDLERS: Handlers = {
   },
 
   async SetRevocationList(ctx, body) {
-    const delivered = acceptCrl(ctx.store, body.crl)
-    const held = heldCrl(ctx.store)
+    const delivered = crlNumber(acceptCrl(ctx.store, body.crl))
+    const held = crlNumber(heldCrl(ctx.store))
     // A CRL never goes back: an older one (from a node that has not caught up) changes nothing.
-    if (held && held.number >= delivered.number) return {number: held.number}
+    if (held >= delivered) return {number: held}
     await ctx.store.lockedAsync(() => {
       requireSameActivation(ctx)
       ctx.store.commit({write: {crl: body.crl}})
     })
-    ctx.log.info('crl-installed', {number: delivered.number, revoked: delivered.revoked.size})
-    return {number: delivered.number}
+    ctx.log.info('crl-installed', {number: delivered})
+    return {number: delivered}
   },
 
   ReportActivationResult(ctx, body) {

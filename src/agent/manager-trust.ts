@@ -2,7 +2,7 @@ import type crypto from 'node:crypto'
 
 import {TetherError} from '../errors.js'
 import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/certificate.js'
-import {CrlContents, readCrl} from '../pki/crl.js'
+import {CrlSummary, readCrl, readVerifiedCrl} from '../pki/crl.js'
 import {pemBlocks} from '../pki/pem.js'
 import {hasManagerRole} from '../pki/roles.js'
 import {DSA_FILES, DsaCore} from './store.js'
@@ -17,6 +17,11 @@ import {DSA_FILES, DsaCore} from './store.js'
 
 export type ManagerVerdict = {ok: true} | {ok: false; reason: string; detail: string}
 
+/** The number of a CRL (0 when it has none). */
+export function crlNumber(crl: CrlSummary | undefined): number {
+  return Number(crl?.number ?? 0n)
+}
+
 /** The CA certificates this agent trusts (one; two while its manager rotates the CA). */
 export function trustedCas(store: DsaCore): crypto.X509Certificate[] {
   const pem = store.read('dsmCaCert')
@@ -25,7 +30,7 @@ export function trustedCas(store: DsaCore): crypto.X509Certificate[] {
 }
 
 /** The delivered CRL, or undefined before the first delivery (an agent activated by an older manager). */
-export function heldCrl(store: DsaCore): CrlContents | undefined {
+export function heldCrl(store: DsaCore): CrlSummary | undefined {
   const pem = store.read('crl')
   if (pem === undefined) return undefined
   try {
@@ -46,7 +51,8 @@ export function judgeManager(store: DsaCore, peer: crypto.X509Certificate | unde
 
   const problem = validityProblem(peer, now)
   if (problem) return {ok: false, reason: problem, detail: `the manager certificate is ${problem.replace('-', ' ')} (valid ${peer.validFrom} to ${peer.validTo})`}
-  if (heldCrl(store)?.revoked.has(peer.serialNumber.toUpperCase())) {
+  const serial = peer.serialNumber.toUpperCase()
+  if (heldCrl(store)?.revoked.some((entry) => entry.serial === serial)) {
     return {ok: false, reason: 'revoked', detail: `the manager certificate (serial ${peer.serialNumber}) is revoked by the CRL this agent holds`}
   }
 
@@ -54,12 +60,12 @@ export function judgeManager(store: DsaCore, peer: crypto.X509Certificate | unde
 }
 
 /** A CRL delivered by the manager: signed by one of this agent's CAs, and not older than the one held. */
-export function acceptCrl(store: DsaCore, pem: string, cas: crypto.X509Certificate[] = trustedCas(store)): CrlContents {
-  let contents: CrlContents | undefined
+export function acceptCrl(store: DsaCore, pem: string, cas: crypto.X509Certificate[] = trustedCas(store)): CrlSummary {
+  let contents: CrlSummary | undefined
   let failure: unknown
   for (const ca of cas) {
     try {
-      contents = readCrl(pem, ca)
+      contents = readVerifiedCrl(pem, ca)
       break
     } catch (error) {
       failure = error

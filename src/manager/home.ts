@@ -225,9 +225,10 @@ export async function initManagerHome(dir: string, options: InitOptions): Promis
   return home
 }
 
-type DirectoryState = 'absent' | 'empty' | 'initialized' | 'foreign'
+export type DirectoryState = 'absent' | 'empty' | 'initialized' | 'foreign'
 
-function directoryState(dir: string): DirectoryState {
+/** What is at `dir`: nothing, an empty directory, a manager home, or something else. */
+export function directoryState(dir: string): DirectoryState {
   let entries: string[]
   try {
     entries = fs.readdirSync(dir)
@@ -283,7 +284,7 @@ async function populateHome(home: ManagerHome, options: InitOptions): Promise<vo
 }
 
 /** Put the staged home at `dir`; an old home is moved aside first and removed only after. */
-function swapIntoPlace(staging: string, dir: string, existing: DirectoryState): void {
+export function swapIntoPlace(staging: string, dir: string, existing: DirectoryState): void {
   if (existing === 'absent') {
     fs.renameSync(staging, dir)
     return

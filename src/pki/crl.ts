@@ -1,6 +1,6 @@
 import crypto from 'node:crypto'
 
-import {TAG, children, decodeOid, decodeTime, encodeOid, encodeTime, expectTag, hexFromInteger, integerFromHex, octets, readNode, sequence, tlv} from './der.js'
+import {Node, TAG, children, decodeOid, decodeTime, encodeOid, encodeTime, expectTag, integerFromHex, octets, readNode, sequence, tlv} from './der.js'
 import {TetherError} from '../errors.js'
 import {pemBlocks, toPem} from './pem.js'
 
@@ -68,53 +68,78 @@ export function buildCrl(ca: crypto.X509Certificate, caKey: crypto.KeyObject, re
   return toPem('X509 CRL', der)
 }
 
-export interface CrlContents {
-  der: Buffer
-  number: number
+export interface CrlSummary {
   thisUpdate: Date
+  /** Absent only in CRLs that never expire (RFC 5280 requires it; others may omit it). */
   nextUpdate?: Date
-  /** Serials of the revoked certificates, upper-case hex. */
-  revoked: Set<string>
+  /** The CRL number extension (monotonic per CA), if present. */
+  number?: bigint
+  /** Each revoked certificate: serial in upper-case hex of whole bytes (as buildCrl takes it), and when. */
+  revoked: Array<{serial: string; revokedAt: Date}>
+}
+
+function readTime(node: Node | undefined): Date | undefined {
+  return node && (node.tag === TAG.UTC_TIME || node.tag === TAG.GENERALIZED_TIME) ? decodeTime(node) : undefined
+}
+
+function unsigned(node: Node): bigint {
+  const bytes = expectTag(node, TAG.INTEGER, 'an integer').value
+  return bytes.length === 0 ? 0n : BigInt(`0x${bytes.toString('hex')}`)
+}
+
+function crlDer(input: string | Buffer): Buffer {
+  const der = typeof input === 'string' ? pemBlocks(input).find((block) => block.label === 'X509 CRL')?.body : input
+  if (!der) throw new TetherError('usage', 'not-a-crl', 'not a PEM certificate revocation list (no X509 CRL block)', {hint: 'pass the file `tether manager crl --output` writes'})
+  return der
+}
+
+/** thisUpdate, nextUpdate, CRL number and revoked entries of a CRL (PEM or DER). The signature is not checked here. */
+export function readCrl(input: string | Buffer): CrlSummary {
+  const tbs = children(expectTag(children(expectTag(readNode(crlDer(input)), TAG.SEQUENCE, 'a CRL'))[0], TAG.SEQUENCE, 'the CRL contents'))
+  let at = tbs[0]?.tag === TAG.INTEGER ? 1 : 0 // version, present in v2
+  at += 2 // signature algorithm, issuer
+  const thisUpdate = readTime(tbs[at++])
+  if (!thisUpdate) throw new TetherError('usage', 'malformed-der', 'malformed ASN.1: expected the CRL thisUpdate time')
+  const nextUpdate = readTime(tbs[at])
+  if (nextUpdate) at++
+  const revoked: CrlSummary['revoked'] = []
+  if (tbs[at]?.tag === TAG.SEQUENCE) {
+    for (const entry of children(tbs[at++])) {
+      const [serial, when] = children(entry)
+      const hex = unsigned(serial).toString(16).toUpperCase()
+      // Whole bytes, as Node's serialNumber and openssl write serials (0123AB, not 123AB).
+      revoked.push({serial: hex.length % 2 ? `0${hex}` : hex, revokedAt: readTime(when)!})
+    }
+  }
+
+  let number: bigint | undefined
+  const extensions = tbs[at]?.tag === TAG.CONTEXT_0 ? children(children(tbs[at])[0]) : []
+  for (const extension of extensions) {
+    const parts = children(extension)
+    if (decodeOid(parts[0]) === OID_CRL_NUMBER) number = unsigned(readNode(octets(parts.at(-1)!)))
+  }
+
+  return {thisUpdate, nextUpdate, number, revoked}
 }
 
 function invalidCrl(what: string): TetherError {
-  return new TetherError('usage', 'crl-invalid', `the certificate revocation list is not valid: ${what}`, {hint: 'fetch a fresh one from the manager (`tether manager crl`)'})
+  return new TetherError('trust', 'crl-invalid', `the certificate revocation list is not valid: ${what}`, {hint: 'fetch a fresh one from the manager (`tether manager crl`)'})
 }
 
-/**
- * Read a CRL (PEM or DER). With `issuer`, its signature must verify with that CA's key and name it
- * as issuer; an agent accepts a delivered CRL only so.
- */
-export function readCrl(input: string | Buffer, issuer?: crypto.X509Certificate): CrlContents {
-  const der = typeof input === 'string' ? pemBlocks(input).find((b) => b.label === 'X509 CRL')?.body : input
-  if (!der) throw invalidCrl('no X509 CRL block')
+/** A CRL whose signature verifies with `issuer`'s key and that names it as issuer (what an agent accepts). */
+export function readVerifiedCrl(input: string | Buffer, issuer: crypto.X509Certificate): CrlSummary {
   try {
+    const der = crlDer(input)
     const [tbsNode, algorithmNode, signatureNode] = children(expectTag(readNode(der), TAG.SEQUENCE, 'a CRL'))
     const tbs = children(expectTag(tbsNode, TAG.SEQUENCE, 'the CRL contents'))
-    let i = tbs[0].tag === TAG.INTEGER ? 1 : 0
-    i++ // signature algorithm
-    const issuerName = tbs[i++]
-    const thisUpdate = decodeTime(tbs[i++])
-    const nextUpdate = tbs[i] && (tbs[i].tag === TAG.UTC_TIME || tbs[i].tag === TAG.GENERALIZED_TIME) ? decodeTime(tbs[i++]) : undefined
-    const revoked = new Set<string>()
-    if (tbs[i]?.tag === TAG.SEQUENCE) for (const entry of children(tbs[i++])) revoked.add(hexFromInteger(children(entry)[0]))
-    let number = 0
-    const extensions = tbs[i]?.tag === TAG.CONTEXT_0 ? children(children(tbs[i])[0]) : []
-    for (const extension of extensions) {
-      const parts = children(extension)
-      if (decodeOid(parts[0]) === OID_CRL_NUMBER) number = Number.parseInt(hexFromInteger(readNode(octets(parts.at(-1)!))), 16)
-    }
-
-    if (issuer) {
-      if (!issuerName.raw.equals(caNameAndKeyId(issuer).subject)) throw invalidCrl('it is issued by another CA')
-      if (decodeOid(children(algorithmNode)[0]) !== SHA256_WITH_RSA) throw invalidCrl('it is not signed with SHA-256/RSA')
-      const signature = expectTag(signatureNode, 0x03, 'a signature').value.subarray(1)
-      if (!crypto.verify('sha256', tbsNode.raw, issuer.publicKey, signature)) throw invalidCrl('its signature does not verify with the CA key')
-    }
-
-    return {der, number, thisUpdate, nextUpdate, revoked}
+    const issuerName = tbs[tbs[0].tag === TAG.INTEGER ? 2 : 1]
+    if (!issuerName.raw.equals(caNameAndKeyId(issuer).subject)) throw invalidCrl('it is issued by another CA')
+    if (decodeOid(children(algorithmNode)[0]) !== SHA256_WITH_RSA) throw invalidCrl('it is not signed with SHA-256/RSA')
+    const signature = expectTag(signatureNode, 0x03, 'a signature').value.subarray(1)
+    if (!crypto.verify('sha256', tbsNode.raw, issuer.publicKey, signature)) throw invalidCrl('its signature does not verify with the CA key')
+    return readCrl(der)
   } catch (error) {
     if (error instanceof TetherError && error.code === 'crl-invalid') throw error
-    throw invalidCrl('malformed DER')
+    throw invalidCrl('malformed')
   }
 }

@@ -93,6 +93,16 @@ export class SqliteManagerStore implements ManagerStore {
     this.db.pragma('wal_checkpoint(TRUNCATE)')
   }
 
+  /**
+   * A consistent copy of the registry in `file` (a new file), taken with SQLite's online backup
+   * while other connections (a running manager) keep reading and writing. All pages are copied in
+   * one step: a step that a writer interrupts starts over, so small steps could chase a busy
+   * manager forever.
+   */
+  async backup(file: string): Promise<void> {
+    await this.db.backup(file, {progress: () => 0x7fff_ffff})
+  }
+
   private computer(id: number): Computer | undefined {
     return computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = ?`, id))
   }

@@ -69,7 +69,8 @@ export function snapshot(dir: string): Record<string, string> {
       if (isLockFile(entry.name)) continue
       const p = path.join(d, entry.name)
       if (entry.isDirectory()) walk(p)
-      else {
+      // Regular files only: a running agent's control socket is not content.
+      else if (entry.isFile()) {
         const st = fs.statSync(p)
         out[path.relative(dir, p)] = `${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')} ${(st.mode & 0o777).toString(8)}`
       }

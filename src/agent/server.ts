@@ -7,6 +7,7 @@ import os from 'node:os'
 import type tls from 'node:tls'
 
 import {HandshakeEntry, SecurityContext, classifyTlsError, describeSocket} from '../channel/journal.js'
+import {ConnectionGuard, LISTENER_DEFAULTS, ListenerLimits} from '../channel/limits.js'
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
@@ -40,6 +41,8 @@ export interface AgentRuntimeOptions {
   generateKeys?: () => Promise<KeyPairPem>
   /** Where the runtime logs its events (default: nowhere, for in-process users). */
   logger?: Logger
+  /** Handshake and idle deadlines and the per-source cap of the agent's port. */
+  limits?: ListenerLimits
 }
 
 const OUTBOUND_IDLE_MS = 60_000
@@ -67,9 +70,11 @@ export class AgentRuntime {
   private readonly sessions = new WeakMap<object, Session>()
   private readonly sockets = new Set<net.Socket>()
   private readonly outboundHttp = http.createServer((req, res) => void this.handleRequest(req, res))
+  readonly guard: ConnectionGuard
 
   private constructor(options: AgentRuntimeOptions, readonly db: Database) {
     this.log = options.logger ?? silentLogger
+    this.guard = new ConnectionGuard(options.limits ?? LISTENER_DEFAULTS.agent, this.log, 'agent')
     this.store = new DsaCore(options.dsaCore, this.log)
     this.hostname = options.hostname ?? os.hostname()
     this.clockOffsetMs = options.clockOffsetMs ?? 0
@@ -113,6 +118,7 @@ export class AgentRuntime {
 
   /** Accept one inbound TCP connection (manager-initiated): TLS server, HTTP server. */
   acceptInbound(raw: net.Socket): void {
+    if (!this.guard.admit(raw)) return
     this.track(raw)
     let server: ContextServer
     try {
@@ -168,6 +174,7 @@ export class AgentRuntime {
   /** Stop: refuse new work and close every open connection. */
   close(): void {
     for (const socket of this.sockets) socket.destroy()
+    this.guard.stop()
     this.db.close()
   }
 
@@ -205,9 +212,10 @@ export class AgentRuntime {
       options = {cert: bootstrap.certPem, key: bootstrap.keyPem, requestCert: true, rejectUnauthorized: false}
     }
 
-    const server = https.createServer({...TLS_POLICY, ...options}, (req, res) => void this.handleRequest(req, res))
+    const server = https.createServer({...TLS_POLICY, ...options, ...this.guard.tlsOptions()}, (req, res) => void this.handleRequest(req, res))
     server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket, context, binding))
     server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => this.onHandshakeFailure(error, socket, context))
+    this.guard.watch(server)
     server.keepAliveTimeout = 30_000
     this.current = {key, context, server, binding}
     return this.current

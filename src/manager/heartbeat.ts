@@ -4,6 +4,7 @@ import tls from 'node:tls'
 
 import {HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from '../channel/journal.js'
+import {ConnectionGuard, ListenerLimits} from '../channel/limits.js'
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
@@ -18,7 +19,7 @@ import {settleContact} from './deactivation.js'
 import {managerJournal} from './journal.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
-import {getSettings} from './settings.js'
+import {getSettings, listenerLimits} from './settings.js'
 
 /**
  * The manager's heartbeat listener (default port 4120). Agents open the TCP connection and act as
@@ -43,10 +44,17 @@ export class HeartbeatListener {
   private readonly inflight = new Set<Promise<void>>()
 
   private readonly journalSink: HandshakeJournal
+  /** The TCP listener in front of the TLS server: the limits apply before any TLS byte. */
+  private readonly front: net.Server
+  private readonly guard: ConnectionGuard
 
-  private constructor(private readonly manager: ManagerContext, private crl: string) {
+  private constructor(private readonly manager: ManagerContext, private crl: string, limits: ListenerLimits) {
     const {credentials} = manager
     this.journalSink = managerJournal(manager)
+    this.guard = new ConnectionGuard(limits, manager.log, 'heartbeat')
+    this.front = net.createServer({noDelay: true}, (raw) => {
+      if (this.guard.admit(raw)) this.server.emit('connection', raw)
+    })
     this.server = tls.createServer({
       ...TLS_POLICY,
       noDelay: true,
@@ -58,6 +66,7 @@ export class HeartbeatListener {
       // The bootstrap certificate must get through to be offered activation, so the verdict is
       // taken per connection in onSecure (and journaled), never left to a silent default.
       rejectUnauthorized: false,
+      ...this.guard.tlsOptions(),
     })
     this.server.on('secureConnection', (socket) => this.track(this.onSecure(socket)))
     this.server.on('tlsClientError', (error, socket) => this.onHandshakeFailure(error, socket))
@@ -65,10 +74,11 @@ export class HeartbeatListener {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
     })
+    this.guard.watch(this.server)
   }
 
   static async create(manager: ManagerContext): Promise<HeartbeatListener> {
-    return new HeartbeatListener(manager, await currentCrl(manager))
+    return new HeartbeatListener(manager, await currentCrl(manager), listenerLimits(await getSettings(manager.store)))
   }
 
   /** Reload the CRL into the server context when it changed (a revocation by any process, a re-issue). */
@@ -81,12 +91,13 @@ export class HeartbeatListener {
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
-    return listenOn(this.server, port, host)
+    return listenOn(this.front, port, host)
   }
 
   async close(): Promise<void> {
+    this.guard.stop()
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve())
+      this.front.close(() => resolve())
       for (const socket of this.sockets) socket.destroy()
     })
     await Promise.allSettled([...this.inflight])

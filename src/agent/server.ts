@@ -19,7 +19,8 @@ import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {SessionContext, dispatchCommand} from './handlers.js'
-import {openAgentDatabase, recordEvent, recordHandshake} from './database.js'
+import {openAgentDatabase, recordHandshake} from './database.js'
+import {RefusalEvents} from './refusal-events.js'
 import {AgentState, DSA_FILES, DsaCore} from './store.js'
 
 /**
@@ -71,10 +72,12 @@ export class AgentRuntime {
   private readonly sockets = new Set<net.Socket>()
   private readonly outboundHttp = http.createServer((req, res) => void this.handleRequest(req, res))
   readonly guard: ConnectionGuard
+  private readonly refusals: RefusalEvents
 
   private constructor(options: AgentRuntimeOptions, readonly db: Database) {
     this.log = options.logger ?? silentLogger
     this.guard = new ConnectionGuard(options.limits ?? LISTENER_DEFAULTS.agent, this.log, 'agent')
+    this.refusals = new RefusalEvents(db)
     this.store = new DsaCore(options.dsaCore, this.log)
     this.hostname = options.hostname ?? os.hostname()
     this.clockOffsetMs = options.clockOffsetMs ?? 0
@@ -175,6 +178,7 @@ export class AgentRuntime {
   close(): void {
     for (const socket of this.sockets) socket.destroy()
     this.guard.stop()
+    this.refusals.flush()
     this.db.close()
   }
 
@@ -287,16 +291,8 @@ export class AgentRuntime {
     this.logHandshake(entry)
     try {
       recordHandshake(this.db, entry)
-      // Refusals are also events, so the manager hears of them at the next pickup.
-      if (entry.result === 'refused') {
-        recordEvent(this.db, entry.reason.startsWith('command-') ? 'command-refused' : 'handshake-refused', {
-          reason: entry.reason,
-          peerAddress: entry.peerAddress,
-          peerSha256: entry.peerSha256,
-          context: entry.context,
-          detail: entry.detail,
-        })
-      }
+      // Refusals are also events, so the manager hears of them at the next pickup (a flood: a count).
+      if (entry.result === 'refused') this.refusals.record(entry)
     } catch {
       // The journal is a diagnostic aid; a full disk must not take the agent down with it.
     }

@@ -11,7 +11,7 @@ import {ConnectionGuard, LISTENER_DEFAULTS, ListenerLimits} from '../channel/lim
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
+import {CONTENT_ENCODING, CONTENT_TYPE, bodyLimitsFor, decodeBody, encodeBody} from '../protocol/codec.js'
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/messages.js'
 import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
@@ -323,9 +323,17 @@ export class AgentRuntime {
       }
 
       session.ctx.requests++
-      if (req.method !== 'POST') throw new TetherError('usage', 'method-not-allowed', `use POST /<Command>, not ${req.method}`)
+      if (req.method !== 'POST') {
+        // Not a command: no body at all, so nothing compressed answers a probe (BREACH scanners).
+        req.resume()
+        res.writeHead(405, {allow: 'POST', 'content-length': 0}).end()
+        return
+      }
+
       if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
-      const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'])
+      // Before activation nobody proved anything: small caps (a bomb stops at 256 KiB).
+      const limits = bodyLimitsFor(session.ctx.context === 'mutual' ? 'authenticated' : 'unauthenticated')
+      const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'], limits)
       const reply = await dispatchCommand(session.ctx, name, body ?? {})
       send(res, 200, reply)
     } catch (error) {

@@ -10,6 +10,7 @@ import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, isSelfSigned, issuedBy, oneLineName} from '../pki/certificate.js'
 import {isBootstrapCertificate} from '../pki/peer.js'
+import {bodyLimitsFor} from '../protocol/codec.js'
 import {ActivationReport, HostInfo} from '../protocol/messages.js'
 import {ActivationRequest, completeActivation, duplicatePlan} from './activation.js'
 import {checkClockSkew} from './clock.js'
@@ -132,7 +133,8 @@ export class HeartbeatListener {
       return
     }
 
-    const session = new HttpSession(socket)
+    // The bootstrap key is public: such a peer gets the small body caps.
+    const session = new HttpSession(socket, bodyLimitsFor(isBootstrap ? 'unauthenticated' : 'authenticated'))
     try {
       if (isBootstrap) {
         this.journal(socket, peer, {context: 'bootstrap', result: 'accepted', reason: 'activation-request'})

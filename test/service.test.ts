@@ -20,6 +20,7 @@ const HARDENING = [
   'Restart=on-failure',
   'RestartSec=5',
   'TimeoutStopSec=30',
+  'LimitNOFILE=65536',
   'UMask=0077',
   'NoNewPrivileges=yes',
   'PrivateTmp=yes',

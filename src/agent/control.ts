@@ -19,6 +19,10 @@ import {DsaCore} from './store.js'
 
 export const CONTROL_SOCKET = 'ds_agent.sock'
 export const DAEMON_LOCK = '.tether-daemon.lock'
+/** A client must send its one-line request within this; the work it asks for may then take long. */
+export const CONTROL_IDLE_MS = 10_000
+/** A request is one short JSON line; anything longer is not a request. */
+export const CONTROL_MAX_REQUEST_BYTES = 64 * 1024
 
 export type ControlRequest = {op: 'activate'; url: string; args: ActivationRequestArgs} | {op: 'heartbeat'}
 export type ControlReply = {ok: true; report?: ActivationReport; heartbeat?: HeartbeatResult} | {ok: false; error: ReturnType<TetherError['toJSON']>}
@@ -47,17 +51,33 @@ async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<
 }
 
 /** The daemon's side: listen on the control socket. */
-export async function serveControl(runtime: AgentRuntime): Promise<net.Server> {
+export async function serveControl(runtime: AgentRuntime, options: {idleMs?: number} = {}): Promise<net.Server> {
+  const idleMs = options.idleMs ?? CONTROL_IDLE_MS
   const file = path.join(runtime.store.dir, CONTROL_SOCKET)
   // Only the daemon-lock holder gets here, so a socket file left behind is stale.
   fs.rmSync(file, {force: true})
   const server = net.createServer((socket) => {
     let buffer = ''
     socket.setEncoding('utf8')
+    socket.setTimeout(idleMs, () => {
+      runtime.log.warn('control-failed', {reason: 'control-idle', detail: `no request within ${idleMs} ms`})
+      socket.destroy()
+    })
     socket.on('data', (chunk: string) => {
       buffer += chunk
       const newline = buffer.indexOf('\n')
-      if (newline < 0) return
+      if (newline < 0) {
+        if (buffer.length > CONTROL_MAX_REQUEST_BYTES) {
+          runtime.log.warn('control-failed', {reason: 'bad-control-request', detail: 'the request is too long'})
+          socket.destroy()
+        }
+
+        return
+      }
+
+      // The request is in: what it asks for (an activation) may take long, with nothing to read.
+      socket.setTimeout(0)
+      socket.removeAllListeners('data')
       let request: ControlRequest
       try {
         request = JSON.parse(buffer.slice(0, newline)) as ControlRequest

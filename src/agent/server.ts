@@ -7,10 +7,11 @@ import os from 'node:os'
 import type tls from 'node:tls'
 
 import {HandshakeEntry, SecurityContext, classifyTlsError, describeSocket} from '../channel/journal.js'
+import {ConnectionGuard, LISTENER_DEFAULTS, ListenerLimits} from '../channel/limits.js'
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
-import {CONTENT_ENCODING, CONTENT_TYPE, decodeBody, encodeBody} from '../protocol/codec.js'
+import {CONTENT_ENCODING, CONTENT_TYPE, bodyLimitsFor, decodeBody, encodeBody} from '../protocol/codec.js'
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/messages.js'
 import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
@@ -18,8 +19,9 @@ import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {SessionContext, dispatchCommand} from './handlers.js'
-import {openAgentDatabase, recordEvent, recordHandshake} from './database.js'
+import {openAgentDatabase, recordHandshake} from './database.js'
 import {judgeManager} from './manager-trust.js'
+import {RefusalEvents} from './refusal-events.js'
 import {AgentState, DSA_FILES, DsaCore} from './store.js'
 
 /**
@@ -41,6 +43,8 @@ export interface AgentRuntimeOptions {
   generateKeys?: () => Promise<KeyPairPem>
   /** Where the runtime logs its events (default: nowhere, for in-process users). */
   logger?: Logger
+  /** Handshake and idle deadlines and the per-source cap of the agent's port. */
+  limits?: ListenerLimits
 }
 
 const OUTBOUND_IDLE_MS = 60_000
@@ -68,9 +72,13 @@ export class AgentRuntime {
   private readonly sessions = new WeakMap<object, Session>()
   private readonly sockets = new Set<net.Socket>()
   private readonly outboundHttp = http.createServer((req, res) => void this.handleRequest(req, res))
+  readonly guard: ConnectionGuard
+  private readonly refusals: RefusalEvents
 
   private constructor(options: AgentRuntimeOptions, readonly db: Database) {
     this.log = options.logger ?? silentLogger
+    this.guard = new ConnectionGuard(options.limits ?? LISTENER_DEFAULTS.agent, this.log, 'agent')
+    this.refusals = new RefusalEvents(db)
     this.store = new DsaCore(options.dsaCore, this.log)
     this.hostname = options.hostname ?? os.hostname()
     this.clockOffsetMs = options.clockOffsetMs ?? 0
@@ -114,6 +122,7 @@ export class AgentRuntime {
 
   /** Accept one inbound TCP connection (manager-initiated): TLS server, HTTP server. */
   acceptInbound(raw: net.Socket): void {
+    if (!this.guard.admit(raw)) return
     this.track(raw)
     let server: ContextServer
     try {
@@ -169,6 +178,8 @@ export class AgentRuntime {
   /** Stop: refuse new work and close every open connection. */
   close(): void {
     for (const socket of this.sockets) socket.destroy()
+    this.guard.stop()
+    this.refusals.flush()
     this.db.close()
   }
 
@@ -206,9 +217,10 @@ export class AgentRuntime {
       options = {cert: bootstrap.certPem, key: bootstrap.keyPem, requestCert: true, rejectUnauthorized: false}
     }
 
-    const server = https.createServer({...TLS_POLICY, ...options}, (req, res) => void this.handleRequest(req, res))
+    const server = https.createServer({...TLS_POLICY, ...options, ...this.guard.tlsOptions()}, (req, res) => void this.handleRequest(req, res))
     server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket, context, binding))
     server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => this.onHandshakeFailure(error, socket, context))
+    this.guard.watch(server)
     server.keepAliveTimeout = 30_000
     this.current = {key, context, server, binding}
     return this.current
@@ -292,16 +304,8 @@ export class AgentRuntime {
     this.logHandshake(entry)
     try {
       recordHandshake(this.db, entry)
-      // Refusals are also events, so the manager hears of them at the next pickup.
-      if (entry.result === 'refused') {
-        recordEvent(this.db, entry.reason.startsWith('command-') ? 'command-refused' : 'handshake-refused', {
-          reason: entry.reason,
-          peerAddress: entry.peerAddress,
-          peerSha256: entry.peerSha256,
-          context: entry.context,
-          detail: entry.detail,
-        })
-      }
+      // Refusals are also events, so the manager hears of them at the next pickup (a flood: a count).
+      if (entry.result === 'refused') this.refusals.record(entry)
     } catch {
       // The journal is a diagnostic aid; a full disk must not take the agent down with it.
     }
@@ -332,9 +336,17 @@ export class AgentRuntime {
       }
 
       session.ctx.requests++
-      if (req.method !== 'POST') throw new TetherError('usage', 'method-not-allowed', `use POST /<Command>, not ${req.method}`)
+      if (req.method !== 'POST') {
+        // Not a command: no body at all, so nothing compressed answers a probe (BREACH scanners).
+        req.resume()
+        res.writeHead(405, {allow: 'POST', 'content-length': 0}).end()
+        return
+      }
+
       if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
-      const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'])
+      // Before activation nobody proved anything: small caps (a bomb stops at 256 KiB).
+      const limits = bodyLimitsFor(session.ctx.context === 'mutual' ? 'authenticated' : 'unauthenticated')
+      const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'], limits)
       const reply = await dispatchCommand(session.ctx, name, body ?? {})
       send(res, 200, reply)
     } catch (error) {

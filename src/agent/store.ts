@@ -17,6 +17,7 @@ import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, rem
 import {failpoint} from '../platform/failpoint.js'
 import {DirLock, LockOptions} from '../platform/lock.js'
 import {Logger, silentLogger} from '../platform/log.js'
+import {checkPrivateDirectory} from '../platform/private-dir.js'
 import type {AgentCommunication} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 
@@ -65,6 +66,8 @@ interface JournalRecord {
 }
 
 const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config, DSA_FILES.configMeta])
+/** The only names a change journal may write or remove: the dsa_core file set, bare names. */
+const JOURNAL_NAMES = new Set<string>(Object.values(DSA_FILES).filter((name) => name !== DSA_FILES.journal))
 
 export class DsaCore {
   /** `log`: where waiting for another process's lock is reported (the running agent's log). */
@@ -104,7 +107,12 @@ export class DsaCore {
     try {
       fs.mkdirSync(this.dir, {mode: PRIVATE_DIR_MODE})
     } catch (error) {
-      if (errnoCode(error) === 'EEXIST') return
+      if (errnoCode(error) === 'EEXIST') {
+        // Not made here: a directory another user can write to would let them swap the CA.
+        checkPrivateDirectory(this.dir, 'the agent directory')
+        return
+      }
+
       throw new TetherError('usage', 'dsa-core-unwritable', `cannot create ${this.dir} (${errnoCode(error) ?? (error as Error).message})`, {
         hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
       })
@@ -205,7 +213,27 @@ export class DsaCore {
       })
     }
 
-    this.replay(record)
+    this.replay(this.checkedJournal(record))
+  }
+
+  /**
+   * A journal on disk is replayed as root, so it may name only dsa_core's own files (a planted
+   * one could otherwise write anywhere): checked whole before anything is applied.
+   */
+  private checkedJournal(record: JournalRecord): JournalRecord {
+    const file = this.file('journal')
+    const refuse = (what: string) => new TetherError('trust', 'journal-invalid', `the agent change journal ${file} ${what}; nothing was applied`, {
+      hint: `tether never writes such a journal: find out who did, remove it (rm ${file}), then reset the agent (\`dsa_control -r\`)`,
+    })
+    if (record === null || typeof record !== 'object' || record.version !== 1 || !Array.isArray(record.write) || !Array.isArray(record.remove)) throw refuse('is not a tether change journal')
+    for (const entry of record.write) {
+      if (entry === null || typeof entry !== 'object' || typeof entry.content !== 'string') throw refuse('holds an entry that is not a file change')
+      if (!JOURNAL_NAMES.has(entry.name)) throw refuse(`names ${JSON.stringify(entry.name)}, which is not a dsa_core file`)
+      if (entry.mode !== PRIVATE_FILE_MODE && entry.mode !== PUBLIC_FILE_MODE) throw refuse(`gives ${entry.name} mode ${typeof entry.mode === 'number' ? entry.mode.toString(8) : JSON.stringify(entry.mode)}`)
+    }
+
+    for (const name of record.remove) if (!JOURNAL_NAMES.has(name)) throw refuse(`names ${JSON.stringify(name)}, which is not a dsa_core file`)
+    return record
   }
 
   private replay(record: JournalRecord): void {
@@ -268,6 +296,7 @@ export class DsaCore {
 
   /** What `agent status` shows; a change another process has in progress is waited for (CLI). */
   status(): AgentStatus {
+    checkPrivateDirectory(this.dir, 'the agent directory')
     if (fs.existsSync(this.file('journal'))) this.locked(() => undefined)
     return this.currentStatus()
   }

@@ -62,6 +62,7 @@ export function classifyTlsError(error: Error & {code?: string; reason?: string}
     [/bad certificate|BAD_CERTIFICATE|certificate verify failed|CERTIFICATE_VERIFY_FAILED|signature/i, 'bad-certificate'],
     [/ECONNRESET|socket hang up|EPIPE/i, 'connection-reset'],
     [/ECONNREFUSED/i, 'connection-refused'],
+    [/ERR_TLS_HANDSHAKE_TIMEOUT|handshake timeout/i, 'handshake-timeout'],
     [/ETIMEDOUT|timed out/i, 'timeout'],
   ]
   for (const [pattern, reason] of table) if (pattern.test(text)) return {reason, detail: error.message}

@@ -1,7 +1,7 @@
 import {Errors} from '@oclif/core'
 
 import {TetherError, isTetherError} from '../errors.js'
-import {paint} from './render.js'
+import {paint, printable} from './render.js'
 
 /**
  * The one place a failure is shown to an operator, for `tether`, the classic tools, the not-found
@@ -26,7 +26,8 @@ export function renderFailure(failure: TetherError, options: RenderOptions): num
     const error = {...failure.toJSON(), exitCode}
     process.stdout.write(`${JSON.stringify(options.document ? {...options.document, error} : {error}, null, 2)}\n`)
   } else {
-    process.stderr.write(`${paint.stderr.red('Error:')} ${failure.toLine()}\n${options.usage ? `${options.usage}\n` : ''}`)
+    // A message may quote a peer (an agent's error reply, a certificate subject): printable.
+    process.stderr.write(`${paint.stderr.red('Error:')} ${printable(failure.toLine())}\n${options.usage ? `${options.usage}\n` : ''}`)
     if (process.env.TETHER_DEBUG && failure.stack) process.stderr.write(`${failure.stack}\n`)
   }
 

@@ -44,7 +44,8 @@ export function translateDsaControl(argv: string[]): string[] {
   const json = argv.includes('--json')
   const args = argv.filter((a) => a !== '--json')
   if (args.length === 0 || ['-h', '--help', '-?'].includes(args[0])) return ['__usage__']
-  const spec = DSA_CONTROL_OPTIONS[args[0]]
+  // Own keys only: "constructor" is not an option (found by fuzzing).
+  const spec = Object.hasOwn(DSA_CONTROL_OPTIONS, args[0]) ? DSA_CONTROL_OPTIONS[args[0]] : undefined
   if (!spec) {
     throw new TetherError('usage', 'unknown-option', `dsa_control: unknown option "${args[0]}"`, {
       hint: `supported options: ${Object.keys(DSA_CONTROL_OPTIONS).join(' ')}`,

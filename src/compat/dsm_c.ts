@@ -56,7 +56,8 @@ export function translateDsmC(argv: string[]): string[] {
     throw new TetherError('usage', 'classic-usage', 'dsm_c: -action is required', {hint: `supported actions: ${Object.keys(DSM_C_ACTIONS).join(', ')}`})
   }
 
-  const spec = DSM_C_ACTIONS[action]
+  // Own keys only: "constructor" is not an action (found by fuzzing).
+  const spec = Object.hasOwn(DSM_C_ACTIONS, action) ? DSM_C_ACTIONS[action] : undefined
   if (!spec) {
     throw new TetherError('usage', 'unknown-action', `dsm_c: unknown action "${options.get('action')}"`, {
       hint: `supported actions: ${Object.keys(DSM_C_ACTIONS).join(', ')}`,

@@ -4,12 +4,14 @@ import tls from 'node:tls'
 
 import {HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from '../channel/journal.js'
+import {ConnectionGuard, ListenerLimits} from '../channel/limits.js'
 import {listenOn} from '../channel/listen.js'
 import {TLS_POLICY, peerCertificate} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, isSelfSigned, issuedBy, oneLineName, validityProblem} from '../pki/certificate.js'
 import {isBootstrapCertificate} from '../pki/peer.js'
 import {hasManagerRole} from '../pki/roles.js'
+import {bodyLimitsFor} from '../protocol/codec.js'
 import {serveActivationRequest} from './agent-initiated.js'
 import {reportRefusal, runContact} from './contact.js'
 import type {ManagerContext} from './context.js'
@@ -18,7 +20,7 @@ import {managerJournal} from './journal.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
-import {getSettings} from './settings.js'
+import {Settings, getSettings, listenerLimits} from './settings.js'
 import type {PublishedCrl} from './store/store.js'
 
 /**
@@ -48,14 +50,21 @@ export class HeartbeatListener {
   private readonly live = new Map<string, Set<tls.TLSSocket>>()
   private limits: FailureLimits
   private readonly limiter = new FailureLimiter(() => this.limits)
+  /** The TCP listener in front of the TLS server: the limits apply before any TLS byte. */
+  private readonly front: net.Server
+  private readonly guard: ConnectionGuard
 
   /** The manager certificate the server context holds (renewed while running). */
   private certificate: string
 
-  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, limits: FailureLimits) {
+  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, limits: FailureLimits, listener: ListenerLimits) {
     this.certificate = manager.credentials.managerCertPem
     this.journalSink = managerJournal(manager)
     this.limits = limits
+    this.guard = new ConnectionGuard(listener, manager.log, 'heartbeat')
+    this.front = net.createServer({noDelay: true}, (raw) => {
+      if (this.guard.admit(raw)) this.server.emit('connection', raw)
+    })
     this.server = tls.createServer({
       ...this.secureContextOptions(),
       noDelay: true,
@@ -63,6 +72,7 @@ export class HeartbeatListener {
       // The bootstrap certificate must get through to be offered activation, so the verdict is
       // taken per connection in onSecure (and journaled), never left to a silent default.
       rejectUnauthorized: false,
+      ...this.guard.tlsOptions(),
     })
     this.server.on('secureConnection', (socket) => this.track(this.onSecure(socket)))
     this.server.on('tlsClientError', (error, socket) => this.onHandshakeFailure(error, socket))
@@ -70,10 +80,12 @@ export class HeartbeatListener {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
     })
+    this.guard.watch(this.server)
   }
 
   static async create(manager: ManagerContext): Promise<HeartbeatListener> {
-    return new HeartbeatListener(manager, await currentCrl(manager), await limitsOf(manager))
+    const settings = await getSettings(manager.store)
+    return new HeartbeatListener(manager, await currentCrl(manager), failureLimits(settings), listenerLimits(settings))
   }
 
   /**
@@ -90,7 +102,7 @@ export class HeartbeatListener {
    * re-issue as it ages; live sessions of newly revoked certificates end) and the limits.
    */
   async refresh(): Promise<void> {
-    this.limits = await limitsOf(this.manager)
+    this.limits = failureLimits(await getSettings(this.manager.store))
     const crl = await currentCrl(this.manager)
     const certificate = this.manager.credentials.managerCertPem
     if (crl.number === this.crl.number && certificate === this.certificate) return
@@ -115,12 +127,13 @@ export class HeartbeatListener {
   }
 
   async listen(port: number, host: string): Promise<{host: string; port: number}> {
-    return listenOn(this.server, port, host)
+    return listenOn(this.front, port, host)
   }
 
   async close(): Promise<void> {
+    this.guard.stop()
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve())
+      this.front.close(() => resolve())
       for (const socket of this.sockets) socket.destroy()
     })
     await Promise.allSettled([...this.inflight])
@@ -175,7 +188,8 @@ export class HeartbeatListener {
       return
     }
 
-    const session = new HttpSession(socket)
+    // The bootstrap key is public: such a peer gets the small body caps.
+    const session = new HttpSession(socket, bodyLimitsFor(isBootstrap ? 'unauthenticated' : 'authenticated'))
     try {
       if (isBootstrap) {
         this.journal(socket, peer, {context: 'bootstrap', result: 'accepted', reason: 'activation-request'})
@@ -257,7 +271,6 @@ export class HeartbeatListener {
   }
 }
 
-async function limitsOf(manager: ManagerContext): Promise<FailureLimits> {
-  const settings = await getSettings(manager.store)
+function failureLimits(settings: Settings): FailureLimits {
   return {perSource: settings.activationFailureLimit, total: settings.activationFailureLimitTotal}
 }

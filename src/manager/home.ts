@@ -7,6 +7,7 @@ import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/
 import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
 import {Logger, silentLogger} from '../platform/log.js'
+import {checkPrivateDirectory} from '../platform/private-dir.js'
 import {ManagerContext, systemClock} from './context.js'
 import {previousIdentity, recoverIdentityChange} from './manager-identity.js'
 import type {ManagerCredentials} from './credentials.js'
@@ -90,6 +91,7 @@ export class ManagerHome {
    * certificate, and the manager certificate is signed by the CA.
    */
   loadCredentials(): ManagerCredentials {
+    checkPrivateDirectory(this.dir, 'the manager home')
     const damaged = (what: string, cause?: unknown) =>
       new TetherError('internal', 'home-corrupted', `the manager home ${this.dir} is damaged: ${what}`, {
         hint: 'restore it from a backup, or re-create it with `tether manager init --force --yes` (agents must then be re-activated)',
@@ -139,6 +141,7 @@ export class ManagerHome {
 
   /** The store this home uses (the registry file; a missing one is an error, never created here). */
   async openStore(): Promise<ManagerStore> {
+    checkPrivateDirectory(this.dir, 'the manager home')
     this.readRequired('database')
     return SqliteManagerStore.open(this.file('database'))
   }

@@ -8,6 +8,7 @@ import {peerCertificate} from '../channel/tls.js'
 import {TetherError} from '../errors.js'
 import {commonName, fingerprint, oneLineName} from '../pki/certificate.js'
 import {classifyPeer} from '../pki/peer.js'
+import {bodyLimitsFor} from '../protocol/codec.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import {ActivationRequest, ActivationResult, completeActivation, duplicatePlan} from './activation.js'
 import {checkClockSkew} from './clock.js'
@@ -73,7 +74,8 @@ async function activateAs(ctx: ManagerContext, target: string, request: Activati
   }
 
   record({context: 'bootstrap', result: 'accepted', reason: 'ok'})
-  const session = new HttpSession(socket)
+  // The agent presents the public bootstrap key: it proved nothing, so the small body caps.
+  const session = new HttpSession(socket, bodyLimitsFor('unauthenticated'))
   try {
     const computer = await activateBootstrapAgent(ctx, session, {host, port}, request, presented)
     return {computer, alreadyActivated: false}

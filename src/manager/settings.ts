@@ -1,3 +1,4 @@
+import {LISTENER_DEFAULTS, ListenerLimits, MAX_HANDSHAKE_TIMEOUT_SECONDS} from '../channel/limits.js'
 import {TetherError} from '../errors.js'
 import type {ManagerStore} from './store/store.js'
 
@@ -23,6 +24,9 @@ export interface Settings {
   heartbeatAddress: string
   activationFailureLimit: number
   activationFailureLimitTotal: number
+  listenerHandshakeTimeoutSeconds: number
+  listenerIdleTimeoutSeconds: number
+  listenerMaxConnectionsPerSource: number
 }
 
 export type SettingName = keyof Settings
@@ -175,6 +179,24 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
       return text.trim()
     },
   },
+  listenerHandshakeTimeoutSeconds: {
+    summary: 'seconds a connection to the heartbeat port may take to finish its TLS handshake before it is closed (read at manager start)',
+    values: `whole seconds, 1 to ${MAX_HANDSHAKE_TIMEOUT_SECONDS}`,
+    default: LISTENER_DEFAULTS.manager.handshakeTimeoutMs / 1000,
+    parse: integer('listenerHandshakeTimeoutSeconds', 1, MAX_HANDSHAKE_TIMEOUT_SECONDS),
+  },
+  listenerIdleTimeoutSeconds: {
+    summary: 'seconds a connection to the heartbeat port may stay silent before it is closed (read at manager start)',
+    values: 'whole seconds, 1 to 86400',
+    default: LISTENER_DEFAULTS.manager.idleTimeoutMs / 1000,
+    parse: integer('listenerIdleTimeoutSeconds', 1, 86_400),
+  },
+  listenerMaxConnectionsPerSource: {
+    summary: 'concurrent connections one address may hold on the heartbeat port; more are refused at once (sites behind one NAT share an address; read at manager start)',
+    values: 'whole number, 1 to 100000',
+    default: LISTENER_DEFAULTS.manager.maxConnectionsPerSource,
+    parse: integer('listenerMaxConnectionsPerSource', 1, 100_000),
+  },
 }
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
@@ -251,6 +273,15 @@ export async function setSetting(store: ManagerStore, name: string, text: string
   const value = resolved.classic && def.classic ? def.classic.parse(text) : def.parse(text)
   await store.settings.set(resolved.name, JSON.stringify(value), now)
   return describeSetting(store, resolved.name)
+}
+
+/** The heartbeat port's limits, from the settings. */
+export function listenerLimits(settings: Settings): ListenerLimits {
+  return {
+    handshakeTimeoutMs: settings.listenerHandshakeTimeoutSeconds * 1000,
+    idleTimeoutMs: settings.listenerIdleTimeoutSeconds * 1000,
+    maxConnectionsPerSource: settings.listenerMaxConnectionsPerSource,
+  }
 }
 
 /** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */

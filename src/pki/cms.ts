@@ -123,6 +123,16 @@ function parseOaep(params: Node | undefined): 'sha1' | 'sha256' {
 
 /** Decrypt an envelope addressed to `certificate` with `privateKey`. Every failure is named. */
 export function openEnvelope(envelope: Buffer, certificate: crypto.X509Certificate, privateKey: crypto.KeyObject): OpenedEnvelope {
+  try {
+    return openEnvelopeStructure(envelope, certificate, privateKey)
+  } catch (error) {
+    if (error instanceof TetherError) throw error
+    // A field missing or of another type deep inside (found by fuzzing): hostile or damaged bytes.
+    throw refuse('envelope-malformed', 'the configuration is not a well-formed CMS EnvelopedData structure', 'send it again; expected DER from `openssl cms -encrypt -outform DER`')
+  }
+}
+
+function openEnvelopeStructure(envelope: Buffer, certificate: crypto.X509Certificate, privateKey: crypto.KeyObject): OpenedEnvelope {
   let recipientInfos: Node[]
   let encryptedContentInfo: Node[]
   try {

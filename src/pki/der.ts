@@ -34,8 +34,11 @@ function malformed(what: string): TetherError {
   return new TetherError('usage', 'malformed-der', `malformed ASN.1: ${what}`)
 }
 
+/** CMS and X.509 nest a dozen levels deep; BER's indefinite lengths are walked recursively, so cap it. */
+const MAX_INDEFINITE_DEPTH = 64
+
 /** Read one TLV at `offset`. */
-export function readNode(buffer: Buffer, offset = 0): Node {
+export function readNode(buffer: Buffer, offset = 0, depth = 0): Node {
   if (offset + 2 > buffer.length) throw malformed('truncated header')
   const tag = buffer[offset]
   if ((tag & 0x1f) === 0x1f) throw malformed('high tag numbers are not used in CMS')
@@ -45,10 +48,11 @@ export function readNode(buffer: Buffer, offset = 0): Node {
   if (length === 0x80) {
     // Indefinite length (BER): contents run until the matching end-of-contents (00 00).
     if (!constructed) throw malformed('indefinite length on a primitive')
+    if (depth >= MAX_INDEFINITE_DEPTH) throw malformed(`indefinite lengths nested more than ${MAX_INDEFINITE_DEPTH} deep`)
     let cursor = offset + 2
     while (!(buffer[cursor] === 0 && buffer[cursor + 1] === 0)) {
       if (cursor >= buffer.length) throw malformed('missing end-of-contents')
-      cursor += readNode(buffer, cursor).raw.length
+      cursor += readNode(buffer, cursor, depth + 1).raw.length
     }
 
     return {tag, constructed, raw: buffer.subarray(offset, cursor + 2), value: buffer.subarray(offset + 2, cursor)}

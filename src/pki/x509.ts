@@ -163,8 +163,18 @@ export interface VerifiedCsr {
   keyBits: number
 }
 
-/** Parse a CSR and check its self-signature natively; refuse weak or malformed requests. */
+/** A 4096-bit RSA request is under 2 KiB of PEM; 16 KiB leaves room and nothing bigger is parsed. */
+export const MAX_CSR_BYTES = 16 * 1024
+
+/** Parse a CSR and check its self-signature natively; refuse weak, oversized or malformed requests. */
 export async function readCsr(pem: string, minKeyBits = 2048): Promise<VerifiedCsr> {
+  const size = Buffer.byteLength(pem, 'utf8')
+  if (size > MAX_CSR_BYTES) {
+    throw new TetherError('refused', 'csr-too-large', `the certificate signing request is ${size} bytes; at most ${MAX_CSR_BYTES} are accepted`, {
+      hint: 'an agent CSR is a small PKCS#10 request; this one was not made by a tether agent',
+    })
+  }
+
   const forge = await loadForge()
   const {pki} = forge
   let csr: forgeType.pki.CertificateSigningRequest

@@ -53,3 +53,14 @@ export function resolveManagerHome(flag: string | undefined, env: NodeJS.Process
   if (env[MANAGER_HOME_ENV]) return path.resolve(env[MANAGER_HOME_ENV] as string)
   return defaultManagerHome(env)
 }
+
+/** Per-user state tether keeps outside any home (the last lab started): XDG state dir, %LOCALAPPDATA%. */
+export function defaultLabPointer(env: NodeJS.ProcessEnv = process.env, platform: Platform = currentPlatform()): string {
+  if (platform === 'windows') {
+    const base = env.LOCALAPPDATA || path.win32.join(os.homedir(), 'AppData', 'Local')
+    return path.win32.join(base, 'tether', 'lab-dir')
+  }
+
+  const base = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state')
+  return path.join(base, 'tether', 'lab-dir')
+}

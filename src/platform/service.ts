@@ -80,6 +80,9 @@ export function systemdWord(word: string, options: {command?: boolean} = {}): st
   return `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`
 }
 
+/** The descriptor limit the units set (systemd's default soft limit is 1024). */
+export const SERVICE_NOFILE_LIMIT = 65_536
+
 /** The systemd unit that runs `spec`, with the hardening that suits a network daemon holding keys. */
 export function systemdUnit(spec: ServiceSpec): string {
   const {env} = STATE_ENV[spec.role]
@@ -99,6 +102,9 @@ export function systemdUnit(spec: ServiceSpec): string {
     'Restart=on-failure',
     'RestartSec=5',
     'TimeoutStopSec=30',
+    // One descriptor per connection: far above what the per-source cap and handshake deadline let
+    // a flood hold, and above the 1024 soft limit a flood of idle connections once exhausted.
+    `LimitNOFILE=${SERVICE_NOFILE_LIMIT}`,
     // Keys are written 0600 anyway; nothing the service creates should be readable by others.
     'UMask=0077',
     'NoNewPrivileges=yes',

@@ -18,9 +18,25 @@ export interface BodyLimits {
   maxDecompressedBytes: number
 }
 
+/** The mutual context: configuration-sized (a policy envelope can be large). */
 export const DEFAULT_LIMITS: BodyLimits = {
   maxCompressedBytes: 16 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,
+}
+
+/**
+ * Peers that proved nothing (the bootstrap key is public): the largest honest message there is a
+ * certificate of at most 64 KiB (SetAgentCredentials) or a CSR of at most 16 KiB, so 256 KiB is
+ * four times that, and 40 concurrent bombs hold at most 10 MiB of decompressed bytes.
+ */
+export const UNAUTHENTICATED_LIMITS: BodyLimits = {
+  maxCompressedBytes: 256 * 1024,
+  maxDecompressedBytes: 256 * 1024,
+}
+
+/** The caps for a peer: only one that proved a certificate of our CA gets the large ones. */
+export function bodyLimitsFor(peer: 'authenticated' | 'unauthenticated'): BodyLimits {
+  return peer === 'authenticated' ? DEFAULT_LIMITS : UNAUTHENTICATED_LIMITS
 }
 
 export function encodeBody(value: unknown): Buffer {

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {AgentDaemon} from '../../agent/daemon.js'
+import {LISTENER_DEFAULTS, MAX_HANDSHAKE_TIMEOUT_SECONDS} from '../../channel/limits.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
 import {daemonLogger, logFormatFlag, logLevelFlag} from '../../cli/flags.js'
@@ -8,7 +9,7 @@ import {DEFAULT_AGENT_PORT} from '../../platform/paths.js'
 
 export default class AgentStart extends AgentCommand {
   static summary = 'Run the agent in the foreground (HTTPS command server; stops on SIGINT/SIGTERM)'
-  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening. Logs one line per event on stderr (listening, refused handshakes and commands, activation, deactivation, a reset noticed, configuration applied or rejected, failed heartbeats, dsa_control requests, stop): logfmt, or JSON with --log-format json; --log-level debug adds accepted handshakes and sent heartbeats. Secrets are never logged.`
+  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. A connection must finish its TLS handshake within --handshake-timeout and is closed after --idle-timeout of silence; one address may hold at most --max-connections-per-source connections at once. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening. Logs one line per event on stderr (listening, refused handshakes and commands, activation, deactivation, a reset noticed, configuration applied or rejected, failed heartbeats, dsa_control requests, stop): logfmt, or JSON with --log-format json; --log-level debug adds accepted handshakes and sent heartbeats. Secrets are never logged.`
   static examples = [
     '<%= config.bin %> agent start',
     '<%= config.bin %> agent start --host 0.0.0.0 --port 4118',
@@ -21,6 +22,9 @@ export default class AgentStart extends AgentCommand {
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     hostname: Flags.string({description: 'the hostname this agent reports (default: the machine\'s)', env: 'TETHER_AGENT_HOSTNAME'}),
     'clock-offset': Flags.integer({description: 'seconds to add to the clock the agent reports (clock-skew drills)', default: 0, hidden: true, env: 'TETHER_AGENT_CLOCK_OFFSET'}),
+    'handshake-timeout': Flags.integer({description: 'seconds a connection may take to finish its TLS handshake before it is closed', default: LISTENER_DEFAULTS.agent.handshakeTimeoutMs / 1000, min: 1, max: MAX_HANDSHAKE_TIMEOUT_SECONDS, helpValue: 'SECONDS'}),
+    'idle-timeout': Flags.integer({description: 'seconds a connection may stay silent before it is closed', default: LISTENER_DEFAULTS.agent.idleTimeoutMs / 1000, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    'max-connections-per-source': Flags.integer({description: 'concurrent connections one address may hold; more are refused at once', default: LISTENER_DEFAULTS.agent.maxConnectionsPerSource, min: 1, max: 100_000, helpValue: 'N'}),
     'log-format': logFormatFlag,
     'log-level': logLevelFlag,
   }
@@ -33,6 +37,11 @@ export default class AgentStart extends AgentCommand {
       clockOffsetMs: flags['clock-offset'] * 1000,
       port: flags.port,
       host: flags.host,
+      limits: {
+        handshakeTimeoutMs: flags['handshake-timeout'] * 1000,
+        idleTimeoutMs: flags['idle-timeout'] * 1000,
+        maxConnectionsPerSource: flags['max-connections-per-source'],
+      },
       logger: daemonLogger(flags),
     })
     const {store} = daemon.runtime

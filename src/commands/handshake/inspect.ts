@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {TetherCommand} from '../../cli/base-command.js'
 import {renderFailure} from '../../cli/errors.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
-import {fieldLines, paint} from '../../cli/render.js'
+import {fieldLines, paint, printable} from '../../cli/render.js'
 import {CertificateDetail, InspectReport, PROBE_IDENTITIES, ProbeIdentity, Verdict, inspectEndpoint, inspectError} from '../../inspect/inspect.js'
 
 const VERDICT_LABELS: Record<keyof InspectReport['verdicts'], string> = {
@@ -33,7 +33,7 @@ function certificateLines(cert: CertificateDetail): string[] {
 function verdictLine(name: string, verdict: Verdict): string {
   const colour = paint.stdout
   const word = verdict.status === 'pass' ? colour.green('PASS') : verdict.status === 'fail' ? colour.red('FAIL') : colour.dim('SKIP')
-  return `  ${word}  ${name.padEnd(18)} ${verdict.code}: ${verdict.detail}`
+  return `  ${word}  ${name.padEnd(18)} ${verdict.code}: ${printable(verdict.detail)}`
 }
 
 export default class HandshakeInspect extends TetherCommand {

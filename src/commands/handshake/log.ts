@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
 import {dsaCoreFlag, homeFlag} from '../../cli/flags.js'
-import {paint} from '../../cli/render.js'
+import {paint, printableFields} from '../../cli/render.js'
 import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
 import {followJournal, formatEntry, openJournal, parseSince, resolveJournalSource} from '../../inspect/journal/view.js'
 
@@ -38,7 +38,7 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       if (!flags.follow) {
         if (!this.jsonEnabled()) {
           this.log(`Handshake journal of the ${source.kind} (${source.file}): ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`)
-          for (const row of entries) this.log(formatEntry(row, paint.stdout))
+          for (const row of entries) this.log(formatEntry(printableFields(row), paint.stdout))
         }
 
         return {source: source.kind, file: source.file, entries}
@@ -47,7 +47,8 @@ Which journal: --home, the manager's; --dsa-core, the agent's; neither: $TETHER_
       const print = (rows: typeof entries) => {
         for (const row of rows) {
           if (this.jsonEnabled()) this.jsonLine(row)
-          else this.log(formatEntry(row, paint.stdout))
+          // Peer subjects and details come from whoever connected: printable for a terminal.
+          else this.log(formatEntry(printableFields(row), paint.stdout))
         }
       }
 

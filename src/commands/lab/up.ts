@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {TetherCommand} from '../../cli/base-command.js'
-import {defaultLabDir, labUp} from '../../lab/lab.js'
+import {labUp} from '../../lab/lab.js'
 
 export default class LabUp extends TetherCommand {
   static summary = 'Start a lab: a manager and activated agents left running on loopback to try commands against'
@@ -9,12 +9,12 @@ export default class LabUp extends TetherCommand {
   static examples = ['<%= config.bin %> lab up', 'eval "$(<%= config.bin %> lab up --agents 2 | grep ^export)"', '<%= config.bin %> lab up --dir ./lab --json']
   static flags = {
     agents: Flags.integer({description: 'how many agents', default: 3, min: 1, max: 50}),
-    dir: Flags.string({description: 'lab directory (default: $TMPDIR/tether-lab)', helpValue: 'DIR'}),
+    dir: Flags.string({description: 'lab directory, made private (0700) if new; an existing one must be yours and private (default: a new private directory under $TMPDIR)', helpValue: 'DIR'}),
   }
 
   async run() {
     const {flags} = await this.parse(LabUp)
-    const state = await labUp(flags.dir ?? defaultLabDir(), flags.agents)
+    const state = await labUp(flags.dir, flags.agents)
     this.log(`Lab running in ${state.dir}`)
     this.log(`  manager  pid ${state.manager.pid}, heartbeat listener ${state.manager.url}`)
     for (const a of state.agents) this.log(`  agent    pid ${a.pid}, ${a.address} (${a.hostname}), dsa_core ${a.dsaCore}`)

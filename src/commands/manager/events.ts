@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {ManagerCommand} from '../../cli/base-command.js'
+import {printable} from '../../cli/render.js'
 import {TetherError} from '../../errors.js'
 import {findComputer} from '../../manager/computers.js'
 
@@ -27,7 +28,8 @@ export default class ManagerEvents extends ManagerCommand {
     const store = await this.store()
     const computerId = flags.computer ? (await findComputer(store, flags.computer)).id : undefined
     const events = await store.events.list({computerId, since: flags.since ? new Date(flags.since).toISOString() : undefined, type: flags.type, limit: flags.limit})
-    for (const e of events) this.log(`${e.at}  ${(e.hostname ?? `#${e.computerId}`).padEnd(20)} ${e.type.padEnd(24)} ${JSON.stringify(e.detail)}`)
+    // Agents write their events: shown printable (JSON.stringify leaves C1 and bidi marks raw), exact in --json.
+    for (const e of events) this.log(printable(`${e.at}  ${(e.hostname ?? `#${e.computerId}`).padEnd(20)} ${e.type.padEnd(24)} ${JSON.stringify(e.detail)}`))
     if (events.length === 0) this.log('No events')
     return {events}
   }

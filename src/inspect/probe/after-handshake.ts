@@ -2,6 +2,7 @@ import type tls from 'node:tls'
 
 import {HttpSession} from '../../channel/http-session.js'
 import type {TetherError} from '../../errors.js'
+import {bodyLimitsFor} from '../../protocol/codec.js'
 import type {AgentAnswer} from '../types.js'
 import type {Aftermath, TlsError} from './connection.js'
 
@@ -31,7 +32,8 @@ type HostInfoBody = Record<string, unknown> & {error?: {code?: string; message?:
 
 /** Ask a tether agent GetHostInfo (read-only, served in every context): does it accept us, and as what? */
 export async function askAgent(socket: tls.TLSSocket, timeoutMs: number): Promise<{answer: AgentAnswer; after: Aftermath}> {
-  const session = new HttpSession(socket)
+  // Whatever answers a probe proved nothing yet: the small body caps.
+  const session = new HttpSession(socket, bodyLimitsFor('unauthenticated'))
   try {
     const reply = await session.call<HostInfoBody>('GetHostInfo', {}, {timeoutMs})
     // An answer, even a refusal, means the TLS session (and our certificate) was accepted.

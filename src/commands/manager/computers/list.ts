@@ -1,4 +1,5 @@
 import {ManagerCommand} from '../../../cli/base-command.js'
+import {printableFields} from '../../../cli/render.js'
 import {viewComputer} from '../../../manager/computers.js'
 import {configurationState} from '../../../manager/policies.js'
 import {getSettings} from '../../../manager/settings.js'
@@ -13,7 +14,9 @@ export default class ComputersList extends ManagerCommand {
     const computers = []
     for (const c of await store.computers.list()) computers.push({...viewComputer(c, defaults), configuration: await configurationState(store, c)})
     if (computers.length === 0) this.log('No computers')
-    for (const c of computers) {
+    for (const computer of computers) {
+      // Hostnames and display names are the agents' own words: shown printable, exact in --json.
+      const c = {...printableFields(computer), configuration: computer.configuration}
       this.log(`${String(c.id).padStart(4)}  ${c.state.padEnd(12)} ${c.presence.padEnd(8)} ${(c.configuration.upToDate ? 'config ok' : 'config old').padEnd(11)}${c.mode.padEnd(17)} ${c.hostname}${c.displayName ? ` (${c.displayName})` : ''}  ${c.address ?? ''}  last seen ${c.lastSeenAt ?? 'never'}`)
     }
 

@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 
 import pg from 'pg'
@@ -12,7 +13,7 @@ import {PostgresManagerStore} from '../src/manager/store/postgres.js'
 import {POSTGRES_MIGRATIONS} from '../src/manager/store/postgres-schema.js'
 import {SQLITE_MIGRATIONS} from '../src/manager/store/sqlite-schema.js'
 import {SqliteManagerStore} from '../src/manager/store/sqlite.js'
-import type {ActivationRecord, IssuedCertificate, ManagerStore, PolicyVersion} from '../src/manager/store/store.js'
+import type {ActivationRecord, EnrolmentToken, IssuedCertificate, ManagerStore, PolicyVersion, PublishedCrl} from '../src/manager/store/store.js'
 import type {HandshakeEntry} from '../src/channel/journal.js'
 import {ROOT, tempDir} from './helpers.js'
 import {freePort, startPostgres, usePostgres} from './postgres.js'
@@ -60,6 +61,32 @@ const policy = (name: string, document: Record<string, unknown>, options: {repla
 })
 
 const handshake = (n: number): HandshakeEntry => ({tlsRole: 'server', httpRole: 'server', context: 'mutual', result: 'accepted', reason: `ok-${n}`})
+
+const token = (n: number, extra: Partial<EnrolmentToken> = {}): EnrolmentToken => ({
+  id: `tok${n}`,
+  secretSha256: `${n}`.padStart(64, 'b'),
+  createdAt: iso(),
+  expiresAt: null,
+  usesAllowed: null,
+  uses: 0,
+  policy: null,
+  group: null,
+  revokedAt: null,
+  ...extra,
+})
+
+const crl = (number: number, extra: Partial<PublishedCrl> = {}): PublishedCrl => ({
+  number,
+  pem: `-----BEGIN X509 CRL-----\ncrl-${number}\n-----END X509 CRL-----\n`,
+  thisUpdate: iso(number),
+  nextUpdate: '2026-12-08T10:00:00.000Z',
+  revocationVersion: number - 1,
+  publishedAt: iso(number),
+  ...extra,
+})
+
+/** A name reservation of computer `n` (its GUID) for `hostname`. */
+const claim = (n: number, hostname: string, unique: boolean, staleAfterMs = 60_000) => ({guid: activation(n).guid, hostname, unique, staleAfterMs})
 
 const engines = [
   {name: 'sqlite', migrations: SQLITE_MIGRATIONS.length, open: async () => SqliteManagerStore.open(path.join(tempDir('tether-store-'), 'manager.db'), {create: true})},
@@ -254,6 +281,118 @@ describe.each(engines)('the $name store', (engine) => {
     })
   })
 
+  describe('name reservations', () => {
+    const held = async (hostname: string) => (await store.computers.byHostname(hostname)).map((computer) => [computer.guid, computer.state])
+
+    it('reserves a name as an `activating` computer, which the activation then turns into the computer', async () => {
+      expect(await store.computers.reserve(claim(1, 'web'), at(1))).toBe(true)
+      const [reserved] = await store.computers.byHostname('web')
+      expect(reserved).toEqual({
+        id: expect.any(Number), guid: activation(1).guid, hostname: 'web', displayName: null, description: null, group: null, policy: null, address: null,
+        mode: 'bidirectional', state: 'activating', hostInfo: null, certSerial: null, certSha256: null, createdAt: iso(1), activatedAt: null, lastSeenAt: null,
+        heartbeatIntervalSeconds: null, missedHeartbeats: null, configPolicy: null, configVersion: null, configSha256: null,
+      })
+      await store.certificates.record(certificate(1), at(2))
+      const computer = await store.computers.recordActivation(activation(1, {hostname: 'web'}), at(2))
+      expect(computer).toMatchObject({id: reserved.id, state: 'activated', createdAt: iso(1), activatedAt: iso(2), certSha256: certificate(1).sha256})
+      expect(await store.computers.count()).toBe(1)
+    })
+
+    it('with unique, refuses a name any other computer has (reserved or activated); without, reserves it alongside', async () => {
+      expect(await store.computers.reserve(claim(1, 'web', true), at())).toBe(true)
+      expect(await store.computers.reserve(claim(2, 'web', true), at(1))).toBe(false)
+      expect(await held('web')).toEqual([[activation(1).guid, 'activating']])
+      expect(await store.computers.reserve(claim(2, 'web', false), at(1))).toBe(true)
+      expect(await held('web')).toEqual([[activation(1).guid, 'activating'], [activation(2).guid, 'activating']])
+
+      await activated(store, 3, {hostname: 'db'})
+      expect(await store.computers.reserve(claim(4, 'db', true), at(2))).toBe(false)
+      expect(await held('db')).toEqual([[activation(3).guid, 'activated']])
+      expect(await store.computers.reserve(claim(4, 'db', false), at(2))).toBe(true)
+      expect(await held('db')).toEqual([[activation(3).guid, 'activated'], [activation(4).guid, 'activating']])
+      // A deactivated computer still has its name.
+      const gone = await activated(store, 5, {hostname: 'old'})
+      await store.computers.finishDeactivation(gone, {remove: false, at: at(3)})
+      expect(await store.computers.reserve(claim(6, 'old', true), at(4))).toBe(false)
+      // Names are compared exactly.
+      expect(await store.computers.reserve(claim(7, 'DB', true), at(4))).toBe(true)
+    })
+
+    it('lets a computer claim its own name again (a reactivation), leaving its row as it is', async () => {
+      const id = await activated(store, 1, {hostname: 'web'})
+      expect(await store.computers.reserve(claim(1, 'web', true), at(10))).toBe(true)
+      expect(await store.computers.get(id)).toMatchObject({state: 'activated', createdAt: iso(0), activatedAt: iso(0)})
+      expect(await store.computers.count()).toBe(1)
+      expect(await store.computers.reserve(claim(1, 'web', true), at(11))).toBe(true)
+      expect(await store.computers.count()).toBe(1)
+    })
+
+    it('drops a reservation older than staleAfterMs (a crashed activation), and only a reservation', async () => {
+      expect(await store.computers.reserve(claim(1, 'web', true, 60_000), at(0))).toBe(true)
+      // Exactly staleAfterMs old: still held.
+      expect(await store.computers.reserve(claim(2, 'web', true, 60_000), at(60))).toBe(false)
+      const later = new Date(at(60).getTime() + 1)
+      expect(await store.computers.reserve(claim(2, 'web', true, 60_000), later)).toBe(true)
+      expect(await store.computers.matching(activation(1).guid)).toEqual([])
+      expect(await store.computers.byHostname('web')).toMatchObject([{guid: activation(2).guid, state: 'activating', createdAt: later.toISOString()}])
+      // An activated computer is never stale, however old.
+      await activated(store, 3, {hostname: 'db'}, 0)
+      expect(await store.computers.reserve(claim(4, 'db', true, 1), at(3600))).toBe(false)
+      expect(await held('db')).toEqual([[activation(3).guid, 'activated']])
+      // Staleness is per name: a fresh claim of another name leaves old reservations of this one.
+      await store.computers.reserve(claim(5, 'mail', false), at(0))
+      await store.computers.reserve(claim(6, 'files', false, 1), at(3600))
+      expect(await held('mail')).toEqual([[activation(5).guid, 'activating']])
+    })
+
+    it('releases only a reservation: an activated computer under that GUID stays', async () => {
+      await store.computers.reserve(claim(1, 'web', true), at())
+      const id = await activated(store, 2, {hostname: 'db'})
+      await store.computers.release(activation(1).guid)
+      await store.computers.release(activation(2).guid)
+      await store.computers.release('no-such-guid')
+      expect(await store.computers.byHostname('web')).toEqual([])
+      expect((await store.computers.get(id))?.state).toBe('activated')
+      expect(await store.computers.reserve(claim(3, 'web', true), at(1))).toBe(true)
+      // Released by its own GUID only.
+      await store.computers.release(activation(4).guid)
+      expect(await held('web')).toEqual([[activation(3).guid, 'activating']])
+    })
+
+    it('with cancelQueued, an activation cancels what was queued for that computer, and leaves what was done', async () => {
+      const id = await activated(store, 1)
+      const other = await activated(store, 2)
+      const done = await store.operations.queue(id, 'GetAgentStatus', {}, at(1))
+      await store.operations.finish(done.id, {ok: true, result: {status: 'fine'}, maxAttempts: 3}, at(2))
+      const retried = await store.operations.queue(id, 'GetAgentEvents', {}, at(3))
+      await store.operations.finish(retried.id, {ok: false, result: 'timeout', maxAttempts: 3}, at(4))
+      const failed = await store.operations.queue(id, 'Deactivate', {}, at(5))
+      await store.operations.finish(failed.id, {ok: false, result: {error: 'no'}, maxAttempts: 1}, at(6))
+      await store.operations.queue(id, 'SetCommunication', {mode: 'agent-initiated'}, at(7))
+      await store.operations.queue(other, 'GetAgentStatus', {}, at(8))
+      // Without it, the queue stays.
+      await store.certificates.record(certificate(3), at(9))
+      await store.computers.recordActivation(activation(1, {certSerial: certificate(3).serial, certSha256: certificate(3).sha256}), at(9))
+      expect((await store.operations.queued(id)).map((op) => op.command)).toEqual(['GetAgentEvents', 'SetCommunication'])
+
+      await store.certificates.record(certificate(4), at(10))
+      const again = await store.computers.recordActivation(activation(1, {certSerial: certificate(4).serial, certSha256: certificate(4).sha256}), at(10), {cancelQueued: true})
+      expect(again.id).toBe(id)
+      expect(await store.operations.queued(id)).toEqual([])
+      expect((await store.operations.list(id)).map((op) => [op.command, op.state, op.attempts, op.finishedAt, op.result])).toEqual([
+        ['GetAgentStatus', 'done', 1, iso(2), {status: 'fine'}],
+        ['GetAgentEvents', 'failed', 1, null, 'cancelled: the computer was reactivated'],
+        ['Deactivate', 'failed', 1, iso(6), {error: 'no'}],
+        ['SetCommunication', 'failed', 0, null, 'cancelled: the computer was reactivated'],
+      ])
+      expect((await store.operations.queued(other)).map((op) => op.command)).toEqual(['GetAgentStatus'])
+      // A new GUID has nothing to cancel.
+      await store.certificates.record(certificate(5), at(11))
+      expect(await store.computers.recordActivation(activation(5), at(11), {cancelQueued: true})).toMatchObject({state: 'activated'})
+      expect((await store.operations.queued(other)).map((op) => op.command)).toEqual(['GetAgentStatus'])
+    })
+  })
+
   describe('certificates', () => {
     it('records a certificate and answers pem, issued and revocation for it', async () => {
       await store.certificates.record(certificate(1), at())
@@ -286,6 +425,117 @@ describe.each(engines)('the $name store', (engine) => {
         {serial: certificate(2).serial, sha256: certificate(2).sha256, subject: 'CN=agent-2', revokedAt: iso(50), reason: 'unspecified'},
         {serial: certificate(3).serial, sha256: certificate(3).sha256, subject: 'CN=agent-3', revokedAt: iso(50), reason: 'keyCompromise'},
       ])
+    })
+  })
+
+  describe('published CRLs', () => {
+    it('has none at first, then the one with the highest number, read back in full', async () => {
+      expect(await store.crls.latest()).toBeUndefined()
+      expect(await store.crls.publish(crl(1))).toBe(true)
+      expect(await store.crls.latest()).toEqual(crl(1))
+      expect(await store.crls.publish(crl(3, {revocationVersion: 5}))).toBe(true)
+      // A lower number published late never becomes the latest.
+      expect(await store.crls.publish(crl(2))).toBe(true)
+      expect(await store.crls.latest()).toEqual(crl(3, {revocationVersion: 5}))
+      // Publishing is not revoking.
+      expect(await store.certificates.revocationVersion()).toBe(0)
+    })
+
+    it('refuses a number already taken (another node issued it first), keeping the first', async () => {
+      expect(await store.crls.publish(crl(1))).toBe(true)
+      expect(await store.crls.publish(crl(1, {pem: 'another', revocationVersion: 9, publishedAt: iso(30)}))).toBe(false)
+      expect(await store.crls.publish(crl(1))).toBe(false)
+      expect(await store.crls.latest()).toEqual(crl(1))
+    })
+
+    it('keeps only the latest eleven: an older number is gone (free again), and still never the latest', async () => {
+      for (let n = 1; n <= 15; n++) expect(await store.crls.publish(crl(n))).toBe(true)
+      expect(await store.crls.latest()).toEqual(crl(15))
+      // 5..15 are kept, 1..4 are gone.
+      expect(await store.crls.publish(crl(5, {pem: 'again'}))).toBe(false)
+      expect(await store.crls.publish(crl(4, {pem: 'again'}))).toBe(true)
+      expect(await store.crls.publish(crl(1, {pem: 'again'}))).toBe(true)
+      expect(await store.crls.latest()).toEqual(crl(15))
+    })
+  })
+
+  describe('enrolment tokens', () => {
+    it('creates tokens and lists them in creation order (ties in byte order of id), read back in full', async () => {
+      const full = token(1, {createdAt: iso(5), expiresAt: iso(3600), usesAllowed: 3, policy: 'web', group: 'linux'})
+      await store.tokens.create(full)
+      await store.tokens.create(token(2, {id: 'a', createdAt: iso(1)}))
+      await store.tokens.create(token(3, {id: 'B', createdAt: iso(1)}))
+      expect(await store.tokens.list()).toEqual([token(3, {id: 'B', createdAt: iso(1)}), token(2, {id: 'a', createdAt: iso(1)}), full])
+      // The id and the secret digest are each one token's.
+      await expect(store.tokens.create(token(4, {id: full.id}))).rejects.toThrow()
+      await expect(store.tokens.create(token(5, {secretSha256: full.secretSha256}))).rejects.toThrow()
+      expect(await store.tokens.list()).toHaveLength(3)
+    })
+
+    it('counts a use of a live token, refusing an unknown secret', async () => {
+      await store.tokens.create(token(1, {policy: 'web', group: 'linux'}))
+      expect(await store.tokens.use(token(9).secretSha256, at())).toEqual({refused: 'unknown'})
+      expect(await store.tokens.use(token(1).secretSha256, at(1))).toEqual({token: token(1, {policy: 'web', group: 'linux', uses: 1})})
+      // No limit: any number of uses.
+      for (let n = 2; n <= 5; n++) expect(await store.tokens.use(token(1).secretSha256, at(n))).toEqual({token: token(1, {policy: 'web', group: 'linux', uses: n})})
+      expect(await store.tokens.list()).toEqual([token(1, {policy: 'web', group: 'linux', uses: 5})])
+    })
+
+    it('revokes once: a revoked token is refused as revoked, whatever else holds', async () => {
+      await store.tokens.create(token(1, {expiresAt: iso(10), usesAllowed: 1}))
+      expect(await store.tokens.revoke(token(1).id, at(5))).toBe(true)
+      expect(await store.tokens.revoke(token(1).id, at(6))).toBe(false)
+      expect(await store.tokens.revoke('nothing', at(6))).toBe(false)
+      expect((await store.tokens.list())[0]).toMatchObject({revokedAt: iso(5), uses: 0})
+      expect(await store.tokens.use(token(1).secretSha256, at(6))).toEqual({refused: 'revoked'})
+      expect(await store.tokens.use(token(1).secretSha256, at(20))).toEqual({refused: 'revoked'})
+      expect((await store.tokens.list())[0].uses).toBe(0)
+      expect(await store.tokens.live(at(6))).toBe(0)
+    })
+
+    it('expires at exactly expiresAt, for use and for live alike', async () => {
+      await store.tokens.create(token(1, {expiresAt: iso(60)}))
+      const justBefore = new Date(at(60).getTime() - 1)
+      expect(await store.tokens.live(justBefore)).toBe(1)
+      expect(await store.tokens.use(token(1).secretSha256, justBefore)).toMatchObject({token: {uses: 1}})
+      expect(await store.tokens.live(at(60))).toBe(0)
+      expect(await store.tokens.use(token(1).secretSha256, at(60))).toEqual({refused: 'expired'})
+      expect(await store.tokens.use(token(1).secretSha256, at(61))).toEqual({refused: 'expired'})
+      // A refusal counts nothing.
+      expect((await store.tokens.list())[0].uses).toBe(1)
+    })
+
+    it('is used up when its uses reach usesAllowed; a use given back makes it live again, never below 0', async () => {
+      await store.tokens.create(token(1, {usesAllowed: 2}))
+      expect(await store.tokens.use(token(1).secretSha256, at(1))).toMatchObject({token: {uses: 1, usesAllowed: 2}})
+      expect(await store.tokens.use(token(1).secretSha256, at(2))).toMatchObject({token: {uses: 2, usesAllowed: 2}})
+      expect(await store.tokens.use(token(1).secretSha256, at(3))).toEqual({refused: 'used-up'})
+      expect((await store.tokens.list())[0].uses).toBe(2)
+      expect(await store.tokens.live(at(3))).toBe(0)
+      await store.tokens.unuse(token(1).id)
+      expect(await store.tokens.live(at(3))).toBe(1)
+      expect(await store.tokens.use(token(1).secretSha256, at(4))).toMatchObject({token: {uses: 2}})
+      expect(await store.tokens.use(token(1).secretSha256, at(5))).toEqual({refused: 'used-up'})
+      for (let n = 0; n < 4; n++) await store.tokens.unuse(token(1).id)
+      expect((await store.tokens.list())[0].uses).toBe(0)
+      await store.tokens.unuse('nothing')
+      // Allowing none: used up from the start.
+      await store.tokens.create(token(2, {usesAllowed: 0}))
+      expect(await store.tokens.use(token(2).secretSha256, at(6))).toEqual({refused: 'used-up'})
+    })
+
+    it('counts as live only tokens neither revoked, expired nor used up', async () => {
+      expect(await store.tokens.live(at())).toBe(0)
+      await store.tokens.create(token(1))
+      await store.tokens.create(token(2, {expiresAt: iso(30)}))
+      await store.tokens.create(token(3, {usesAllowed: 1}))
+      await store.tokens.create(token(4))
+      await store.tokens.create(token(5, {usesAllowed: 1, uses: 1}))
+      expect(await store.tokens.live(at())).toBe(4)
+      await store.tokens.revoke(token(4).id, at(1))
+      await store.tokens.use(token(3).secretSha256, at(2))
+      expect(await store.tokens.live(at(2))).toBe(2)
+      expect(await store.tokens.live(at(30))).toBe(1)
     })
   })
 
@@ -642,6 +892,30 @@ describe('the postgres store on its own', () => {
       expect(added.reduce((sum, n) => sum + n, 0)).toBe(50)
       expect(await nodes[1].events.list({})).toHaveLength(50)
     })
+
+    it('reserves a name for exactly one of 20 claiming it at once with unique', async () => {
+      const reserved = await race(20, (node, i) => node.computers.reserve(claim(i + 1, 'web', true), at()))
+      expect(reserved.filter(Boolean)).toHaveLength(1)
+      const winner = activation(reserved.indexOf(true) + 1).guid
+      expect((await nodes[1].computers.byHostname('web')).map((computer) => [computer.guid, computer.state])).toEqual([[winner, 'activating']])
+    })
+
+    it('counts exactly usesAllowed uses when 10 use one token at once, the rest used up', async () => {
+      await nodes[0].tokens.create(token(1, {usesAllowed: 3}))
+      const results = await race(10, (node, i) => node.tokens.use(token(1).secretSha256, at(i)))
+      const granted = results.flatMap((result) => ('token' in result ? [result.token.uses] : []))
+      expect(granted.sort()).toEqual([1, 2, 3])
+      expect(results.filter((result) => 'refused' in result && result.refused === 'used-up')).toHaveLength(7)
+      expect((await nodes[1].tokens.list())[0].uses).toBe(3)
+    })
+
+    it('stores one CRL when both nodes publish the same number at once', async () => {
+      for (let round = 1; round <= 5; round++) {
+        const [a, b] = await Promise.all(nodes.map((node, i) => node.crls.publish(crl(round, {pem: `node-${i}`}))))
+        expect([a, b].filter(Boolean)).toHaveLength(1)
+        expect(await nodes[round % 2].crls.latest()).toEqual(crl(round, {pem: a ? 'node-0' : 'node-1'}))
+      }
+    })
   })
 
   it('migrates an empty database once when two nodes open it at the same moment', async () => {
@@ -651,5 +925,59 @@ describe('the postgres store on its own', () => {
     await Promise.all(stores.map((store) => store.close()))
     const versions = await withClient(url, async (client) => (await client.query('SELECT version FROM tether_migrations ORDER BY version')).rows.map((row) => row.version))
     expect(versions).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1))
+  })
+})
+
+describe('the sqlite registry across releases', () => {
+  const kept = ['agentInitiatedActivation', 'duplicateNamePolicy']
+
+  it('upgrades a registry made by the previous release to its own defaults, stored explicitly', async () => {
+    const file = path.join(tempDir('tether-store-'), 'tether.db')
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'previous-release', 'manager', 'tether.db'), file)
+    const store = await SqliteManagerStore.open(file)
+    try {
+      expect(store.schemaVersion).toBe(SQLITE_MIGRATIONS.length)
+      expect((await store.meta.identity()).managerGuid).toMatch(/^[0-9A-F-]{36}$/)
+      const settings = await store.settings.all()
+      expect(kept.map((name) => settings.get(name))).toEqual(['"any"', '"reactivate"'])
+    } finally {
+      await store.close()
+    }
+
+    // Once: a setting changed after the upgrade stays changed when the registry is opened again.
+    const again = await SqliteManagerStore.open(file)
+    try {
+      await again.settings.set('duplicateNamePolicy', '"new"', at())
+    } finally {
+      await again.close()
+    }
+
+    const third = await SqliteManagerStore.open(file)
+    try {
+      expect((await third.settings.all()).get('duplicateNamePolicy')).toBe('"new"')
+    } finally {
+      await third.close()
+    }
+  })
+
+  it('stores neither for a new registry: the new defaults apply', async () => {
+    const file = path.join(tempDir('tether-store-'), 'tether.db')
+    const store = await SqliteManagerStore.open(file, {create: true})
+    try {
+      store.seed({managerGuid: 'G-1', tenantId: 'T-1', createdAt: iso()})
+      expect(await store.meta.identity()).toEqual({managerGuid: 'G-1', tenantId: 'T-1', createdAt: iso()})
+      expect(await store.settings.all()).toEqual(new Map())
+    } finally {
+      await store.close()
+    }
+
+    const reopened = await SqliteManagerStore.open(file)
+    try {
+      expect(reopened.schemaVersion).toBe(SQLITE_MIGRATIONS.length)
+      const settings = await reopened.settings.all()
+      expect(kept.filter((name) => settings.has(name))).toEqual([])
+    } finally {
+      await reopened.close()
+    }
   })
 })

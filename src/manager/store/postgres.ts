@@ -234,7 +234,8 @@ export class PostgresManagerStore implements ManagerStore {
       await this.sql.run('INSERT INTO tokens (id, secret_sha256, created_at, expires_at, uses_allowed, uses, policy, group_name, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         token.id, token.secretSha256, token.createdAt, token.expiresAt, token.usesAllowed, token.uses, token.policy, token.group, token.revokedAt)
     },
-    list: async (): Promise<EnrolmentToken[]> => this.sql.all<EnrolmentToken>(`${TOKEN} ORDER BY created_at, id`),
+    // Ties in byte order of id, as SQLite sorts (the column has the database's collation).
+    list: async (): Promise<EnrolmentToken[]> => this.sql.all<EnrolmentToken>(`${TOKEN} ORDER BY created_at, id COLLATE "C"`),
     revoke: async (id: string, at: Date): Promise<boolean> => (await this.sql.run('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', at.toISOString(), id)) > 0,
     // The row lock makes two nodes counting the last use of a token wait for each other: one gets it.
     use: async (secretSha256: string, at: Date): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}> =>

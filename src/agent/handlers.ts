@@ -14,7 +14,7 @@ import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
-import {acceptCrl, crlNumber, heldCrl} from './manager-trust.js'
+import {acceptCrl, crlNumber, heldCrl, trustedCas} from './manager-trust.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
@@ -53,6 +53,8 @@ export interface SessionContext {
   sessionCertificateSha256?: string
   /** Requests the manager sent on this connection (none: it refused us after the handshake). */
   requests: number
+  /** This session installed a renewed certificate: the agent reconnects with it (the manager's confirmation). */
+  renewed?: boolean
   log: Logger
   /** Tell the runtime this process changed the agent's state (so it does not report it as noticed). */
   stateChangedHere(state: AgentState): void
@@ -99,7 +101,7 @@ const HANDLERS: Handlers = {
   },
 
   async GenerateAgentCSR(ctx, body) {
-    if (!isRekey(ctx, body)) requireNotActivated(ctx)
+    if (!isRekey(ctx, body) && !isRenewal(ctx, body)) requireNotActivated(ctx)
     // Lazy: node-forge (in pki/x509) loads only when a CSR is made.
     const {createCsr} = await import('../pki/x509.js')
     // The key pair is made here and its private half never leaves this process until it is
@@ -107,7 +109,7 @@ const HANDLERS: Handlers = {
     ctx.staging.keys = await ctx.generateKeys()
     const commonName = body.commonName || ctx.hostname
     const csr = await createCsr({commonName, organizationalUnit: 'agent'}, ctx.staging.keys.publicKeyPem, ctx.staging.keys.privateKeyPem)
-    failpoint('activation:after-csr')
+    failpoint(isRenewal(ctx, body) ? 'renewal:after-csr' : 'activation:after-csr')
     return {csr}
   },
 
@@ -141,6 +143,7 @@ const HANDLERS: Handlers = {
 
   async SetAgentCredentials(ctx, body) {
     if (isRekey(ctx, body)) return installRekeyedCredentials(ctx, body)
+    if (isRenewal(ctx, body)) return installRenewedCredentials(ctx, body)
     const agentCert = certificateField(body, 'SetAgentCredentials')
     const {keys, dsmCertPem, dsmCaCertPem} = ctx.staging
     if (!keys || !dsmCertPem || !dsmCaCertPem) {
@@ -267,6 +270,40 @@ function communicationFrom(change: Partial<AgentCommunication> | undefined, dial
  * Re-keying: over mutual TLS, the manager that activated this agent may give it a new key and
  * certificate from the same CA (how a cloned or unknown agent is reactivated as a new computer).
  */
+/** Renewal: over mutual TLS, a new key pair and certificate for the same computer (same subject). */
+function isRenewal(ctx: SessionContext, body: {renew?: boolean}): boolean {
+  return ctx.context === 'mutual' && body.renew === true
+}
+
+async function installRenewedCredentials(ctx: SessionContext, body: Body<'SetAgentCredentials'>): Promise<Reply<'SetAgentCredentials'>> {
+  const renewed = certificateField(body, 'SetAgentCredentials')
+  const keys = ctx.staging.keys
+  if (!keys) throw new TetherError('usage', 'out-of-order', 'SetAgentCredentials (renew) before GenerateAgentCSR (renew) on this connection')
+  if (!keyMatchesCertificate(loadPrivateKey(keys.privateKeyPem, 'pending agent key'), renewed)) {
+    throw new TetherError('trust', 'agent-cert-key-mismatch', 'the renewed certificate is not for the key this agent generated')
+  }
+
+  const current = parseCertificate(ctx.store.read('cert')!, 'ds_agent.crt')
+  if (renewed.subject !== current.subject) throw new TetherError('trust', 'renewal-subject-changed', 'a renewed certificate must keep the computer\'s subject (its GUID)')
+  if (!trustedCas(ctx.store).some((ca) => issuedBy(renewed, ca))) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the renewed certificate is not issued by a CA this agent trusts')
+  const problem = validityProblem(renewed, ctx.now())
+  if (problem) throw new TetherError('trust', `agent-cert-${problem}`, `the renewed certificate is ${problem.replaceAll('-', ' ')}`)
+  if (body.crl !== undefined) acceptCrl(ctx.store, body.crl)
+  failpoint('renewal:before-commit')
+  await ctx.store.lockedAsync(() => {
+    requireSameActivation(ctx)
+    // Key and certificate together, in one journaled change: the agent holds the old pair or the new.
+    ctx.store.commit({write: {key: keys.privateKeyPem, cert: renewed.pem, ...(body.crl === undefined ? {} : {crl: body.crl})}})
+    failpoint('renewal:after-commit')
+  })
+  ctx.staging.keys = undefined
+  ctx.renewed = true
+  const sha256 = fingerprint(renewed)
+  recordEvent(ctx.db, 'certificate-renewed', {certificateSha256: sha256, notAfter: new Date(renewed.validTo).toISOString()})
+  ctx.log.info('certificate-renewed', {certificateSha256: sha256, notAfter: new Date(renewed.validTo).toISOString()})
+  return {state: 'activated', certificateSha256: sha256}
+}
+
 function isRekey(ctx: SessionContext, body: {rekey?: boolean}): boolean {
   return ctx.context === 'mutual' && body.rekey === true
 }
@@ -313,7 +350,7 @@ export async function dispatchCommand(ctx: SessionContext, name: CommandName, ra
   }
 
   const body = parseRequest(name, raw)
-  const rekeyCommand = (name === 'GenerateAgentCSR' || name === 'SetAgentCredentials') && isRekey(ctx, body as {rekey?: boolean})
+  const rekeyCommand = (name === 'GenerateAgentCSR' || name === 'SetAgentCredentials') && (isRekey(ctx, body as {rekey?: boolean}) || isRenewal(ctx, body as {renew?: boolean}))
   if (ctx.context === 'mutual' && BOOTSTRAP_COMMANDS.has(name) && name !== 'GetHostInfo' && name !== 'ReportActivationResult' && !rekeyCommand) {
     throw new TetherError('refused', 'already-activated', `${name} is an activation command and this agent is already activated`, {
       hint: 'deactivate or reset the agent (`dsa_control -r`) before activating it again',

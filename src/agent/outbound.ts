@@ -179,8 +179,10 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
-  const socket = await connectMutualToManager(runtime, communication.managerAddress)
-  const session = await runtime.serveOutbound(socket, 'mutual')
+  let session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual')
+  // Renewed in this contact: the agent comes back at once with the new certificate, which is how
+  // the manager learns it was installed (it then supersedes the old one).
+  if (session.renewed) session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual')
   if (session.report && session.report.status !== 200) {
     throw new TetherError('refused', session.report.reason || 'refused-by-manager', `the manager refused this agent: ${session.report.message}`, {hint: session.report.hint})
   }

@@ -102,8 +102,10 @@ async function issueAndRecord(ctx: ManagerContext, channel: ActivationChannel, h
     address: request.address,
     mode: request.mode ?? 'bidirectional',
     hostInfo: recordableHostInfo(hostInfo),
-    certSerial: issued.certificate.serialNumber.toUpperCase(),
+    certSerial: issued.serial,
     certSha256: issued.sha256,
+    certNotBefore: issued.notBefore,
+    certNotAfter: issued.notAfter,
   // Taken over by name: nothing queued for the computer goes to its new holder.
   }, ctx.now(), {cancelQueued: replaced !== undefined})
 }

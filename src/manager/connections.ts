@@ -1,3 +1,4 @@
+import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
 import {connectTls, parseHostPort} from '../channel/connect.js'
@@ -9,8 +10,11 @@ import {classifyPeer} from '../pki/peer.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {ManagerContext} from './context.js'
 import type {ManagerCredentials} from './credentials.js'
+import {reload} from './computers.js'
+import {confirmRenewal, withinGrace} from './renewal.js'
 import {currentCrl} from './revocation.js'
-import type {Computer} from './store/store.js'
+import {getSettings} from './settings.js'
+import type {Computer, RenewedCertificate} from './store/store.js'
 
 /** Connections the manager opens to agents (it is TLS client, and always HTTP client). */
 
@@ -40,18 +44,33 @@ export async function connectMutual(credentials: ManagerCredentials, host: strin
   })
 }
 
+/** A contact with a known computer, open: its session, and the computer as it now stands. */
+export interface OpenContact {
+  session: HttpSession
+  computer: Computer
+  /** Its certificate has expired (within the grace): the contact may only renew it. */
+  expired: boolean
+}
+
 /**
  * Open a contact with a known computer: TLS to its address, verified against the CA and the CRL
- * and pinned to its recorded certificate. When the agent presents something else, say what: the
- * bootstrap certificate means it was reset (the computer then needs reactivation).
+ * and pinned to its recorded certificate (or to the renewed one it was sent, which this confirms).
+ * When the agent presents something else, say what: the bootstrap certificate means it was reset
+ * (the computer then needs reactivation).
  */
-export async function openAgentConnection(ctx: ManagerContext, computer: Computer): Promise<HttpSession> {
+export async function openAgentConnection(ctx: ManagerContext, computer: Computer): Promise<OpenContact> {
   const {store, credentials} = ctx
   const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
   const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: (await currentCrl(ctx)).pem}})
   const peer = peerCertificate(socket)
   const sha256 = peer ? fingerprint(peer) : undefined
-  if (sha256 === computer.certSha256 && socket.authorized) return new HttpSession(socket)
+  const expired = String(socket.authorizationError) === 'CERT_HAS_EXPIRED' && sha256 === computer.certSha256 && withinGrace(peer!.validTo, await getSettings(store), ctx.now())
+  if (sha256 === computer.certSha256 && (socket.authorized || expired)) return {session: new HttpSession(socket), computer, expired}
+  if (sha256 && sha256 === computer.renewalSha256 && socket.authorized) {
+    // The agent installed the certificate it was sent at its last contact: confirmed now.
+    await confirmRenewal(ctx, computer, renewedFrom(peer!))
+    return {session: new HttpSession(socket), computer: await reload(store, computer.id), expired: false}
+  }
 
   socket.destroy()
   const kind = classifyPeer(peer, trustAnchors(credentials))
@@ -62,11 +81,36 @@ export async function openAgentConnection(ctx: ManagerContext, computer: Compute
     })
   }
 
-  if (sha256 === computer.certSha256) {
-    throw new TetherError('trust', String(socket.authorizationError ?? 'unverified').toLowerCase(), `the certificate of computer ${computer.id} no longer verifies (${socket.authorizationError})`, {hint: 'it may be revoked or expired: reactivate the agent'})
-  }
-
+  if (sha256 === computer.certSha256) throw certificateRefused(computer, String(socket.authorizationError ?? 'unverified'), peer!)
   throw new TetherError('trust', 'agent-certificate-changed', `the agent at ${computer.address} presents a certificate other than computer ${computer.id}'s (${kind})`, {
     hint: 'it was reactivated elsewhere or replaced: check `tether handshake inspect`',
   })
+}
+
+/** The computer's own certificate, refused: say which problem it is, and only then what to do. */
+export function certificateRefused(computer: Computer, code: string, peer: crypto.X509Certificate): TetherError {
+  if (code === 'CERT_HAS_EXPIRED') {
+    return new TetherError('trust', 'agent-certificate-expired', `the certificate of computer ${computer.id} expired on ${new Date(peer.validTo).toISOString()}, longer ago than the renewal grace (expiredRenewalGrace)`, {
+      hint: `reactivate the agent: on it, dsa_control -r then dsa_control -a (or tether manager activate ${computer.address ?? 'HOST'} after the reset); or lengthen expiredRenewalGrace if its clock was wrong`,
+    })
+  }
+
+  return new TetherError('trust', code.toLowerCase(), `the certificate of computer ${computer.id} no longer verifies (${code})`, {hint: 'it may be revoked: `tether handshake inspect` says why'})
+}
+
+/** A renewed certificate as the agent presented it. */
+export function renewedFrom(peer: crypto.X509Certificate): RenewedCertificate {
+  return {sha256: fingerprint(peer), serial: peer.serialNumber.toUpperCase(), notBefore: new Date(peer.validFrom).toISOString(), notAfter: new Date(peer.validTo).toISOString()}
+}
+
+/** Manager-initiated: confirm a renewal over a new mutual-TLS connection pinned to the renewed certificate. */
+export async function confirmOverNewConnection(ctx: ManagerContext, computer: Computer, renewed: RenewedCertificate): Promise<void> {
+  const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
+  const session = new HttpSession(await connectMutual(ctx.credentials, host, port, renewed.sha256, (await currentCrl(ctx)).pem))
+  try {
+    const status = await session.command('GetAgentStatus')
+    if (status.certificateSha256 === renewed.sha256) await confirmRenewal(ctx, computer, renewed)
+  } finally {
+    session.close()
+  }
 }

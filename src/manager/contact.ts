@@ -2,12 +2,14 @@ import type {HttpSession} from '../channel/http-session.js'
 import {isTetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {Reply} from '../protocol/messages.js'
-import {openAgentConnection} from './connections.js'
+import {confirmOverNewConnection, openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
+import {renewCertificate, renewalDue} from './renewal.js'
+import {getSettings} from './settings.js'
 import {currentCrl} from './revocation.js'
-import type {Computer, Operation} from './store/store.js'
+import type {Computer, Operation, RenewedCertificate} from './store/store.js'
 
 /**
  * One contact with an activated agent, whoever opened the connection: read its status, pick up
@@ -23,9 +25,16 @@ export const MAX_ATTEMPTS = 5
 export interface ContactReport {
   /** The deactivation is over: the agent cleared its credentials, or refused to; either way its certificate is revoked now. */
   deactivated: boolean
+  /** The agent installed this renewed certificate; it is the computer's once the agent presents it. */
+  renewed?: RenewedCertificate
 }
 
-export async function runContact(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<ContactReport> {
+export interface ContactOptions {
+  /** The agent presented its certificate expired (within the grace): it may only renew. */
+  expired?: boolean
+}
+
+export async function runContact(ctx: ManagerContext, session: HttpSession, computer: Computer, options: ContactOptions = {}): Promise<ContactReport> {
   try {
     if (computer.state === 'deactivation-pending') return await deactivateNow(ctx, session, computer)
     const status = await session.command('GetAgentStatus')
@@ -42,6 +51,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
       return {deactivated: false}
     }
 
+    if (options.expired) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
     await deliverCrl(ctx, session, status.crlNumber)
     await pullEvents(ctx, session, computer)
@@ -54,6 +64,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
 
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.
     if (operations.length > 0) await pullEvents(ctx, session, computer)
+    // Last, once everything else is done: the new certificate counts from the next connection.
+    if (renewalDue(computer, await getSettings(ctx.store), ctx.now())) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     return {deactivated: false}
   } finally {
     session.close()
@@ -145,7 +157,10 @@ export async function contactNow(ctx: ManagerContext, computer: Computer): Promi
   }
 
   try {
-    return {contacted: true, report: await runContact(ctx, await openAgentConnection(ctx, computer), computer)}
+    const open = await openAgentConnection(ctx, computer)
+    const report = await runContact(ctx, open.session, open.computer, {expired: open.expired})
+    if (report.renewed) await confirmOverNewConnection(ctx, open.computer, report.renewed)
+    return {contacted: true, report}
   } catch (error) {
     return {contacted: false, reason: `${(error as Error).message}; delivered at its next contact`}
   }

@@ -15,13 +15,16 @@ import {bodyLimitsFor} from '../protocol/codec.js'
 import {serveActivationRequest} from './agent-initiated.js'
 import {reportRefusal, runContact} from './contact.js'
 import type {ManagerContext} from './context.js'
+import {certificateRefused, renewedFrom} from './connections.js'
+import {reload} from './computers.js'
 import {settleContact} from './deactivation.js'
 import {managerJournal} from './journal.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
+import {confirmRenewal, withinGrace} from './renewal.js'
 import {currentCrl} from './revocation.js'
 import {Settings, getSettings, listenerLimits} from './settings.js'
-import type {PublishedCrl} from './store/store.js'
+import type {Computer, PublishedCrl} from './store/store.js'
 
 /**
  * The manager's heartbeat listener (default port 4120). Agents open the TCP connection and act as
@@ -166,8 +169,9 @@ export class HeartbeatListener {
     if (code === 'CRL_HAS_EXPIRED') {
       void this.refresh().catch(() => undefined)
       const problem = validityProblem(peer!, this.manager.now())
-      if (problem) return {reason: problem, detail: `the agent certificate is ${problem.replace('-', ' ')} (valid ${peer!.validFrom} to ${peer!.validTo})`}
-    } else if (!socket.authorized) {
+      // An expired certificate may still renew within the grace: judged with its computer (serveAgent).
+      if (problem === 'not-yet-valid') return {reason: problem, detail: `the agent certificate is not valid yet (valid ${peer!.validFrom} to ${peer!.validTo})`}
+    } else if (code !== 'CERT_HAS_EXPIRED' && !socket.authorized) {
       return classifyTlsError(Object.assign(new Error(code), {code}))
     }
 
@@ -213,46 +217,65 @@ export class HeartbeatListener {
         return
       }
 
-      const {store} = this.manager
-      if (await store.certificates.isRevoked(sha256)) {
-        // The CRL in the context refuses it in the handshake; this covers the moment before reload.
-        this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'revoked'})
-        session.close()
-        return
-      }
-
-      const computer = await store.computers.byCertificate(sha256)
-      if (!computer || !['activated', 'deactivation-pending'].includes(computer.state) || computer.certSha256 !== sha256) {
-        if (!computer && !(await store.certificates.isIssued(sha256))) {
-          // Issued by this CA but unknown to the registry: the reactivation setting decides.
-          try {
-            await reactivateAsNewComputer(this.manager, session, 'unknown')
-            this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'reactivated-unknown'})
-          } catch (error) {
-            this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: isTetherError(error) ? error.code : 'unknown-agent', detail: (error as Error).message})
-            await reportRefusal(session, error)
-          }
-
-          session.close()
-          return
-        }
-
-        this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'unknown-agent', detail: computer ? `computer ${computer.id} is ${computer.state}` : 'no computer holds this certificate'})
-        session.close()
-        return
-      }
-
-      this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'heartbeat'})
-      try {
-        await settleContact(this.manager, computer, await runContact(this.manager, session, computer))
-      } catch (error) {
-        if (isTetherError(error) && error.code === 'cloned-agent') this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'cloned-agent', detail: error.message})
-        throw error
-      }
+      await this.serveAgent(session, socket, peer!)
     } catch {
       // Each failure was journaled or reported to the agent; one agent's failure ends only its session.
       session.close()
     }
+  }
+
+  /** A heartbeat from an agent certificate of this CA: the computer's contact, if it is one. */
+  private async serveAgent(session: HttpSession, socket: tls.TLSSocket, peer: crypto.X509Certificate): Promise<void> {
+    const {store} = this.manager
+    const sha256 = fingerprint(peer)
+    const expired = validityProblem(peer, this.manager.now()) === 'expired'
+    const journal = (result: 'accepted' | 'refused', reason: string, detail?: string) => this.journal(socket, peer, {context: 'mutual', result, reason, detail})
+    if (await store.certificates.isRevoked(sha256)) {
+      // The CRL in the context refuses it in the handshake; this covers the moment before reload.
+      journal('refused', 'revoked')
+      return session.close()
+    }
+
+    let computer = await store.computers.byCertificate(sha256)
+    if (computer?.state === 'activated' && computer.renewalSha256 === sha256 && !expired && (await confirmRenewal(this.manager, computer, renewedFrom(peer)))) {
+      journal('accepted', 'renewal-confirmed')
+      computer = await reload(store, computer.id)
+    }
+
+    if (!computer || !['activated', 'deactivation-pending'].includes(computer.state) || computer.certSha256 !== sha256) return this.serveStranger(session, socket, peer, computer)
+    if (expired && !withinGrace(peer.validTo, await getSettings(store), this.manager.now())) {
+      const refusal = certificateRefused(computer, 'CERT_HAS_EXPIRED', peer)
+      journal('refused', 'expired-beyond-grace', refusal.message)
+      await reportRefusal(session, refusal)
+      return session.close()
+    }
+
+    journal('accepted', expired ? 'expired-renewal' : 'heartbeat')
+    try {
+      await settleContact(this.manager, computer, await runContact(this.manager, session, computer, {expired}))
+    } catch (error) {
+      if (isTetherError(error) && error.code === 'cloned-agent') journal('refused', 'cloned-agent', error.message)
+      throw error
+    }
+  }
+
+  /** A certificate of this CA no computer holds now: unknown to the registry, or not (any more) a computer's. */
+  private async serveStranger(session: HttpSession, socket: tls.TLSSocket, peer: crypto.X509Certificate, computer: Computer | undefined): Promise<void> {
+    if (!computer && !(await this.manager.store.certificates.isIssued(fingerprint(peer)))) {
+      // Issued by this CA but unknown to the registry: the reactivation setting decides.
+      try {
+        await reactivateAsNewComputer(this.manager, session, 'unknown')
+        this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'reactivated-unknown'})
+      } catch (error) {
+        this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: isTetherError(error) ? error.code : 'unknown-agent', detail: (error as Error).message})
+        await reportRefusal(session, error)
+      }
+
+      return session.close()
+    }
+
+    this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'unknown-agent', detail: computer ? `computer ${computer.id} is ${computer.state}` : 'no computer holds this certificate'})
+    session.close()
   }
 
   private awaitConfirmation(sha256: string): Promise<HttpSession> {

@@ -1,7 +1,8 @@
 import type crypto from 'node:crypto'
 
-import {fingerprint, parseCertificate, summarize} from '../pki/certificate.js'
+import {parseCertificate, summarize} from '../pki/certificate.js'
 import type {ManagerContext} from './context.js'
+import {durationMs, getSettings} from './settings.js'
 
 /** Issuing agent certificates: the CA signs a CSR the agent made (its key never leaves it). */
 
@@ -9,14 +10,22 @@ export interface IssuedAgentCertificate {
   pem: string
   certificate: crypto.X509Certificate
   sha256: string
+  serial: string
+  notBefore: string
+  notAfter: string
 }
 
-/** Sign an agent's CSR with the manager CA and record the issued certificate. */
-export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string, guid: string): Promise<IssuedAgentCertificate> {
+/** Backdated by a tenth of the lifetime, at most an hour: a peer whose clock runs a little behind accepts it. */
+const MAX_BACKDATE_MS = 60 * 60_000
+
+/** Sign an agent's CSR with the manager CA and record the issued certificate (with `computerId`: a renewal, linked at once). */
+export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string, guid: string, options: {computerId?: number} = {}): Promise<IssuedAgentCertificate> {
   // Lazy: node-forge is needed only when a certificate is issued.
-  const {issueCertificate, readCsr, VALIDITY_DAYS} = await import('../pki/x509.js')
+  const {issueCertificate, readCsr} = await import('../pki/x509.js')
   const {credentials} = ctx
   const csr = await readCsr(csrPem)
+  const lifetime = durationMs((await getSettings(ctx.store)).agentCertificateLifetime)
+  const now = ctx.now().getTime()
   const pem = await issueCertificate({
     profile: 'agent',
     // The subject is the manager's to choose, not the agent's: the computer GUID names it.
@@ -24,11 +33,20 @@ export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string,
     publicKeyPem: csr.publicKeyPem,
     issuerCertPem: credentials.caCertPem,
     signerKeyPem: credentials.caKeyPem,
-    validityDays: VALIDITY_DAYS.agent,
+    validityDays: 0,
+    notBefore: new Date(now - Math.min(MAX_BACKDATE_MS, lifetime / 10)),
+    notAfter: new Date(now + lifetime),
     // No subject alternative names: a name the agent chose is not one the manager verified.
   })
   const certificate = parseCertificate(pem, 'issued agent certificate')
   const summary = summarize(certificate)
-  await ctx.store.certificates.record({serial: summary.serial, sha256: summary.sha256, subject: summary.subject, notBefore: summary.notBefore, notAfter: summary.notAfter, pem}, ctx.now())
-  return {pem, certificate, sha256: fingerprint(certificate)}
+  await ctx.store.certificates.record({serial: summary.serial, sha256: summary.sha256, subject: summary.subject, notBefore: summary.notBefore, notAfter: summary.notAfter, pem}, ctx.now(), options)
+  return {pem, certificate, sha256: summary.sha256, serial: summary.serial, notBefore: summary.notBefore, notAfter: summary.notAfter}
+}
+
+/** When a certificate valid from `notBefore` to `notAfter` is due for renewal. */
+export function renewalPoint(notBefore: string | Date, notAfter: string | Date, renewAfter: number): Date {
+  const from = new Date(notBefore).getTime()
+  const to = new Date(notAfter).getTime()
+  return new Date(from + (to - from) * renewAfter)
 }

@@ -151,6 +151,8 @@ async function confirmOwnAgent(ctx: ManagerContext, peer: crypto.X509Certificate
       mode: request.mode ?? 'bidirectional',
       hostInfo: info as unknown as Record<string, unknown>,
       certSerial: peer.serialNumber.toUpperCase(),
+      certNotBefore: new Date(peer.validFrom).toISOString(),
+      certNotAfter: new Date(peer.validTo).toISOString(),
       certSha256: sha256,
     }, ctx.now())
     return {computer, alreadyActivated: true}

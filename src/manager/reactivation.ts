@@ -50,7 +50,9 @@ export async function reactivateAsNewComputer(ctx: ManagerContext, session: Http
     address: options.address,
     mode: options.original?.mode ?? 'bidirectional',
     hostInfo: {...recordableHostInfo(hostInfo), reactivated: why},
-    certSerial: issued.certificate.serialNumber.toUpperCase(),
+    certSerial: issued.serial,
     certSha256: issued.sha256,
+    certNotBefore: issued.notBefore,
+    certNotAfter: issued.notAfter,
   }, ctx.now())
 }

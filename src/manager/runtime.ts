@@ -1,6 +1,6 @@
 import os from 'node:os'
 
-import {openAgentConnection} from './connections.js'
+import {confirmOverNewConnection, openAgentConnection} from './connections.js'
 import {runContact} from './contact.js'
 import type {ManagerContext} from './context.js'
 import {settleContact} from './deactivation.js'
@@ -94,8 +94,10 @@ export class ManagerRuntime {
   /** A manager-initiated heartbeat: the same session as an inbound one, over our own connection. */
   async contact(computer: Computer): Promise<void> {
     try {
-      const report = await runContact(this.context, await openAgentConnection(this.context, computer), computer)
-      await settleContact(this.context, computer, report)
+      const open = await openAgentConnection(this.context, computer)
+      const report = await runContact(this.context, open.session, open.computer, {expired: open.expired})
+      await settleContact(this.context, open.computer, report)
+      if (report.renewed) await confirmOverNewConnection(this.context, open.computer, report.renewed)
       this.context.log.debug('contact', {computer: computer.id, address: computer.address ?? undefined, deactivated: report.deactivated})
     } catch (error) {
       // Unreachable now: presence turns offline on its own once heartbeats are missed.

@@ -1,5 +1,6 @@
 import {LISTENER_DEFAULTS, ListenerLimits, MAX_HANDSHAKE_TIMEOUT_SECONDS} from '../channel/limits.js'
 import {TetherError} from '../errors.js'
+import {formatDuration, parseDuration} from '../platform/duration.js'
 import type {ManagerStore} from './store/store.js'
 
 /**
@@ -24,6 +25,9 @@ export interface Settings {
   heartbeatAddress: string
   activationFailureLimit: number
   activationFailureLimitTotal: number
+  agentCertificateLifetime: string
+  renewAfter: number
+  expiredRenewalGrace: string
   listenerHandshakeTimeoutSeconds: number
   listenerIdleTimeoutSeconds: number
   listenerMaxConnectionsPerSource: number
@@ -59,6 +63,15 @@ function integer(name: string, min: number, max: number) {
     const n = Number(text.trim())
     if (!Number.isInteger(n) || n < min || n > max) throw bad(name, text, `a whole number from ${min} to ${max}`)
     return n
+  }
+}
+
+/** A duration as operators write it (kept as written, so it reads back the same). */
+function duration(name: string, min: number, max: number) {
+  return (text: string): string => {
+    const ms = text.trim() === '0s' ? 0 : parseDuration(text, name)
+    if (ms < min || ms > max) throw bad(name, text, `a duration from ${formatDuration(min) || '0s'} to ${formatDuration(max)}`)
+    return text.trim()
   }
 }
 
@@ -179,6 +192,28 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
       return text.trim()
     },
   },
+  agentCertificateLifetime: {
+    summary: 'how long the agent certificates this manager issues are valid (397d; as short as 5m for short-lived deployments and drills); they are renewed before they expire (renewAfter)',
+    values: 'a duration: 5m to 3650d (90s, 15m, 12h, 397d)',
+    default: '397d',
+    parse: duration('agentCertificateLifetime', 5 * 60_000, 3650 * 86_400_000),
+  },
+  renewAfter: {
+    summary: 'the fraction of its lifetime after which an agent certificate is renewed, at the next contact in either direction',
+    values: 'a number from 0.1 to 0.95',
+    default: 2 / 3,
+    parse(text) {
+      const n = Number(text.trim())
+      if (!Number.isFinite(n) || n < 0.1 || n > 0.95) throw bad('renewAfter', text, 'a number from 0.1 to 0.95')
+      return n
+    },
+  },
+  expiredRenewalGrace: {
+    summary: 'how long after its certificate expired an agent (offline meanwhile) may still renew it by proving its key; after that it needs reactivation',
+    values: 'a duration: 0s (none) to 3650d',
+    default: '90d',
+    parse: duration('expiredRenewalGrace', 0, 3650 * 86_400_000),
+  },
   listenerHandshakeTimeoutSeconds: {
     summary: 'seconds a connection to the heartbeat port may take to finish its TLS handshake before it is closed (read at manager start)',
     values: `whole seconds, 1 to ${MAX_HANDSHAKE_TIMEOUT_SECONDS}`,
@@ -271,6 +306,7 @@ export async function setSetting(store: ManagerStore, name: string, text: string
   const resolved = resolveSettingName(name)
   const def = SETTINGS[resolved.name] as Definition<SettingName>
   const value = resolved.classic && def.classic ? def.classic.parse(text) : def.parse(text)
+  checkRenewalWindow({...(await getSettings(store)), [resolved.name]: value})
   await store.settings.set(resolved.name, JSON.stringify(value), now)
   return describeSetting(store, resolved.name)
 }
@@ -287,4 +323,24 @@ export function listenerLimits(settings: Settings): ListenerLimits {
 /** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */
 export async function advertisedHeartbeatAddress(store: ManagerStore): Promise<string | undefined> {
   return (await getSettings(store)).heartbeatAddress || (await store.meta.get('listening_address')) || undefined
+}
+
+/** Milliseconds of a duration setting. */
+export function durationMs(text: string): number {
+  return text.trim() === '0s' ? 0 : parseDuration(text, 'duration')
+}
+
+/**
+ * An agent renews at its next contact past the renewal point, so the time left then must cover
+ * two heartbeats (one may be missed); a lifetime or interval that leaves less is refused.
+ */
+function checkRenewalWindow(settings: Settings): void {
+  const lifetime = durationMs(settings.agentCertificateLifetime)
+  const window = lifetime * (1 - settings.renewAfter)
+  const needed = 2 * settings.heartbeatIntervalSeconds * 1000
+  if (window < needed) {
+    throw new TetherError('usage', 'renewal-window-too-short', `a ${settings.agentCertificateLifetime} certificate renewed after ${Math.round(settings.renewAfter * 100)}% of it leaves ${formatDuration(Math.floor(window))} before expiry, less than two heartbeat intervals (${formatDuration(needed)})`, {
+      hint: 'lengthen agentCertificateLifetime, lower renewAfter, or shorten heartbeatIntervalSeconds',
+    })
+  }
 }

@@ -48,6 +48,8 @@ export interface IssueOptions {
   /** Backdate notBefore to tolerate modest clock skew between manager and agents. */
   backdateMinutes?: number
   notBefore?: Date
+  /** Overrides validityDays: the exact end (short-lived certificates count from now, not from the backdated start). */
+  notAfter?: Date
 }
 
 export const VALIDITY_DAYS = {ca: 3650 * 2, manager: 825, agent: 397} as const
@@ -97,7 +99,7 @@ export async function issueCertificate(options: IssueOptions): Promise<string> {
 
   const notBefore = options.notBefore ?? new Date(Date.now() - (options.backdateMinutes ?? 60) * 60_000)
   cert.validity.notBefore = notBefore
-  cert.validity.notAfter = new Date(notBefore.getTime() + options.validityDays * 86_400_000)
+  cert.validity.notAfter = options.notAfter ?? new Date(notBefore.getTime() + options.validityDays * 86_400_000)
   cert.setSubject(toForgeAttrs(options.subject))
 
   const issuer = options.issuerCertPem ? pki.certificateFromPem(options.issuerCertPem) : undefined

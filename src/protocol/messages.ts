@@ -99,10 +99,10 @@ const CredentialsReply = v.object({state: v.literal('activated'), certificateSha
 /** Each command's request and reply. */
 export const MESSAGES = {
   GetHostInfo: {request: Empty, reply: HostInfoSchema},
-  GenerateAgentCSR: {request: v.object({commonName: v.optional(text(253)), rekey: v.optional(v.boolean())}), reply: v.object({csr: v.pipe(v.string(), v.maxBytes(MAX_CSR_BYTES))})},
+  GenerateAgentCSR: {request: v.object({commonName: v.optional(text(253)), rekey: v.optional(v.boolean()), renew: v.optional(v.boolean())}), reply: v.object({csr: v.pipe(v.string(), v.maxBytes(MAX_CSR_BYTES))})},
   SetDSMCert: {request: Certificate, reply: Accepted},
   SetDSMCACert: {request: Certificate, reply: Accepted},
-  SetAgentCredentials: {request: v.object({certificate: PEM, communication: v.optional(CommunicationChangeSchema), rekey: v.optional(v.boolean()), crl: v.optional(CRL)}), reply: CredentialsReply},
+  SetAgentCredentials: {request: v.object({certificate: PEM, communication: v.optional(CommunicationChangeSchema), rekey: v.optional(v.boolean()), renew: v.optional(v.boolean()), crl: v.optional(CRL)}), reply: CredentialsReply},
   GetAgentStatus: {request: Empty, reply: AgentStatusReplySchema},
   GetAgentEvents: {request: v.object({limit: v.optional(COUNT), after: v.optional(COUNT)}), reply: AgentEventsReplySchema},
   AckAgentEvents: {request: v.object({instance: text(128), through: COUNT}), reply: v.object({deleted: COUNT})},

@@ -138,4 +138,14 @@ export const POSTGRES_MIGRATIONS: string[] = [
     revoked_at    TEXT
   );
   `,
+  // 4: certificate renewal: each computer's certificate expiry, the renewal in progress, and a
+  // renewal an operator asked for.
+  `
+  ALTER TABLE computers ADD COLUMN cert_not_before TEXT COLLATE "C";
+  ALTER TABLE computers ADD COLUMN cert_not_after TEXT COLLATE "C";
+  ALTER TABLE computers ADD COLUMN renewal_sha256 TEXT;
+  ALTER TABLE computers ADD COLUMN renew_requested BOOLEAN NOT NULL DEFAULT false;
+  UPDATE computers SET cert_not_before = (SELECT not_before FROM certificates WHERE certificates.sha256 = computers.cert_sha256),
+    cert_not_after = (SELECT not_after FROM certificates WHERE certificates.sha256 = computers.cert_sha256);
+  `,
 ]

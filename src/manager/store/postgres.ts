@@ -21,6 +21,7 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  RenewedCertificate,
   EnrolmentToken,
   TokenRefusal,
   PublishedCrl,
@@ -38,7 +39,8 @@ import type {
 const COMPUTER = `SELECT id, guid, hostname, display_name AS "displayName", description, group_name AS "group", policy, address, mode, state,
   host_info AS "hostInfo", cert_serial AS "certSerial", cert_sha256 AS "certSha256", created_at AS "createdAt", activated_at AS "activatedAt",
   last_seen_at AS "lastSeenAt", heartbeat_interval_s AS "heartbeatIntervalSeconds", missed_heartbeats AS "missedHeartbeats",
-  config_policy AS "configPolicy", config_version AS "configVersion", config_sha256 AS "configSha256" FROM computers`
+  config_policy AS "configPolicy", config_version AS "configVersion", config_sha256 AS "configSha256",
+  cert_not_before AS "certNotBefore", cert_not_after AS "certNotAfter", renewal_sha256 AS "renewalSha256", renew_requested AS "renewRequested" FROM computers`
 
 const OPERATION = 'SELECT id, computer_id AS "computerId", command, body, state, attempts, created_at AS "createdAt", finished_at AS "finishedAt", result FROM operations'
 
@@ -155,16 +157,16 @@ export class PostgresManagerStore implements ManagerStore {
         }
 
         const {id} = (await sql.get<{id: number}>(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info,
-            cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'activated', $9::jsonb, $10, $11, $12, $12, $12)
+            cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'activated', $9::jsonb, $10, $11, $13, $14, $12, $12, $12)
           ON CONFLICT (guid) DO UPDATE SET hostname = EXCLUDED.hostname, display_name = coalesce(EXCLUDED.display_name, computers.display_name),
             description = coalesce(EXCLUDED.description, computers.description), group_name = coalesce(EXCLUDED.group_name, computers.group_name),
             policy = coalesce(EXCLUDED.policy, computers.policy), address = coalesce(EXCLUDED.address, computers.address), mode = EXCLUDED.mode, state = 'activated',
-            host_info = EXCLUDED.host_info, cert_serial = EXCLUDED.cert_serial, cert_sha256 = EXCLUDED.cert_sha256,
-            activated_at = EXCLUDED.activated_at, last_seen_at = EXCLUDED.last_seen_at
+            host_info = EXCLUDED.host_info, cert_serial = EXCLUDED.cert_serial, cert_sha256 = EXCLUDED.cert_sha256, cert_not_before = EXCLUDED.cert_not_before, cert_not_after = EXCLUDED.cert_not_after,
+            renewal_sha256 = NULL, renew_requested = false, activated_at = EXCLUDED.activated_at, last_seen_at = EXCLUDED.last_seen_at
           RETURNING id`,
         record.guid, record.hostname, record.displayName ?? null, record.description ?? null, record.group ?? null, record.policy ?? null, record.address ?? null,
-        record.mode, JSON.stringify(record.hostInfo), record.certSerial, record.certSha256, at.toISOString()))!
+        record.mode, JSON.stringify(record.hostInfo), record.certSerial, record.certSha256, at.toISOString(), record.certNotBefore ?? null, record.certNotAfter ?? null))!
         await sql.run('UPDATE certificates SET computer_id = $1 WHERE sha256 = $2', id, record.certSha256)
         return (await this.computer(sql, id))!
       }),
@@ -211,12 +213,39 @@ export class PostgresManagerStore implements ManagerStore {
         await sql.run('UPDATE computers SET policy = $2 WHERE id = $1', id, policy)
         await this.queueUnlessQueued(sql, [id], 'SetSecurityConfiguration', at)
       }),
+
+    beginRenewal: async (id: number, sha256: string): Promise<void> => {
+      await this.sql.run('UPDATE computers SET renewal_sha256 = $2 WHERE id = $1', id, sha256)
+    },
+
+    // The computer row is locked first (computers, then certificates), so two nodes seeing the
+    // renewed certificate at once finish it once.
+    finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
+      this.db.transaction(async (sql) => {
+        const computer = await sql.get<Computer>(`${COMPUTER} WHERE id = $1 FOR UPDATE`, id)
+        if (!computer || computer.renewalSha256 !== renewed.sha256) return false
+        if (computer.certSha256) await this.revokeNow(sql, computer.certSha256, 'superseded', at)
+        await sql.run('UPDATE computers SET cert_sha256 = $2, cert_serial = $3, cert_not_before = $4, cert_not_after = $5, renewal_sha256 = NULL, renew_requested = false WHERE id = $1', id, renewed.sha256, renewed.serial, renewed.notBefore, renewed.notAfter)
+        return true
+      }),
+
+    abandonRenewal: async (id: number, at: Date): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        const pending = (await sql.get<Computer>(`${COMPUTER} WHERE id = $1 FOR UPDATE`, id))?.renewalSha256
+        if (pending) await this.revokeNow(sql, pending, 'superseded', at)
+        await sql.run('UPDATE computers SET renewal_sha256 = NULL WHERE id = $1', id)
+      }),
+
+    requestRenewal: async (ids: number[] | 'all'): Promise<number> =>
+      ids === 'all'
+        ? this.sql.run("UPDATE computers SET renew_requested = true WHERE state = 'activated'")
+        : this.sql.run("UPDATE computers SET renew_requested = true WHERE id = ANY($1::bigint[]) AND state = 'activated'", ids),
   }
 
   readonly certificates = {
-    record: async (cert: IssuedCertificate, at: Date): Promise<void> => {
-      await this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+    record: async (cert: IssuedCertificate, at: Date, options: {computerId?: number} = {}): Promise<void> => {
+      await this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem, computer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem, options.computerId ?? null)
     },
     pem: async (sha256: string): Promise<string | undefined> => (await this.sql.get<{pem: string | null}>('SELECT pem FROM certificates WHERE sha256 = $1', sha256))?.pem ?? undefined,
     isIssued: async (sha256: string): Promise<boolean> => (await this.sql.get('SELECT 1 FROM certificates WHERE sha256 = $1', sha256)) !== undefined,

@@ -127,4 +127,14 @@ export const SQLITE_MIGRATIONS: string[] = [
   INSERT OR IGNORE INTO settings (name, value, updated_at)
     SELECT 'duplicateNamePolicy', '"reactivate"', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'created_at');
   `,
+  // 7: certificate renewal: each computer's certificate expiry, the renewal in progress, and a
+  // renewal an operator asked for.
+  `
+  ALTER TABLE computers ADD COLUMN cert_not_before TEXT;
+  ALTER TABLE computers ADD COLUMN cert_not_after TEXT;
+  ALTER TABLE computers ADD COLUMN renewal_sha256 TEXT;
+  ALTER TABLE computers ADD COLUMN renew_requested INTEGER NOT NULL DEFAULT 0;
+  UPDATE computers SET cert_not_before = (SELECT not_before FROM certificates WHERE certificates.sha256 = computers.cert_sha256),
+    cert_not_after = (SELECT not_after FROM certificates WHERE certificates.sha256 = computers.cert_sha256);
+  `,
 ]

@@ -21,6 +21,7 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  RenewedCertificate,
   EnrolmentToken,
   TokenRefusal,
   PublishedCrl,
@@ -37,7 +38,8 @@ import type {
 const COMPUTER = `SELECT id, guid, hostname, display_name AS displayName, description, group_name AS "group", policy, address, mode, state,
   host_info AS hostInfo, cert_serial AS certSerial, cert_sha256 AS certSha256, created_at AS createdAt, activated_at AS activatedAt,
   last_seen_at AS lastSeenAt, heartbeat_interval_s AS heartbeatIntervalSeconds, missed_heartbeats AS missedHeartbeats,
-  config_policy AS configPolicy, config_version AS configVersion, config_sha256 AS configSha256 FROM computers`
+  config_policy AS configPolicy, config_version AS configVersion, config_sha256 AS configSha256,
+  cert_not_before AS certNotBefore, cert_not_after AS certNotAfter, renewal_sha256 AS renewalSha256, renew_requested AS renewRequested FROM computers`
 
 const OPERATION = 'SELECT id, computer_id AS computerId, command, body, state, attempts, created_at AS createdAt, finished_at AS finishedAt, result FROM operations'
 
@@ -49,7 +51,7 @@ type Row = Record<string, unknown>
 
 function computerFrom(row: Row | undefined): Computer | undefined {
   if (!row) return undefined
-  return {...row, hostInfo: row.hostInfo ? JSON.parse(row.hostInfo as string) : null} as Computer
+  return {...row, hostInfo: row.hostInfo ? JSON.parse(row.hostInfo as string) : null, renewRequested: Boolean(row.renewRequested)} as Computer
 }
 
 function operationFrom(row: Row): Operation {
@@ -160,19 +162,21 @@ export class SqliteManagerStore implements ManagerStore {
       const when = at.toISOString()
       this.db.transaction(() => {
         if (options.cancelQueued) this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: the computer was reactivated\"' WHERE computer_id = (SELECT id FROM computers WHERE guid = ?) AND state = 'queued'", record.guid)
-        this.sql.run(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
-          VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @at, @at, @at)
+        this.sql.run(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
+          VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @certNotBefore, @certNotAfter, @at, @at, @at)
           ON CONFLICT(guid) DO UPDATE SET hostname = excluded.hostname, display_name = coalesce(excluded.display_name, display_name),
             description = coalesce(excluded.description, description), group_name = coalesce(excluded.group_name, group_name),
             policy = coalesce(excluded.policy, policy), address = coalesce(excluded.address, address), mode = excluded.mode, state = 'activated',
-            host_info = excluded.host_info, cert_serial = excluded.cert_serial, cert_sha256 = excluded.cert_sha256,
-            activated_at = excluded.activated_at, last_seen_at = excluded.last_seen_at`, {
+            host_info = excluded.host_info, cert_serial = excluded.cert_serial, cert_sha256 = excluded.cert_sha256, cert_not_before = excluded.cert_not_before, cert_not_after = excluded.cert_not_after,
+            renewal_sha256 = NULL, renew_requested = 0, activated_at = excluded.activated_at, last_seen_at = excluded.last_seen_at`, {
           ...record,
           displayName: record.displayName ?? null,
           description: record.description ?? null,
           group: record.group ?? null,
           policy: record.policy ?? null,
           address: record.address ?? null,
+          certNotBefore: record.certNotBefore ?? null,
+          certNotAfter: record.certNotAfter ?? null,
           hostInfo: JSON.stringify(record.hostInfo),
           at: when,
         })
@@ -237,12 +241,38 @@ export class SqliteManagerStore implements ManagerStore {
         this.queueUnlessQueued(id, 'SetSecurityConfiguration', at)
       })()
     },
+
+    beginRenewal: async (id: number, sha256: string): Promise<void> => {
+      this.sql.run('UPDATE computers SET renewal_sha256 = ? WHERE id = ?', sha256, id)
+    },
+
+    finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
+      this.db.transaction(() => {
+        const computer = this.computer(id)
+        if (!computer || computer.renewalSha256 !== renewed.sha256) return false
+        if (computer.certSha256) this.revokeNow(computer.certSha256, 'superseded', at)
+        this.sql.run('UPDATE computers SET cert_sha256 = ?, cert_serial = ?, cert_not_before = ?, cert_not_after = ?, renewal_sha256 = NULL, renew_requested = 0 WHERE id = ?', renewed.sha256, renewed.serial, renewed.notBefore, renewed.notAfter, id)
+        return true
+      })(),
+
+    abandonRenewal: async (id: number, at: Date): Promise<void> => {
+      this.db.transaction(() => {
+        const pending = this.computer(id)?.renewalSha256
+        if (pending) this.revokeNow(pending, 'superseded', at)
+        this.sql.run('UPDATE computers SET renewal_sha256 = NULL WHERE id = ?', id)
+      })()
+    },
+
+    requestRenewal: async (ids: number[] | 'all'): Promise<number> =>
+      ids === 'all'
+        ? this.sql.run("UPDATE computers SET renew_requested = 1 WHERE state = 'activated'").changes
+        : this.db.transaction(() => ids.reduce((n, id) => n + this.sql.run("UPDATE computers SET renew_requested = 1 WHERE id = ? AND state = 'activated'", id).changes, 0))(),
   }
 
   readonly certificates = {
-    record: async (cert: IssuedCertificate, at: Date): Promise<void> => {
-      this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+    record: async (cert: IssuedCertificate, at: Date, options: {computerId?: number} = {}): Promise<void> => {
+      this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem, computer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem, options.computerId ?? null)
     },
     pem: async (sha256: string): Promise<string | undefined> => this.sql.get<{pem: string | null}>('SELECT pem FROM certificates WHERE sha256 = ?', sha256)?.pem ?? undefined,
     isIssued: async (sha256: string): Promise<boolean> => this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ?', sha256) !== undefined,

@@ -36,6 +36,13 @@ export interface Computer {
   configPolicy: string | null
   configVersion: number | null
   configSha256: string | null
+  /** When the computer's certificate became valid and when it expires. */
+  certNotBefore: string | null
+  certNotAfter: string | null
+  /** A renewed certificate issued and sent, not confirmed yet (the agent holds it once it presents it). */
+  renewalSha256: string | null
+  /** An operator asked for a renewal at the next contact. */
+  renewRequested: boolean
 }
 
 /** A confirmed activation: the computer (new, or the one with this GUID) and its certificate. */
@@ -51,6 +58,15 @@ export interface ActivationRecord {
   hostInfo: Record<string, unknown>
   certSerial: string
   certSha256: string
+  certNotBefore?: string
+  certNotAfter?: string
+}
+
+export interface RenewedCertificate {
+  sha256: string
+  serial: string
+  notBefore: string
+  notAfter: string
 }
 
 export interface CommunicationChange {
@@ -198,10 +214,22 @@ export interface ComputerStore {
   finishDeactivation(id: number, options: {remove: boolean; at: Date}): Promise<void>
   /** Assign a policy and queue its configuration (unless one is queued), in one step. */
   assignPolicy(id: number, policy: string, at: Date): Promise<void>
+  /** A renewed certificate (recorded, linked to the computer) was sent to the agent; not confirmed yet. */
+  beginRenewal(id: number, sha256: string): Promise<void>
+  /**
+   * The agent presented its renewed certificate: it becomes the computer's, the old one is revoked
+   * as superseded, in one step. False when that certificate is not the renewal in progress.
+   */
+  finishRenewal(id: number, renewed: RenewedCertificate, at: Date): Promise<boolean>
+  /** A renewal the agent never took (it still presents its old certificate): its certificate is revoked. */
+  abandonRenewal(id: number, at: Date): Promise<void>
+  /** Renew these computers (all, with no ids) at their next contact. Returns how many were marked. */
+  requestRenewal(ids: number[] | 'all'): Promise<number>
 }
 
 export interface CertificateStore {
-  record(certificate: IssuedCertificate, at: Date): Promise<void>
+  /** Record an issued certificate; with `computerId`, linked to that computer at once (a renewal). */
+  record(certificate: IssuedCertificate, at: Date, options?: {computerId?: number}): Promise<void>
   pem(sha256: string): Promise<string | undefined>
   isIssued(sha256: string): Promise<boolean>
   revocation(sha256: string): Promise<{revokedAt: string | null; reason: string | null} | undefined>

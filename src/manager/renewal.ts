@@ -1,0 +1,50 @@
+import type {HttpSession} from '../channel/http-session.js'
+import {TetherError} from '../errors.js'
+import {failpoint} from '../platform/failpoint.js'
+import type {ManagerContext} from './context.js'
+import {issueAgentCertificate, renewalPoint} from './issuance.js'
+import {currentCrl} from './revocation.js'
+import {durationMs, Settings} from './settings.js'
+import type {Computer, RenewedCertificate} from './store/store.js'
+
+/**
+ * Agent certificate renewal, at a contact in either direction once the certificate is past its
+ * renewal point: the agent makes a new key pair (it never leaves the agent) and a CSR, the CA signs
+ * it, the agent installs it, and only when the agent presents it on a new mutual-TLS connection does
+ * it become the computer's certificate and the old one superseded. Until then both work, so a crash
+ * on either side at any step leaves the agent a working identity, and the next contact finishes or
+ * retries.
+ */
+
+export function renewalDue(computer: Computer, settings: Settings, now: Date): boolean {
+  if (computer.state !== 'activated' || !computer.certNotBefore || !computer.certNotAfter) return false
+  return computer.renewRequested || now >= renewalPoint(computer.certNotBefore, computer.certNotAfter, settings.renewAfter)
+}
+
+/** Whether an expired certificate may still renew (the grace for agents that were offline). */
+export function withinGrace(notAfter: string | Date, settings: Settings, now: Date): boolean {
+  return now.getTime() <= new Date(notAfter).getTime() + durationMs(settings.expiredRenewalGrace)
+}
+
+/** Issue and install a renewed certificate over this session; it is confirmed later (`confirmRenewal`). */
+export async function renewCertificate(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<RenewedCertificate> {
+  // A renewal sent before that the agent never took: it still presents the old certificate.
+  if (computer.renewalSha256) await ctx.store.computers.abandonRenewal(computer.id, ctx.now())
+  const {csr} = await session.command('GenerateAgentCSR', {renew: true})
+  const issued = await issueAgentCertificate(ctx, csr, computer.guid, {computerId: computer.id})
+  await ctx.store.computers.beginRenewal(computer.id, issued.sha256)
+  failpoint('manager-renewal:issued')
+  const reply = await session.command('SetAgentCredentials', {renew: true, certificate: issued.pem, crl: (await currentCrl(ctx)).pem})
+  if (reply.certificateSha256 !== issued.sha256) throw new TetherError('trust', 'renewal-not-installed', `the agent of computer ${computer.id} did not install its renewed certificate`)
+  failpoint('manager-renewal:installed')
+  ctx.log.info('certificate-renewal-sent', {computer: computer.id, hostname: computer.hostname, sha256: issued.sha256, notAfter: issued.notAfter})
+  return {sha256: issued.sha256, serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter}
+}
+
+/** The agent presents its renewed certificate: it becomes the computer's, the old one superseded. */
+export async function confirmRenewal(ctx: ManagerContext, computer: Computer, presented: RenewedCertificate): Promise<boolean> {
+  failpoint('manager-renewal:before-confirm')
+  const done = await ctx.store.computers.finishRenewal(computer.id, presented, ctx.now())
+  if (done) ctx.log.info('certificate-renewed', {computer: computer.id, hostname: computer.hostname, sha256: presented.sha256, previousSha256: computer.certSha256 ?? undefined, notAfter: presented.notAfter})
+  return done
+}

@@ -43,6 +43,8 @@ const activation = (n: number, extra: Partial<ActivationRecord> = {}): Activatio
   hostInfo: {hostname: `host-${n}`, platform: 'linux', clock: iso()},
   certSerial: certificate(n).serial,
   certSha256: certificate(n).sha256,
+  certNotBefore: certificate(n).notBefore,
+  certNotAfter: certificate(n).notAfter,
   ...extra,
 })
 
@@ -128,6 +130,10 @@ describe.each(engines)('the $name store', (engine) => {
         configPolicy: null,
         configVersion: null,
         configSha256: null,
+        certNotBefore: '2026-12-01T00:00:00.000Z',
+        certNotAfter: '2027-12-01T00:00:00.000Z',
+        renewalSha256: null,
+        renewRequested: false,
       })
       expect(await store.computers.get(computer.id)).toEqual(computer)
       expect(await store.computers.byCertificate(certificate(1).sha256)).toEqual(computer)
@@ -281,6 +287,70 @@ describe.each(engines)('the $name store', (engine) => {
     })
   })
 
+  describe('certificate renewal', () => {
+    const renewed = (n: number) => ({sha256: certificate(n).sha256, serial: certificate(n).serial, notBefore: '2027-08-01T00:00:00.000Z', notAfter: '2028-09-01T00:00:00.000Z'})
+    const renewal = (n: number) => ({...certificate(n), notBefore: renewed(n).notBefore, notAfter: renewed(n).notAfter})
+
+    it('links a renewed certificate at once, and makes it the computer\'s only when finished: the old one revoked as superseded', async () => {
+      const id = await activated(store, 1)
+      await store.certificates.record(renewal(2), at(10), {computerId: id})
+      await store.computers.beginRenewal(id, certificate(2).sha256)
+      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: certificate(2).sha256})
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+      const before = await store.certificates.revocationVersion()
+
+      expect(await store.computers.finishRenewal(id, renewed(2), at(20))).toBe(true)
+      expect(await store.computers.get(id)).toMatchObject({
+        certSha256: certificate(2).sha256, certSerial: certificate(2).serial,
+        certNotBefore: '2027-08-01T00:00:00.000Z', certNotAfter: '2028-09-01T00:00:00.000Z', renewalSha256: null, renewRequested: false,
+      })
+      expect(await store.certificates.revocation(certificate(1).sha256)).toEqual({revokedAt: iso(20), reason: 'superseded'})
+      expect(await store.certificates.isRevoked(certificate(2).sha256)).toBe(false)
+      expect(await store.certificates.revocationVersion()).toBeGreaterThan(before)
+      expect((await store.computers.byCertificate(certificate(2).sha256))?.id).toBe(id)
+    })
+
+    it('refuses to finish with a certificate that is not the renewal in progress, changing nothing', async () => {
+      const id = await activated(store, 1)
+      expect(await store.computers.finishRenewal(id, renewed(2), at(5))).toBe(false)
+      await store.certificates.record(renewal(2), at(10), {computerId: id})
+      await store.computers.beginRenewal(id, certificate(2).sha256)
+      expect(await store.computers.finishRenewal(id, renewed(3), at(20))).toBe(false)
+      expect(await store.computers.finishRenewal(id + 100, renewed(2), at(20))).toBe(false)
+      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: certificate(2).sha256})
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+    })
+
+    it('abandons a renewal the agent never took: the unconfirmed certificate revoked, the old one kept', async () => {
+      const id = await activated(store, 1)
+      await store.certificates.record(renewal(2), at(10), {computerId: id})
+      await store.computers.beginRenewal(id, certificate(2).sha256)
+      await store.computers.abandonRenewal(id, at(30))
+      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: null})
+      expect(await store.certificates.revocation(certificate(2).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+      await store.computers.abandonRenewal(id, at(40))
+      expect(await store.certificates.revocation(certificate(2).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
+    })
+
+    it('marks activated computers for renewal, by id or all, never the deactivated or reserved; finishing clears the mark', async () => {
+      const one = await activated(store, 1)
+      const two = await activated(store, 2)
+      const gone = await activated(store, 3)
+      await store.computers.finishDeactivation(gone, {remove: false, at: at(1)})
+      expect(await store.computers.reserve(claim(4, 'pending', true), at(1))).toBe(true)
+      expect(await store.computers.requestRenewal([one, gone])).toBe(1)
+      expect((await store.computers.list()).filter((c) => c.renewRequested).map((c) => c.id)).toEqual([one])
+      expect(await store.computers.requestRenewal('all')).toBe(2)
+      expect((await store.computers.list()).filter((c) => c.renewRequested).map((c) => c.id).sort()).toEqual([one, two].sort())
+      await store.certificates.record(renewal(5), at(10), {computerId: one})
+      await store.computers.beginRenewal(one, certificate(5).sha256)
+      expect(await store.computers.finishRenewal(one, renewed(5), at(11))).toBe(true)
+      expect((await store.computers.get(one))?.renewRequested).toBe(false)
+      expect((await store.computers.get(two))?.renewRequested).toBe(true)
+    })
+  })
+
   describe('name reservations', () => {
     const held = async (hostname: string) => (await store.computers.byHostname(hostname)).map((computer) => [computer.guid, computer.state])
 
@@ -291,6 +361,7 @@ describe.each(engines)('the $name store', (engine) => {
         id: expect.any(Number), guid: activation(1).guid, hostname: 'web', displayName: null, description: null, group: null, policy: null, address: null,
         mode: 'bidirectional', state: 'activating', hostInfo: null, certSerial: null, certSha256: null, createdAt: iso(1), activatedAt: null, lastSeenAt: null,
         heartbeatIntervalSeconds: null, missedHeartbeats: null, configPolicy: null, configVersion: null, configSha256: null,
+        certNotBefore: null, certNotAfter: null, renewalSha256: null, renewRequested: false,
       })
       await store.certificates.record(certificate(1), at(2))
       const computer = await store.computers.recordActivation(activation(1, {hostname: 'web'}), at(2))

@@ -6,7 +6,7 @@ import type * as v from 'valibot'
 
 import type {SecurityContext} from '../channel/journal.js'
 import {TetherError} from '../errors.js'
-import {ActivationReport, ActivationRequestArgs, AgentCommunication, BOOTSTRAP_COMMANDS, CommandName, MESSAGES, Reply, parseRequest} from '../protocol/messages.js'
+import {ActivationReport, ActivationRequestArgs, AgentCommunication, HeartbeatRequest, BOOTSTRAP_COMMANDS, CommandName, MESSAGES, Reply, parseRequest} from '../protocol/messages.js'
 import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/certificate.js'
 import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
@@ -44,6 +44,10 @@ export interface SessionContext {
   generateKeys(): Promise<KeyPairPem>
   /** On a connection the agent opened to ask for activation: its dsa_control arguments. */
   activationRequest?: ActivationRequestArgs
+  /** On a heartbeat the operator asked for (dsa_control -m words): told in GetAgentStatus. */
+  heartbeatRequest?: HeartbeatRequest
+  /** Called with each command's name as it arrives (dsa_control prints one line per command). */
+  onCommand?: (name: string) => void
   /** The manager's verdict, when it sends ReportActivationResult on this connection. */
   report?: ActivationReport
   /** The manager address this connection went to (agent-initiated), remembered at activation. */
@@ -188,6 +192,7 @@ const HANDLERS: Handlers = {
       caSha256: status.caCertificate?.sha256,
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
+      ...(ctx.heartbeatRequest ? {heartbeatRequest: ctx.heartbeatRequest} : {}),
     }
   },
 

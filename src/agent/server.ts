@@ -321,6 +321,7 @@ export class AgentRuntime {
       session.ctx.requests++
       if (req.method !== 'POST') throw new TetherError('usage', 'method-not-allowed', `use POST /<Command>, not ${req.method}`)
       if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
+      session.ctx.onCommand?.(name)
       const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'])
       const reply = await dispatchCommand(session.ctx, name, body ?? {})
       send(res, 200, reply)

@@ -23,12 +23,25 @@ export const ActivationRequestArgsSchema = v.object({
   displayname: v.optional(text(1024)),
   description: v.optional(text(4096)),
   group: v.optional(text(1024)),
+  groupid: v.optional(text(256)),
+  policy: v.optional(text(256)),
   policyid: v.optional(text(256)),
   tenantID: v.optional(text(256)),
   token: v.optional(text(1024)),
+  relaygroup: v.optional(text(1024)),
+  relaygroupid: v.optional(text(256)),
+  relayid: v.optional(text(256)),
+  externalid: v.optional(text(1024)),
 })
 export type ActivationRequestArgs = v.InferOutput<typeof ActivationRequestArgsSchema>
-export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'policyid', 'tenantID', 'token'] as const
+export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'groupid', 'policy', 'policyid', 'tenantID', 'token', 'relaygroup', 'relaygroupid', 'relayid', 'externalid'] as const
+
+/** `dsa_control -m key:value ...`: what the operator asked the manager to change, told in GetAgentStatus. */
+export const HeartbeatRequestSchema = v.object({
+  ...v.omit(ActivationRequestArgsSchema, ['token', 'tenantID', 'hostname']).entries,
+  updateConfiguration: v.optional(v.boolean()),
+})
+export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequestSchema>
 
 export const HostInfoSchema = v.object({
   hostname: text(253),
@@ -65,6 +78,7 @@ export const AgentStatusReplySchema = v.object({
   caSha256: v.optional(SHA256),
   clock: text(64),
   configuration: v.optional(AppliedConfigurationSchema),
+  heartbeatRequest: v.optional(HeartbeatRequestSchema),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 
@@ -84,6 +98,8 @@ export const ActivationReportSchema = v.object({
   message: text(4096),
   hint: v.optional(text(4096)),
   computer: v.optional(v.object({id: COUNT, guid: text(64), hostname: text(253)})),
+  /** What the manager did not apply (a policy not found...), for the operator. */
+  warnings: v.optional(v.array(text(1024))),
 })
 export type ActivationReport = v.InferOutput<typeof ActivationReportSchema>
 

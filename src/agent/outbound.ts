@@ -1,10 +1,15 @@
+import net from 'node:net'
+
 import {connectTls, parseHostPort} from '../channel/connect.js'
 import {skipHostnameCheck} from '../channel/tls.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
-import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
+import type {ActivationReport, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
+import type {KeyPairPem} from '../pki/keys.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
+import type {SessionContext} from './handlers.js'
+import {managerProxy} from './proxy-settings.js'
 import type {AgentRuntime} from './server.js'
 
 /**
@@ -23,27 +28,19 @@ export function parseManagerUrl(url: string): {host: string; port: number; addre
   return {host, port, address: `${host}:${port}`}
 }
 
-/** `key:value` arguments in any order; values may hold spaces, colons and any script. */
-export function parseActivationArgs(args: string[]): ActivationRequestArgs {
-  const out: Record<string, string> = {}
-  for (const arg of args) {
-    const colon = arg.indexOf(':')
-    const key = colon > 0 ? arg.slice(0, colon) : ''
-    const canonical = ACTIVATION_ARG_KEYS.find((k) => k.toLowerCase() === key.toLowerCase())
-    if (!canonical) {
-      throw new TetherError('usage', 'bad-activation-argument', colon > 0 ? `unknown activation argument "${key}"` : `"${arg}" is not a key:value argument`, {
-        hint: `known keys: ${ACTIVATION_ARG_KEYS.map((k) => `${k}:`).join(' ')}`,
-      })
-    }
+/** What dsa_control prints as the session goes (one line per step and per command received). */
+export interface SessionProgress {
+  line(text: string): void
+}
 
-    out[canonical] = arg.slice(colon + 1)
-  }
-
-  return out as ActivationRequestArgs
+export interface ActivationOptions {
+  progress?: SessionProgress
+  /** The key pair of this activation, shared by its attempts (so a retry is the same agent). */
+  generateKeys?: () => Promise<KeyPairPem>
 }
 
 /** Ask the manager at `url` to activate this agent (dsa_control -a). Resolves with its verdict. */
-export async function activateWithManager(runtime: AgentRuntime, url: string, args: ActivationRequestArgs): Promise<ActivationReport> {
+export async function activateWithManager(runtime: AgentRuntime, url: string, args: ActivationRequestArgs, options: ActivationOptions = {}): Promise<ActivationReport> {
   const {host, port, address} = parseManagerUrl(url)
   const store = runtime.store
   const state = store.state()
@@ -55,13 +52,16 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
   }
 
   if (state === 'activated') {
-    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {hint: 'reset it first (`dsa_control -r`), then activate again'})
+    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {hint: 'reset it first (`dsa_control -r`), then activate again', details: {httpStatus: 403}})
   }
 
   const bootstrap = bootstrapIdentity()
+  const proxy = managerProxy(store)
+  options.progress?.line(`Attempting to connect to https://${net.isIPv6(host) ? `[${host}]` : host}:${port}/`)
   // Before activation there is nothing to verify the manager against: trust starts here.
-  const first = await journaled(runtime, address, 'bootstrap', () => connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false}))
-  const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address})
+  const first = await journaled(runtime, address, 'bootstrap', () => connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false, proxy}))
+  options.progress?.line('SSL handshake completed successfully - initiating command session.')
+  const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address, ...sessionHooks(options)})
   if (session.report && session.report.status !== 200) return session.report
   if (store.state() !== 'activated') {
     throw new TetherError('unreachable', 'activation-incomplete', `the manager at ${address} closed the connection before activating this agent`, {
@@ -71,8 +71,16 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
 
   // Confirmation over mutual TLS: the manager records the computer only after this.
   const confirm = await connectMutualToManager(runtime, address)
-  const confirmed = await runtime.serveOutbound(confirm, 'mutual')
+  const confirmed = await runtime.serveOutbound(confirm, 'mutual', sessionHooks(options))
   return confirmed.report ?? {status: 200, reason: 'OK', message: 'activated; the manager did not report details'}
+}
+
+/** The session extras an activation passes: progress per command, the shared key pair. */
+function sessionHooks(options: ActivationOptions): Partial<SessionContext> {
+  return {
+    ...(options.progress ? {onCommand: (name: string) => options.progress!.line(`Received a '${name}' command from the manager.`)} : {}),
+    ...(options.generateKeys ? {generateKeys: options.generateKeys} : {}),
+  }
 }
 
 /** Run a connect, journaling its failure on the agent's side (with a hint for the operator). */
@@ -107,16 +115,19 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
     ca: store.read('dsmCaCert'),
     rejectUnauthorized: true,
     checkServerIdentity: skipHostnameCheck,
+    proxy: managerProxy(store),
   }))
 }
 
 export interface HeartbeatResult {
   address: string
   at: string
+  /** What the manager did not apply of a dsa_control -m request (a policy not found...). */
+  warnings?: string[]
 }
 
 /** One heartbeat: connect to the manager and answer what it asks until it closes. */
-export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatResult> {
+export async function heartbeatOnce(runtime: AgentRuntime, request?: HeartbeatRequest): Promise<HeartbeatResult> {
   if (runtime.store.state() !== 'activated') {
     throw new TetherError('refused', 'not-activated', 'this agent is not activated, so it has no manager to send heartbeats to', {
       hint: 'activate it first (dsa_control -a dsm://HOST:PORT/)',
@@ -130,8 +141,15 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
+  if (communication.mode === 'manager-initiated') {
+    throw new TetherError('refused', 'manager-initiated-mode', 'this computer is in manager-initiated mode: the agent never opens a connection to the manager', {
+      hint: 'the manager contacts it (tether manager send-policy, or its next scheduled contact); or change its mode on the manager (tether manager computers set COMPUTER --mode bidirectional)',
+      details: {httpStatus: 403},
+    })
+  }
+
   const socket = await connectMutualToManager(runtime, communication.managerAddress)
-  const session = await runtime.serveOutbound(socket, 'mutual')
+  const session = await runtime.serveOutbound(socket, 'mutual', request ? {heartbeatRequest: request} : {})
   if (session.report && session.report.status !== 200) {
     throw new TetherError('refused', session.report.reason || 'refused-by-manager', `the manager refused this agent: ${session.report.message}`, {hint: session.report.hint})
   }
@@ -143,7 +161,7 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
-  return {address: communication.managerAddress, at: runtime.now().toISOString()}
+  return {address: communication.managerAddress, at: runtime.now().toISOString(), ...(session.report?.warnings ? {warnings: session.report.warnings} : {})}
 }
 
 /** Whether this agent should send heartbeats on its own (its mode lets it). */

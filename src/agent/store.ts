@@ -353,6 +353,26 @@ export function resetAgent(store: DsaCore): ResetResult {
   })
 }
 
+/**
+ * A pre-activated (bound) agent is not reset by a plain reset, by design: a stock `-r; -a` script
+ * must fail loudly rather than silently unbind it. `agent reset --unbind` clears a binding.
+ */
+export function refuseBoundReset(store: DsaCore): void {
+  let state: AgentState
+  try {
+    state = store.state()
+  } catch {
+    return
+  }
+
+  if (state !== 'pre-activated') return
+  const bound = fingerprint(parseCertificate(store.read('dsmCert')!, DSA_FILES.dsmCert))
+  throw new TetherError('trust', 'bound-agent-refuses-reset', `this agent is bound to the manager with certificate SHA-256 ${bound} (pre-activated); a local reset is refused by design`, {
+    hint: 'activate it from that manager, or clear the binding explicitly: tether agent reset --unbind --yes',
+    details: {httpStatus: 403},
+  })
+}
+
 function bootstrapHash(): {sha1: string; sha256: string} {
   const {sha1, sha256} = bootstrapIdentity()
   return {sha1, sha256}

@@ -26,16 +26,17 @@ function translateLine(line: DsaCommandLine): string[] {
   const retries = option('--service-retries', m.serviceRetries)
   switch (line.action) {
     case 'activate': {
-      return ['agent', 'activate', line.value!, ...line.words, ...option('--max-dsm-retries', m.maxDsmRetries), ...option('--dsm-retry-interval', m.dsmRetryInterval), ...retries]
+      // Flags first, then `--`: a word such as "displayname:web 01" must never be read as a command name.
+      return ['agent', 'activate', ...option('--max-dsm-retries', m.maxDsmRetries), ...option('--dsm-retry-interval', m.dsmRetryInterval), ...retries, '--', line.value!, ...line.words]
     }
 
     case 'heartbeat': {
-      return ['agent', 'heartbeat', ...line.words, ...password, ...retries]
+      return ['agent', 'heartbeat', ...password, ...retries, '--', ...line.words]
     }
 
     case 'baseline':
     case 'scan': {
-      return ['agent', 'heartbeat', line.action === 'baseline' ? 'RebuildBaseline:true' : 'IntegrityScan:true', '--no-contact', ...retries]
+      return ['agent', 'heartbeat', '--no-contact', '--', line.action === 'baseline' ? 'RebuildBaseline:true' : 'IntegrityScan:true']
     }
 
     case 'reset': {
@@ -66,7 +67,7 @@ export function translateDsaControl(argv: string[]): string[] {
   const line = parseDsaControl(argv)
   if (line.help) return ['__usage__']
   const args = translateLine(line)
-  if (line.modifiers.dsaCore !== undefined) args.push('--dsa-core', line.modifiers.dsaCore)
-  if (line.json) args.push('--json')
-  return args
+  const shared = [...(line.modifiers.dsaCore === undefined ? [] : ['--dsa-core', line.modifiers.dsaCore]), ...(line.json ? ['--json'] : [])]
+  const end = args.indexOf('--')
+  return end < 0 ? [...args, ...shared] : [...args.slice(0, end), ...shared, ...args.slice(end)]
 }

@@ -1,9 +1,10 @@
 import type {HttpSession} from '../channel/http-session.js'
 import {isTetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
-import type {Reply} from '../protocol/messages.js'
+import type {HeartbeatRequest, Reply} from '../protocol/messages.js'
 import {openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
+import {applyHeartbeatRequest} from './operator-words.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import type {Computer, Operation} from './store/store.js'
@@ -41,6 +42,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     }
 
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
+    // dsa_control -m words: what the operator asked, applied before the queue is read.
+    if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
     await pullEvents(ctx, session, computer)
     const operations = await ctx.store.operations.queued(computer.id)
     for (const operation of operations) {
@@ -55,6 +58,12 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
   } finally {
     session.close()
   }
+}
+
+async function answerHeartbeatRequest(ctx: ManagerContext, session: HttpSession, computer: Computer, request: HeartbeatRequest): Promise<Computer> {
+  const applied = await applyHeartbeatRequest(ctx, computer, request)
+  if (applied.warnings.length > 0) await session.command('ReportActivationResult', {status: 200, reason: 'OK', message: 'heartbeat request applied', warnings: applied.warnings}).catch(() => undefined)
+  return applied.computer
 }
 
 /** Tell the agent why it is refused (it only answers; this is the manager's last request). */

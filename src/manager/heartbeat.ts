@@ -18,7 +18,8 @@ import {settleContact} from './deactivation.js'
 import {managerJournal} from './journal.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
-import {getSettings} from './settings.js'
+import {deliverPolicyNow, groupPath, requestedPolicy} from './operator-words.js'
+import {advertisedHeartbeatAddress, getSettings} from './settings.js'
 
 /**
  * The manager's heartbeat listener (default port 4120). Agents open the TCP connection and act as
@@ -218,7 +219,10 @@ export class HeartbeatListener {
           return confirmation.command('GetAgentStatus')
         },
       }, hostInfo, plan.request)
-      await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)
+      // The assigned policy goes over the confirming session, before the verdict (classic transcript).
+      const delivery = computer.policy && confirmation ? await deliverPolicyNow(this.manager, confirmation, computer) : undefined
+      const warnings = [...plan.warnings, ...(delivery ? [delivery] : [])]
+      await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}, ...(warnings.length > 0 ? {warnings} : {})}, confirmation)
     } catch (error) {
       const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
       this.journal(socket, peer, {context: 'bootstrap', result: 'failed', reason: failure.code, detail: failure.message})
@@ -245,6 +249,8 @@ export class HeartbeatListener {
 
 interface ActivationPlan {
   request: ActivationRequest
+  /** What was asked but not applied (a policy not found), told to the agent. */
+  warnings: string[]
 }
 
 /**
@@ -284,6 +290,10 @@ export async function planAgentInitiated(manager: ManagerContext, hostInfo: Host
   }
 
   const {guid} = await duplicatePlan(manager, hostname)
+  const {policy, warning} = await requestedPolicy(store, args)
+  const mode = settings.communicationMode
+  // No managerAddress unless a load balancer is set: the agent keeps the address it dialled.
+  const balancer = settings.loadBalancerHeartbeatHostname ? await advertisedHeartbeatAddress(store) : undefined
 
   return {
     request: {
@@ -291,11 +301,11 @@ export async function planAgentInitiated(manager: ManagerContext, hostInfo: Host
       hostname,
       displayName: args.displayname,
       description: args.description,
-      group: args.group,
-      policy: args.policyid,
-      mode: 'bidirectional',
-      // No managerAddress: the agent keeps the address it dialled, which is known to work.
-      communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+      group: groupPath(args.group),
+      policy: policy?.name,
+      mode,
+      communication: {mode, heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(balancer ? {managerAddress: balancer} : {})},
     },
+    warnings: warning ? [warning] : [],
   }
 }

@@ -186,6 +186,18 @@ export interface ComputerStore {
   finishDeactivation(id: number, options: {remove: boolean; at: Date}): Promise<void>
   /** Assign a policy and queue its configuration (unless one is queued), in one step. */
   assignPolicy(id: number, policy: string, at: Date): Promise<void>
+  /**
+   * Change what the operator asked with `dsa_control -m`: the given fields only, and classic
+   * words tether keeps without acting on, merged into the host information under `classicWords`.
+   */
+  describe(id: number, change: ComputerDescription): Promise<void>
+}
+
+export interface ComputerDescription {
+  displayName?: string
+  description?: string
+  group?: string
+  classicWords?: Record<string, string>
 }
 
 export interface CertificateStore {

@@ -14,6 +14,7 @@ import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
+import {writeComputerIdentity} from './identity.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
@@ -197,7 +198,9 @@ const HANDLERS: Handlers = {
   },
 
   async SetSecurityConfiguration(ctx, body) {
-    return applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log)
+    const applied = await applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log)
+    if (body.identity) writeComputerIdentity(ctx.store, body.identity)
+    return applied
   },
 
   GetAgentEvents(ctx, body) {

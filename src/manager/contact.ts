@@ -6,6 +6,7 @@ import {openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
 import {applyHeartbeatRequest} from './operator-words.js'
 import {configurationCommandBody} from './policies.js'
+import {withIdentity} from './operator-words.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import type {Computer, Operation} from './store/store.js'
 
@@ -97,7 +98,7 @@ async function deliver(ctx: ManagerContext, session: HttpSession, computer: Comp
   const {store} = ctx
   try {
     // A configuration is encrypted at send time, to the certificate the agent holds now.
-    const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(store, computer)).body : operation.body
+    const body = operation.command === 'SetSecurityConfiguration' ? await withIdentity(store, computer, await configurationCommandBody(store, computer)) : operation.body
     // The body was queued by this manager for this command (a configuration built just above).
     const result = await session.command(operation.command, body as never)
     if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as Reply<'SetSecurityConfiguration'>)

@@ -69,6 +69,13 @@ export async function applyHeartbeatRequest(ctx: ManagerContext, computer: Compu
   return {computer: await reload(store, computer.id), warnings}
 }
 
+/** The SetSecurityConfiguration body with who the computer is (classic GetConfiguration shows it). */
+export async function withIdentity(store: ManagerStore, computer: Computer, built: {body: Record<string, unknown>; configuration: {policy: string}}): Promise<Record<string, unknown>> {
+  const policy = await store.policies.find(built.configuration.policy)
+  const {tenantId} = await store.meta.identity()
+  return {...built.body, identity: {hostId: computer.id, hostGuid: computer.guid, tenantId, ...(policy ? {policyId: policy.id, policyName: policy.name} : {})}}
+}
+
 /**
  * The assigned policy, sent over the session that confirms an activation (before the verdict), as
  * the classic transcript shows: the agent ends its activation with its configuration in force.
@@ -77,7 +84,7 @@ export async function applyHeartbeatRequest(ctx: ManagerContext, computer: Compu
 export async function deliverPolicyNow(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<string | undefined> {
   const {store} = ctx
   try {
-    const {body} = await configurationCommandBody(store, computer)
+    const body = await withIdentity(store, computer, await configurationCommandBody(store, computer))
     const applied = (await session.command('SetSecurityConfiguration', body as never)) as Reply<'SetSecurityConfiguration'>
     await store.computers.recordAppliedConfiguration(computer.id, applied)
     for (const op of await store.operations.queued(computer.id)) {

@@ -103,6 +103,10 @@ export const ActivationReportSchema = v.object({
 })
 export type ActivationReport = v.InferOutput<typeof ActivationReportSchema>
 
+/** Who the manager says this computer is, sent with its configuration (sendCommand --get GetConfiguration shows it). */
+export const ComputerIdentitySchema = v.object({hostId: COUNT, hostGuid: text(64), tenantId: text(64), policyId: v.optional(COUNT), policyName: v.optional(text(256))})
+export type ComputerIdentity = v.InferOutput<typeof ComputerIdentitySchema>
+
 const Empty = v.object({})
 const Accepted = v.object({accepted: v.literal(true), sha256: SHA256})
 const Certificate = v.object({certificate: PEM})
@@ -118,7 +122,7 @@ export const MESSAGES = {
   GetAgentStatus: {request: Empty, reply: AgentStatusReplySchema},
   GetAgentEvents: {request: v.object({limit: v.optional(COUNT), after: v.optional(COUNT)}), reply: AgentEventsReplySchema},
   AckAgentEvents: {request: v.object({instance: text(128), through: COUNT}), reply: v.object({deleted: COUNT})},
-  SetSecurityConfiguration: {request: v.object({envelope: v.string()}), reply: AppliedConfigurationSchema},
+  SetSecurityConfiguration: {request: v.object({envelope: v.string(), identity: v.optional(ComputerIdentitySchema)}), reply: AppliedConfigurationSchema},
   SetCommunication: {request: CommunicationChangeSchema, reply: AgentCommunicationSchema},
   Deactivate: {request: Empty, reply: v.object({state: v.literal('unactivated')})},
   ReportActivationResult: {request: ActivationReportSchema, reply: v.object({received: v.literal(true)})},

@@ -125,7 +125,8 @@ async function agentStatusFields(store: DsaCore, now: Date): Promise<Field[]> {
 export function filterFields(fields: Field[], pattern: string | undefined): Field[] {
   if (pattern === undefined || pattern === '') return fields
   const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i')
-  return fields.filter(([name]) => regex.test(name) || regex.test(name.slice(name.indexOf('.') + 1)))
+  // `AgentStatus.dsm*` names the section too; `agentCertHash` and `AM*` name the field alone.
+  return fields.filter(([name]) => regex.test(pattern.includes('.') ? name : name.slice(name.indexOf('.') + 1)))
 }
 
 /** sendCommand --get GetConfiguration: the configuration in force, as the classic XML. */

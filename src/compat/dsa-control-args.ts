@@ -113,21 +113,23 @@ export function parseDsaControl(argv: string[]): DsaCommandLine {
     const found = find(arg)
     if (!found) throw usageError(`unknown option "${arg}"`)
     const {spec} = found
+    // Errors name the option as the script wrote it (-r or --reset).
+    const written = arg.startsWith('--') ? `--${spec.long}` : optionName(spec)
     let value: string | undefined
     if (spec.value) {
       value = found.attached ?? argv[++i]
-      if (value === undefined) throw usageError(`${optionName(spec)} needs a value (${spec.value})`)
+      if (value === undefined) throw usageError(`${written} needs a value (${spec.value})`)
     } else if (found.attached !== undefined) {
-      throw usageError(`${optionName(spec)} takes no value`)
+      throw usageError(`${written} takes no value`)
     }
 
     if (spec.modifier) {
-      if (line.modifiers[spec.modifier] !== undefined) throw usageError(`${optionName(spec)} is given twice`)
+      if (line.modifiers[spec.modifier] !== undefined) throw usageError(`${written} is given twice`)
       line.modifiers[spec.modifier] = value
     }
 
     if (spec.action) {
-      actions.push({action: spec.action, option: optionName(spec)})
+      actions.push({action: spec.action, option: written})
       if (!spec.modifier) line.value = value
     }
   }

@@ -14,6 +14,8 @@ export const BIN = {
   tether: path.join(ROOT, 'bin', 'run.js'),
   dsm_c: path.join(ROOT, 'bin', 'dsm_c'),
   dsa_control: path.join(ROOT, 'bin', 'dsa_control'),
+  dsa_query: path.join(ROOT, 'bin', 'dsa_query'),
+  sendCommand: path.join(ROOT, 'bin', 'sendCommand'),
 }
 
 const created: string[] = []

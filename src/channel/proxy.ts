@@ -54,10 +54,12 @@ export async function connectThroughProxy(proxy: ProxyTarget, host: string, port
       const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1')
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1])
       if (status !== 200) {
-        const auth = status === 407
+        // 407 asks for credentials; some proxies (tinyproxy) answer wrong ones with 401.
+        const auth = status === 407 || status === 401
         fail(new TetherError(auth ? 'trust' : 'unreachable', auth ? 'proxy-auth-required' : 'proxy-refused', `the proxy ${via} refused the tunnel to ${target}: ${statusLine.trim() || 'no status line'}`, {
           hint: auth ? (proxy.auth ? 'the proxy credentials are wrong: set them with dsa_control -u USER:PASSWORD' : 'the proxy wants credentials: dsa_control -u USER:PASSWORD') : 'check that the proxy allows CONNECT to the manager port',
-          details: {proxyStatus: status || null},
+          // As the classic status line shows it: bad credentials 401, any other refusal a bad gateway.
+          details: {proxyStatus: status || null, httpStatus: auth ? 401 : 502},
         }))
         return
       }

@@ -181,3 +181,16 @@ describe('zip writer', () => {
     expect(names).toEqual(['None', 'status.json|log/ds_agent.log|über.txt', '100000'])
   })
 })
+
+describe('the README classic-syntax section', () => {
+  it("prints tether's own bootstrap certificate hashes, as scripts comparing agentCertHash need them", async () => {
+    const {bootstrapIdentity} = await import('../src/pki/bootstrap.js')
+    const readme = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## Classic syntax'), readme.indexOf('## Exit codes'))
+    expect(section).toContain(`\`${bootstrapIdentity().sha1}\``)
+    expect(section).toContain(`\`${bootstrapIdentity().sha256}\``)
+    for (const word of ['RecommendationScan', 'AntiMalwareManualScan', 'AntiMalwareCancelManualScan', 'IntegrityScan', 'RebuildBaseline', 'UpdateComponent', '--buildBaseline', '--scanForChanges', 'tenantPassword', 'relayState', 'new computer']) {
+      expect(section, word).toContain(word)
+    }
+  })
+})

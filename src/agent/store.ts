@@ -336,9 +336,11 @@ export interface ResetResult {
  * Return the agent to unactivated: credentials, manager and CA certificates, configuration and
  * binding all go together (one journaled change). Idempotent.
  */
-export function resetAgent(store: DsaCore): ResetResult {
+export function resetAgent(store: DsaCore, options: {unbind?: boolean} = {unbind: true}): ResetResult {
   if (!store.exists()) return {previousState: 'unactivated', removed: []}
   return store.locked(() => {
+    // Checked under the lock: the state may have changed while this waited for it.
+    if (!options.unbind) refuseBoundReset(store)
     let previousState: AgentState
     try {
       previousState = store.state()
@@ -357,20 +359,22 @@ export function resetAgent(store: DsaCore): ResetResult {
  * A pre-activated (bound) agent is not reset by a plain reset, by design: a stock `-r; -a` script
  * must fail loudly rather than silently unbind it. `agent reset --unbind` clears a binding.
  */
-export function refuseBoundReset(store: DsaCore): void {
-  let state: AgentState
-  try {
-    state = store.state()
-  } catch {
-    return
-  }
-
-  if (state !== 'pre-activated') return
+function refuseBoundReset(store: DsaCore): void {
+  if (stateIfReadable(store) !== 'pre-activated') return
   const bound = fingerprint(parseCertificate(store.read('dsmCert')!, DSA_FILES.dsmCert))
   throw new TetherError('trust', 'bound-agent-refuses-reset', `this agent is bound to the manager with certificate SHA-256 ${bound} (pre-activated); a local reset is refused by design`, {
     hint: 'activate it from that manager, or clear the binding explicitly: tether agent reset --unbind --yes',
     details: {httpStatus: 403},
   })
+}
+
+/** The state, or undefined when it is damaged (what reset is for). */
+export function stateIfReadable(store: DsaCore): AgentState | undefined {
+  try {
+    return store.exists() ? store.state() : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function bootstrapHash(): {sha1: string; sha256: string} {

@@ -48,6 +48,7 @@ export async function valueOrAsk(value: string | undefined, options: {what: stri
 export async function passwordOrAsk(value: string | undefined, what: string): Promise<string | undefined> {
   if (value !== '*') return value
   if (!isInteractive()) throw new TetherError('usage', 'missing-value', `${what} was asked for with * and there is no terminal to ask on`, {hint: 'give it on the command line, -p PASSWORD'})
+  // Lazy: @inquirer/prompts is heavy and only a terminal ever needs it.
   const {password} = await import('@inquirer/prompts')
   return password({message: what, mask: false})
 }

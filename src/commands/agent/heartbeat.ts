@@ -33,7 +33,7 @@ export default class AgentHeartbeat extends AgentCommand {
       const notes = words.engineWords.map((word) => `Note: ${ENGINE_WORDS[word.toLowerCase()]}; recorded as an event`)
       if (flags['no-contact']) {
         this.log([statusLine(200), ...notes].join('\n'))
-        return {status: 200, heartbeat: null, engineWords: words.engineWords, request: request ?? null}
+        return {status: 200, address: null, at: null, warnings: [], engineWords: words.engineWords, request: request ?? null}
       }
 
       const reply = await runControl(store.dir, {op: 'heartbeat', request}, {serviceRetries: flags['service-retries']})
@@ -41,7 +41,8 @@ export default class AgentHeartbeat extends AgentCommand {
       if (failure) throw failure
       this.log([statusLine(200), ...notes].join('\n'))
       for (const warning of (reply.ok && reply.heartbeat?.warnings) || []) this.logToStderr(`Warning: ${warning}`)
-      return {status: 200, heartbeat: reply.ok ? reply.heartbeat ?? null : null, engineWords: words.engineWords, request: request ?? null}
+      const heartbeat = reply.ok ? reply.heartbeat : undefined
+      return {status: 200, address: heartbeat?.address ?? null, at: heartbeat?.at ?? null, warnings: heartbeat?.warnings ?? [], engineWords: words.engineWords, request: request ?? null}
     })
   }
 }

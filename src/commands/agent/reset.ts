@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 
 import {recordEventIn} from '../../agent/database.js'
 import {requireUnprotected} from '../../agent/self-protection.js'
-import {refuseBoundReset, resetAgent} from '../../agent/store.js'
+import {resetAgent, stateIfReadable} from '../../agent/store.js'
 import {passwordFlag} from '../../cli/agent-flags.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {yesFlag} from '../../cli/flags.js'
@@ -37,9 +37,10 @@ export default class AgentReset extends AgentCommand {
     }
 
     await requireUnprotected(store, 'dsa_control -r', await passwordOrAsk(flags.password, 'Self-protection password'))
-    if (!flags.unbind && store.exists()) refuseBoundReset(store)
+    // Refused before asking when already bound; checked again under the lock.
+    if (!flags.unbind && stateIfReadable(store) === 'pre-activated') resetAgent(store, {unbind: false})
     await confirmOrRefuse(`Reset the agent in ${store.dir}${flags.unbind ? ' and clear its binding' : ''} (it must be activated again)`, {yes: flags.yes, flagHint: '--yes'})
-    const result = resetAgent(store)
+    const result = resetAgent(store, {unbind: flags.unbind})
     if (result.removed.length > 0) await recordEventIn(store.dir, 'reset', {previousState: result.previousState, removed: result.removed})
     this.log('HTTP Status: 200 - OK')
     this.log(result.removed.length > 0 ? `Agent reset (was ${result.previousState}); removed ${result.removed.join(', ')}` : 'Agent was already reset; nothing to remove')

@@ -6,6 +6,8 @@ import path from 'node:path'
 import {ResultPromise, execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {readProxySettings} from '../src/agent/proxy-settings.js'
+import {DsaCore} from '../src/agent/store.js'
 import {bootstrapIdentity} from '../src/pki/bootstrap.js'
 import {agent, boundDsaCore, listener, newDsaCore} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
@@ -44,9 +46,16 @@ async function activated(args: string[] = [], extra: {host?: string} = {}): Prom
   return {dsaCore, result}
 }
 
-async function certSha256(dsaCore: string): Promise<string> {
-  return json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).certificateHash.sha256
+/** The agent's state read in process (the CLI's own output is what the other checks are about). */
+function agentStatus(dsaCore: string) {
+  return new DsaCore(dsaCore).status()
 }
+
+async function certSha256(dsaCore: string): Promise<string> {
+  return agentStatus(dsaCore).certificateHash.sha256
+}
+
+const identity = () => withStore(home, (store) => store.meta.identity())
 
 async function computerOf(dsaCore: string) {
   const sha = await certSha256(dsaCore)
@@ -79,7 +88,7 @@ describe('dsa_control -a', () => {
     expect(out.indexOf("Received a 'SetSecurityConfiguration' command from the manager.")).toBeGreaterThan(out.indexOf("Received a 'SetAgentCredentials' command from the manager."))
     expect(out.at(-1)).toBe('Command session completed.')
     expect(result.stderr).toBe('')
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).configuration).toMatchObject({policy: 'Base Policy', version: 1})
+    expect(agentStatus(dsaCore).configuration).toMatchObject({policy: 'Base Policy', version: 1})
     expect(await computerOf(dsaCore)).toMatchObject({displayName: 'web 01', group: 'Servers/Web', description: 'front: tier', policy: 'Base Policy', hostInfo: {activationRequest: {externalid: 'ext-7', relayid: '3'}}})
 
     // Ansible's check: the hash is no longer tether's bootstrap hash; the state is green.
@@ -96,7 +105,7 @@ describe('dsa_control -a', () => {
     const body = lines(xml).slice(3).join('\n')
     expect(lines(xml).slice(0, 3)).toEqual(['HTTP Status: 200 - OK', 'Response:', ''])
     const computer = (await computerOf(dsaCore))!
-    const tenantId = json(await tether(['manager', 'show', '--json'], env)).tenantId
+    const tenantId = (await identity()).tenantId
     expect(body).toMatch(new RegExp(`<AgentConfiguration hostID="${computer.id}" hostGUID="${computer.guid}" tenantGUID="${tenantId}" dsmUrls="dsm://127.0.0.1:${port}/">`))
     const policyId = json(await tether(['manager', 'policies', 'show', 'Base Policy', '--json'], env)).id
     expect(body).toMatch(new RegExp(`<SecurityProfile id="${policyId}" name="Base Policy"`))
@@ -189,14 +198,14 @@ describe('dsa_control -m, -r and the rest', () => {
     expect(changed.stdout).toBe('HTTP Status: 200 - OK')
     expect(await computerOf(dsaCore)).toMatchObject({displayName: 'after', description: 'changed', group: 'A/B', policy: 'Base Policy', hostInfo: {classicWords: {relaygroup: 'rg'}}})
     // The new policy was delivered in that same contact.
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).configuration?.policy).toBe('Base Policy')
+    expect(agentStatus(dsaCore).configuration?.policy).toBe('Base Policy')
 
     const file = path.join(tempDir(), 'v2.json')
     fs.writeFileSync(file, '{"firewall": {"enabled": false}}')
     await tether(['manager', 'policies', 'create', 'Base Policy', '--file', file, '--replace'], env)
     const update = await dsa(dsaCore, ['-m', 'UpdateConfiguration:true'])
     expect(update.stdout).toBe('HTTP Status: 200 - OK')
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).configuration?.version).toBe(2)
+    expect(agentStatus(dsaCore).configuration?.version).toBe(2)
 
     const missing = await dsa(dsaCore, ['-m', 'policyid:999999'])
     expect(missing.exitCode).toBe(0)
@@ -205,7 +214,8 @@ describe('dsa_control -m, -r and the rest', () => {
 
   it('-m: engine words and --buildBaseline/--scanForChanges are recorded and noted, exit 0', async () => {
     const {dsaCore} = await activated()
-    const scan = await dsa(dsaCore, ['-m', 'RecommendationScan:true', 'AntiMalwareManualScan:true'])
+    // -t: retry reaching the local agent service (none runs here: the heartbeat goes from this process).
+    const scan = await dsa(dsaCore, ['-m', 'RecommendationScan:true', '-t', '2', 'AntiMalwareManualScan:true'])
     expect(scan.exitCode).toBe(0)
     expect(lines(scan)[0]).toBe('HTTP Status: 200 - OK')
     expect(scan.stdout).toMatch(/Note: RecommendationScan: tether has no recommendation engine/)
@@ -241,11 +251,11 @@ describe('dsa_control -m, -r and the rest', () => {
     // TETHER_DSA_CORE names `other`; --dsa-core after -r names the agent to reset.
     const reset = await dsa(other, ['-r', '--dsa-core', dsaCore])
     expect(lines(reset)[0]).toBe('HTTP Status: 200 - OK')
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).state).toBe('unactivated')
+    expect(agentStatus(dsaCore).state).toBe('unactivated')
     const twice = await dsa(other, ['--reset', '--dsa-core', dsaCore])
     expect(lines(twice)[0]).toBe('HTTP Status: 200 - OK')
     expect((await dsa(other, ['-r'])).exitCode).toBe(0)
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', other])).proxy.managerProxy).toBe('dsm_proxy://127.0.0.1:3128/')
+    expect(readProxySettings(new DsaCore(other)).dsmProxy).toBe('dsm_proxy://127.0.0.1:3128/')
 
     const bound = await boundDsaCore(env)
     const fp = json(await tether(['manager', 'show', '--json'], env)).manager.sha256
@@ -254,9 +264,9 @@ describe('dsa_control -m, -r and the rest', () => {
     expect(refused.exitCode).toBe(4)
     expect(refused.stderr).toContain(`bound to the manager with certificate SHA-256 ${fp}`)
     expect(refused.stderr).toContain('tether agent reset --unbind')
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', bound])).state).toBe('pre-activated')
+    expect(agentStatus(bound).state).toBe('pre-activated')
     expect((await tether(['agent', 'reset', '--unbind', '--yes', '--dsa-core', bound])).exitCode).toBe(0)
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', bound])).state).toBe('unactivated')
+    expect(agentStatus(bound).state).toBe('unactivated')
 
     const nowhere = await dsa(path.join(tempDir(), 'no', 'such', 'dsa_core'), ['-r'])
     expect(nowhere.exitCode).toBe(3)
@@ -381,7 +391,7 @@ describe('dsa_control -d and self-protection', () => {
     const wrong = await dsa(dsaCore, ['-r', '-p', 'guess'])
     expect(wrong.exitCode).toBe(4)
     expect(wrong.stderr).toMatch(/password is wrong/)
-    expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).state).toBe('activated')
+    expect(agentStatus(dsaCore).state).toBe('activated')
     expect((await dsa(dsaCore, ['-x', 'dsm_proxy://127.0.0.1:9/'])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-x', ''])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-m', '-p', 'guard-pw-1'])).stdout).toBe('HTTP Status: 200 - OK')
@@ -463,7 +473,7 @@ describe('dsm_c as provisioning scripts use it', () => {
     const other = tempDir()
     expect((await dsmC(['-action', 'exportdsmcert', '-output', other])).exitCode).toBe(0)
     expect(fs.readFileSync(path.join(other, 'ds_agent_dsm.crt'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'ds_agent_dsm.crt'), 'utf8'))
-    const tenantId = json(await tether(['manager', 'show', '--json'], env)).tenantId
+    const tenantId = (await identity()).tenantId
     expect((await dsmC(['-action', 'exportdsmcert', '-output', `${tempDir()}/`, '-tenantname', 'primary'])).exitCode).toBe(0)
     expect((await dsmC(['-action', 'exportdsmcert', '-output', `${tempDir()}/`, '-TenantID', tenantId.toLowerCase()])).exitCode).toBe(0)
     const refused = await dsmC(['-action', 'exportdsmcert', '-output', `${tempDir()}/`, '-tenantname', 'Other Corp'])

@@ -2,6 +2,7 @@ import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {filterFields} from '../src/agent/query.js'
@@ -193,4 +194,24 @@ describe('the README classic-syntax section', () => {
       expect(section, word).toContain(word)
     }
   })
+})
+
+describe('the classic parsers never fail but with a usage error (property-based)', () => {
+  const token = fc.oneof(
+    fc.constantFrom('-a', '-r', '-m', '-d', '-s', '-p', '-t', '-x', '-u', '-y', '-w', '-b', '-c', '-g', '-R', '--activate=', '--reset', '--json', '--dsa-core', '--max-dsm-retries', '-action', '-name', '-value', '-output', '-computername', '--', '-', ':', 'policyid:4', 'dsm://h:1/'),
+    fc.string({maxLength: 12}),
+  )
+  const argv = fc.array(token, {maxLength: 8})
+  for (const [name, parse] of [['dsa_control', translateDsaControl], ['dsm_c', translateDsmC], ['dsa_query', translateDsaQuery], ['sendCommand', translateSendCommand]] as const) {
+    it(name, () => {
+      fc.assert(fc.property(argv, (args) => {
+        try {
+          const out = parse(args)
+          return Array.isArray(out) && out.every((a) => typeof a === 'string')
+        } catch (error) {
+          return error instanceof TetherError && error.failure === 'usage' && error.message.startsWith(`${name}`)
+        }
+      }), {numRuns: 300})
+    })
+  }
 })

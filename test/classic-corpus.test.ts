@@ -11,6 +11,7 @@ import {DsaCore} from '../src/agent/store.js'
 import {bootstrapIdentity} from '../src/pki/bootstrap.js'
 import {agent, boundDsaCore, listener, newDsaCore} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
+import {onPty} from './pty.js'
 import {withStore} from './stores.js'
 
 /**
@@ -90,6 +91,8 @@ describe('dsa_control -a', () => {
     expect(result.stderr).toBe('')
     expect(agentStatus(dsaCore).configuration).toMatchObject({policy: 'Base Policy', version: 1})
     expect(await computerOf(dsaCore)).toMatchObject({displayName: 'web 01', group: 'Servers/Web', description: 'front: tier', policy: 'Base Policy', hostInfo: {activationRequest: {externalid: 'ext-7', relayid: '3'}}})
+    // Words tether keeps without acting on are shown.
+    expect((await tether(['manager', 'computers', 'show', (await computerOf(dsaCore))!.guid], env)).stdout).toMatch(/Classic words:\s+relayid:3 externalid:ext-7/)
 
     // Ansible's check: the hash is no longer tether's bootstrap hash; the state is green.
     const hash = (await query(dsaCore, ['-c', 'GetAgentStatus', 'agentCertHash'])).stdout.trim()
@@ -395,14 +398,22 @@ describe('dsa_control -d and self-protection', () => {
     expect((await dsa(dsaCore, ['-x', 'dsm_proxy://127.0.0.1:9/'])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-x', ''])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-m', '-p', 'guard-pw-1'])).stdout).toBe('HTTP Status: 200 - OK')
-    const off = await dsa(dsaCore, ['-s', '0', '-p', 'guard-pw-1'])
-    expect(off.stdout).toContain('Self-protection off')
+    // -p * asks on a terminal (never echoing), and is a usage error for a script.
+    const noTerminal = await dsa(dsaCore, ['-s', '0', '-p', '*'])
+    expect(noTerminal.exitCode).toBe(2)
+    expect(noTerminal.stderr).toMatch(/no terminal to ask on/)
+    const off = await onPty(['agent', 'self-protect', '0', '--password', '*', '--dsa-core', dsaCore], {expect: 'Self-protection password', answer: 'guard-pw-1'})
+    expect(off.prompted).toBe(true)
+    expect(off.exitCode).toBe(0)
+    expect(off.terminal).toContain('Self-protection off')
+    expect(off.terminal).not.toContain('guard-pw-1')
     expect((await dsa(dsaCore, ['-m'])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-s', '1'])).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-r'])).exitCode).toBe(4)
     expect((await dsa(dsaCore, ['-r', '--passwd=guard-pw-1'])).exitCode).toBe(0)
     // Reset: the configuration and its password are gone; -a needs no password.
-    expect((await dsa(dsaCore, ['-a', url, '--max-dsm-retries', '0'])).exitCode).toBe(0)
+    // (Under another name: whatever duplicateNamePolicy says, this is a computer without a policy.)
+    expect((await dsa(dsaCore, ['-a', url, '--max-dsm-retries', '0'], {host: `unprotected-${Date.now()}.test`})).exitCode).toBe(0)
     expect((await dsa(dsaCore, ['-m'])).exitCode).toBe(0)
   })
 })

@@ -43,6 +43,12 @@ export function storedOnlyWords(words: {[K in (typeof STORED_ONLY_WORDS)[number]
   return Object.fromEntries(STORED_ONLY_WORDS.flatMap((k) => (words[k] === undefined ? [] : [[k, words[k]!]])))
 }
 
+/** The stored-only words a computer was given, at activation and by later `-m` calls (the later win). */
+export function storedClassicWords(hostInfo: unknown): Record<string, string> {
+  const info = (hostInfo ?? {}) as {activationRequest?: Record<string, string>; classicWords?: Record<string, string>}
+  return {...storedOnlyWords(info.activationRequest ?? {}), ...info.classicWords}
+}
+
 /**
  * `dsa_control -m words`, told in GetAgentStatus: change the computer; a new policy (or
  * UpdateConfiguration:true) is queued so this same contact delivers it. Returns the computer as

@@ -3,6 +3,7 @@ import {Args} from '@oclif/core'
 import {ManagerCommand} from '../../../cli/base-command.js'
 import {fieldLines} from '../../../cli/render.js'
 import {findComputer, viewComputer} from '../../../manager/computers.js'
+import {storedClassicWords} from '../../../manager/operator-words.js'
 import {configurationState} from '../../../manager/policies.js'
 import {getSettings} from '../../../manager/settings.js'
 
@@ -33,6 +34,7 @@ export default class ComputersShow extends ManagerCommand {
       ['Certificate SHA-256', c.certSha256],
       ['Platform', c.hostInfo ? `${c.hostInfo.platform} ${c.hostInfo.osRelease} ${c.hostInfo.arch}` : undefined],
       ['Agent version', c.hostInfo?.agentVersion],
+      ['Classic words', Object.entries(storedClassicWords(c.hostInfo)).map(([k, v]) => `${k}:${v}`).join(' ') || undefined],
       ['Configuration', c.configuration.assigned ? `${c.configuration.assigned} v${c.configuration.desiredVersion ?? '?'}: ${c.configuration.upToDate ? 'up to date' : `applied ${c.configuration.applied.version ?? 'none'} (out of date)`}` : 'no policy'],
       ['Created', c.createdAt],
       ['Activated', c.activatedAt],

@@ -6,11 +6,12 @@ import path from 'node:path'
 import {ResultPromise, execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {DAEMON_LOCK} from '../src/agent/control.js'
 import {readProxySettings} from '../src/agent/proxy-settings.js'
 import {DsaCore} from '../src/agent/store.js'
 import {bootstrapIdentity} from '../src/pki/bootstrap.js'
 import {agent, boundDsaCore, listener, newDsaCore} from './agents.js'
-import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
+import {CliResult, ROOT, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
 import {onPty} from './pty.js'
 import {withStore} from './stores.js'
 
@@ -217,8 +218,7 @@ describe('dsa_control -m, -r and the rest', () => {
 
   it('-m: engine words and --buildBaseline/--scanForChanges are recorded and noted, exit 0', async () => {
     const {dsaCore} = await activated()
-    // -t: retry reaching the local agent service (none runs here: the heartbeat goes from this process).
-    const scan = await dsa(dsaCore, ['-m', 'RecommendationScan:true', '-t', '2', 'AntiMalwareManualScan:true'])
+    const scan = await dsa(dsaCore, ['-m', 'RecommendationScan:true', 'AntiMalwareManualScan:true'])
     expect(scan.exitCode).toBe(0)
     expect(lines(scan)[0]).toBe('HTTP Status: 200 - OK')
     expect(scan.stdout).toMatch(/Note: RecommendationScan: tether has no recommendation engine/)
@@ -233,6 +233,35 @@ describe('dsa_control -m, -r and the rest', () => {
     const computer = (await computerOf(dsaCore))!
     const events = json(await tether(['manager', 'events', '--computer', String(computer.id), '--type', 'on-demand-unsupported', '--json'], env)).events
     expect(events.map((e: {detail: {word: string}}) => e.detail.word).sort()).toEqual(['AntiMalwareManualScan', 'RecommendationScan'])
+  })
+
+  it('-t N retries reaching the local agent service (its lock held while it starts), 1 s apart', async () => {
+    const {dsaCore} = await activated()
+    const lockFile = path.join(dsaCore, DAEMON_LOCK)
+    // Another process holds the daemon lock (an agent starting) until told to let go.
+    const hold = async () => {
+      const child = execa(process.execPath, [path.join(ROOT, 'test', 'fixtures', 'lock-holder.mjs'), 'hold', dsaCore, DAEMON_LOCK, path.join(tempDir(), 'released')], {reject: false, stdin: 'pipe', buffer: {stdout: false}})
+      await new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('held') && resolve()))
+      return {release: async () => {
+        child.stdin!.write('release\n')
+        await child
+      }}
+    }
+
+    const first = await hold()
+    const without = await dsa(dsaCore, ['-m'])
+    await first.release()
+    expect(without.exitCode).toBe(4)
+    expect(without.stderr).toMatch(/is locked by process/)
+
+    const second = await hold()
+    const retried = execa(process.execPath, [path.join(ROOT, 'bin', 'dsa_control'), '-m', '-t', '30'], {reject: false, env: {TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: hostnames.get(dsaCore)!, NO_COLOR: '1'}})
+    // Let go only once it has been trying for longer than one attempt waits (2 s): -t is what carries it.
+    await eventually(() => hasOpen(retried.pid!, fs.realpathSync(lockFile)), 60_000, 'dsa_control -m -t trying for the lock')
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    await second.release()
+    const result = await retried
+    expect(String(result.stdout), String(result.stderr)).toBe('HTTP Status: 200 - OK')
   })
 
   it('-m on a manager-initiated computer says it never opens a connection', async () => {
@@ -493,6 +522,22 @@ describe('dsm_c as provisioning scripts use it', () => {
     expect((await dsmC(['-action', 'exportdsmcert', '-output', path.join(tempDir(), 'wrong.crt')])).exitCode).toBe(2)
   })
 })
+
+/** Whether process `pid` has `file` open (Linux /proc; the lock file itself is never opened). */
+function hasOpen(pid: number, file: string): boolean {
+  const fds = `/proc/${pid}/fd`
+  try {
+    return fs.readdirSync(fds).some((fd) => {
+      try {
+        return fs.readlinkSync(path.join(fds, fd)) === file
+      } catch {
+        return false
+      }
+    })
+  } catch {
+    return false
+  }
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

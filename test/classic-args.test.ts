@@ -154,6 +154,7 @@ describe('status lines and exit codes', () => {
     expect(exits).toEqual({400: 2, 401: 5, 403: 4, 409: 4, 429: 4, 503: 6, 502: 6, 418: 4})
     expect(statusForFailure(new TetherError('unreachable', 'x', 'y'))).toBe(503)
     expect(statusForFailure(new TetherError('usage', 'x', 'y'))).toBe(400)
+    expect(statusForFailure(new TetherError('trust', 'x', 'y'))).toBe(401)
     expect(statusForFailure(new TetherError('refused', 'x', 'y', {details: {httpStatus: 429}}))).toBe(429)
   })
 })

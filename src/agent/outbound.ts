@@ -47,7 +47,9 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
   if (state === 'pre-activated') {
     const bound = parseCertificate(store.read('dsmCert')!, 'ds_agent_dsm.crt')
     throw new TetherError('trust', 'bound-agent-refuses-agent-initiated', `this agent is bound to the manager with certificate SHA-256 ${fingerprint(bound)} (pre-activated); agent-initiated activation is refused by design`, {
-      hint: 'activate it from that manager (`tether manager activate`), or reset the agent (`dsa_control -r`) to remove the binding',
+      hint: 'activate it from that manager (`tether manager activate`), or clear the binding explicitly (`tether agent reset --unbind`)',
+      // Refused by design (a policy of this agent), not an authentication failure.
+      details: {httpStatus: 403},
     })
   }
 

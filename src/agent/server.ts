@@ -241,7 +241,7 @@ export class AgentRuntime {
     if (binding && (!peer || !peer.raw.equals(binding.raw))) {
       reason = 'bound-to-other-manager'
       session.refusal = new TetherError('trust', reason, `this agent is bound to the manager with certificate SHA-256 ${fingerprint(binding)}; ${peer ? `refused the manager presenting ${fingerprint(peer)}` : 'the manager presented no certificate'}`, {
-        hint: 'activate it from the bound manager, or reset the agent (`dsa_control -r`) to remove the binding',
+        hint: 'activate it from the bound manager, or clear the binding explicitly (`tether agent reset --unbind`)',
       })
     }
 

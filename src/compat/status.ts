@@ -36,6 +36,11 @@ export function statusForFailure(error: TetherError): number {
       return 404
     }
 
+    // Authentication failed: a token, proxy credentials, a manager certificate that does not verify.
+    case 'trust': {
+      return 401
+    }
+
     default: {
       return 403
     }

@@ -111,8 +111,9 @@ async function startListening(args: string[], env: Record<string, string> = {}, 
   }
 }
 
-export async function startAgent(dsaCore: string, options: {env?: Record<string, string>; hostname?: string; args?: string[]} = {}): Promise<AgentProcess> {
-  const started = await startListening(['agent', 'start', '--dsa-core', dsaCore, '--hostname', options.hostname ?? 'agent.test', ...(options.args ?? [])], options.env)
+export async function startAgent(dsaCore: string, options: {env?: Record<string, string>; hostname?: string; args?: string[]; port?: number} = {}): Promise<AgentProcess> {
+  // A restarted agent may take its old port back: the manager has that address.
+  const started = await startListening(['agent', 'start', '--dsa-core', dsaCore, '--hostname', options.hostname ?? 'agent.test', ...(options.args ?? [])], options.env, options.port)
   return {dsaCore, address: `127.0.0.1:${started.port}`, ...started}
 }
 

@@ -131,7 +131,7 @@ describe('deactivate, revoke, reactivate', () => {
 })
 
 describe('reset', () => {
-  it('clears the binding: after reset, a manager that is not the bound one can activate', async () => {
+  it('clears the binding only explicitly: dsa_control -r refuses, reset --unbind clears it, then another manager can activate', async () => {
     const bound = await initManager(tempDir())
     const other = await initManager(tempDir())
     const dsaCore = newDsaCore()
@@ -140,7 +140,9 @@ describe('reset', () => {
     expect((await tether(['agent', 'bind', file, '--dsa-core', dsaCore])).exitCode).toBe(0)
     const a = await agent(dsaCore)
     expect((await tether(['manager', 'activate', a.address], other.env)).exitCode).toBe(5)
-    expect((await dsaControl(dsaCore, ['-r'])).exitCode).toBe(0)
+    expect((await dsaControl(dsaCore, ['-r'])).exitCode).toBe(4)
+    expect(await state(dsaCore)).toBe('pre-activated')
+    expect((await tether(['agent', 'reset', '--unbind', '--yes', '--dsa-core', dsaCore])).exitCode).toBe(0)
     expect(await state(dsaCore)).toBe('unactivated')
     expect((await tether(['manager', 'activate', a.address], other.env)).exitCode).toBe(0)
   })

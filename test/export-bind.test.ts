@@ -104,14 +104,18 @@ describe('binding an agent (tether agent bind) and its status', () => {
     expect(human.stdout).toContain(`pre-activated (bound to ${fingerprint})`)
   })
 
-  it('reset clears the binding; dsa_control -r is the same and idempotent', async () => {
+  it('a binding is cleared only explicitly (reset --unbind); dsa_control -r refuses it by design, and is idempotent after', async () => {
     const dsaCore = agentDir()
     fs.mkdirSync(path.dirname(dsaCore))
     expect((await tether(['agent', 'bind', certFile, '--dsa-core', dsaCore])).exitCode).toBe(0)
-    const noTty = await tether(['agent', 'reset', '--dsa-core', dsaCore])
+    const refused = await run('dsa_control', ['-r'], {TETHER_DSA_CORE: dsaCore})
+    expect(refused.exitCode).toBe(4)
+    expect(refused.stderr).toMatch(/bound to the manager with certificate SHA-256 .*a local reset is refused by design/)
+    expect(fs.existsSync(path.join(dsaCore, 'ds_agent_dsm.crt'))).toBe(true)
+    const noTty = await tether(['agent', 'reset', '--unbind', '--dsa-core', dsaCore])
     expect(noTty.exitCode).toBe(2)
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent_dsm.crt'))).toBe(true)
-    const reset = await run('dsa_control', ['-r'], {TETHER_DSA_CORE: dsaCore})
+    const reset = await tether(['agent', 'reset', '--unbind', '--yes', '--dsa-core', dsaCore])
     expect(reset.exitCode).toBe(0)
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent_dsm.crt'))).toBe(false)
     const again = json(await run('dsa_control', ['-r', '--json'], {TETHER_DSA_CORE: dsaCore}))

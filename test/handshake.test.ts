@@ -159,7 +159,8 @@ describe('handshake inspect: agents', () => {
     expect(report.verdicts.binding.code).toBe('bound-to-other-manager')
     expect(report.verdicts.binding.detail).toContain(managerA.sha256)
     expect(report.failure).toMatchObject({stage: 'agent-answer', reason: 'bound-to-other-manager'})
-    expect(report.failure.fix).toContain('reset the agent (`dsa_control -r`)')
+    // A plain dsa_control -r refuses a bound agent by design (issue 13): the fix names --unbind.
+    expect(report.failure.fix).toContain('clear the binding explicitly (`tether agent reset --unbind`)')
     expect(report.error).toMatchObject({code: 'bound-to-other-manager', class: 'trust', exitCode: 5})
     // Probing changed nothing on the agent.
     expect((await agentStatus(a.dsaCore)).state).toBe('pre-activated')

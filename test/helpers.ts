@@ -14,6 +14,8 @@ export const BIN = {
   tether: path.join(ROOT, 'bin', 'run.js'),
   dsm_c: path.join(ROOT, 'bin', 'dsm_c'),
   dsa_control: path.join(ROOT, 'bin', 'dsa_control'),
+  dsa_query: path.join(ROOT, 'bin', 'dsa_query'),
+  sendCommand: path.join(ROOT, 'bin', 'sendCommand'),
 }
 
 const created: string[] = []
@@ -32,6 +34,8 @@ export interface CliResult {
   exitCode: number
   stdout: string
   stderr: string
+  /** The signal that ended it (a failpoint's SIGKILL). */
+  signal?: string
 }
 
 /** Run one of the built executables as a script would: no terminal, no colour, given env. */
@@ -43,7 +47,7 @@ export async function run(tool: keyof typeof BIN, args: string[], env: Record<st
     extendEnv: true,
     input: options.input ?? '',
   })
-  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr)}
+  return {exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), ...(result.signal ? {signal: result.signal} : {})}
 }
 
 export const tether = (args: string[], env?: Record<string, string | undefined>, options?: {cwd?: string}) => run('tether', args, env, options)

@@ -116,8 +116,12 @@ describe('JSON output: one document per command, with the documented keys', () =
       return tether(['agent', 'bind', file, '--dsa-core', newDsaCore(), '--json'])
     },
     'tether agent reset': () => tether(['agent', 'reset', '--dsa-core', newDsaCore(), '--yes', '--json']),
-    'tether agent activate': () => tether(['agent', 'activate', manager.url, '--dsa-core', newDsaCore(), '--json']),
+    'tether agent activate': () => tether(['agent', 'activate', manager.url, '--dsa-core', newDsaCore(), '--max-dsm-retries', '0', '--json']),
     'tether agent heartbeat': () => tether(['agent', 'heartbeat', '--dsa-core', agent.dsaCore, '--json']),
+    'tether agent proxy': () => tether(['agent', 'proxy', '--relay', 'relay_proxy://127.0.0.1:8080/', '--dsa-core', newDsaCore(), '--json']),
+    'tether agent self-protect': () => tether(['agent', 'self-protect', '1', '--dsa-core', agent.dsaCore, '--json']),
+    'tether agent diag': () => tether(['agent', 'diag', '--dsa-core', agent.dsaCore, '--json']),
+    'tether agent query': () => tether(['agent', 'query', 'GetAgentStatus', '--dsa-core', agent.dsaCore, '--json']),
     'tether agent start': async () => {
       // The ready line, as the process printed it when the test started it.
       const started = await startAgent(newDsaCore())

@@ -174,16 +174,17 @@ describe('the agent and the dsa_core lock', () => {
     expect(json(await tether(['agent', 'status', '--json', '--dsa-core', dsaCore])).state).toBe('activated')
   })
 
-  it('dsa_control -r waits for the lock held by another process, then resets', async () => {
+  it('agent reset --unbind waits for the lock held by another process, then resets', async () => {
     const {env} = await initManager(tempDir())
     const dsaCore = await boundDsaCore(env)
     const binding = path.join(dsaCore, 'ds_agent_dsm.crt')
     const marker = path.join(tempDir(), 'released')
     const lockHolder = holder(['hold', dsaCore, DSA_CORE_LOCK, marker, binding])
     await held(lockHolder)
-    const reset = execa(process.execPath, [BIN.dsa_control, '-r'], {reject: false, env: {TETHER_DSA_CORE: dsaCore, NO_COLOR: '1'}})
+    // A bound agent: a plain dsa_control -r refuses it by design, --unbind is the explicit way.
+    const reset = execa(process.execPath, [BIN.tether, 'agent', 'reset', '--unbind', '--yes'], {reject: false, env: {TETHER_DSA_CORE: dsaCore, NO_COLOR: '1'}})
     // It is waiting once it has the lock file open (and the holder still has the lock).
-    await eventually(() => hasOpen(reset.pid!, fs.realpathSync(path.join(dsaCore, DSA_CORE_LOCK))), 30_000, 'dsa_control -r trying for the lock')
+    await eventually(() => hasOpen(reset.pid!, fs.realpathSync(path.join(dsaCore, DSA_CORE_LOCK))), 30_000, 'agent reset trying for the lock')
     await release(lockHolder)
     const result = await reset
     expect(result.exitCode, String(result.stderr)).toBe(0)

@@ -1,6 +1,10 @@
+import fs from 'node:fs'
+import path from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
-import {LogFormat, LogLevel, REDACTED, createLogger, isSecretName, logfmtValue} from '../src/platform/log.js'
+import {LogFormat, LogLevel, REDACTED, createLogger, fileSink, isSecretName, logfmtValue} from '../src/platform/log.js'
+import {tempDir} from './helpers.js'
 
 const AT = new Date('2026-12-01T10:00:00.000Z')
 
@@ -101,5 +105,22 @@ describe('redaction', () => {
       expect(lines[0], format).not.toContain('PRIVATE KEY')
       expect(lines[0], format).toContain('BEGIN CERTIFICATE')
     }
+  })
+})
+
+describe('the file sink (the agent daemon keeps its recent lines in dsa_core)', () => {
+  it('gets every line the stderr sink gets, owner-only, capped: past the cap the file moves to .1', () => {
+    const file = path.join(tempDir(), 'ds_agent.log')
+    const stderr: string[] = []
+    const log = createLogger({format: 'logfmt', now: () => AT, write: (line) => stderr.push(line), also: [fileSink(file, 400)]})
+    for (let i = 0; i < 12; i++) log.info('tick', {n: i, token: 'never-written'})
+    const current = fs.readFileSync(file, 'utf8')
+    const previous = fs.readFileSync(`${file}.1`, 'utf8')
+    expect(fs.statSync(file).size).toBeLessThanOrEqual(400)
+    expect(fs.statSync(`${file}.1`).size).toBeLessThanOrEqual(400)
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+    expect(stderr.join('').endsWith(previous + current)).toBe(true)
+    expect(current).toContain('n=11')
+    expect(previous + current).not.toContain('never-written')
   })
 })

@@ -60,10 +60,10 @@ describe('confirmations on a terminal, and never without one', () => {
     expect(renewed).not.toBe(fingerprint)
   })
 
-  it('agent reset on a bound agent, declined: still bound', async () => {
+  it('agent reset --unbind on a bound agent, declined: still bound', async () => {
     const dsaCore = await boundAgent()
     const before = snapshot(dsaCore)
-    const result = await onPty(['agent', 'reset', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'n'})
+    const result = await onPty(['agent', 'reset', '--unbind', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'n'})
     expect(result.prompted).toBe(true)
     expect(plain(result.terminal)).toContain(`? Reset the agent in ${dsaCore}`)
     expect(result.exitCode).toBe(4)
@@ -72,9 +72,9 @@ describe('confirmations on a terminal, and never without one', () => {
     expect(json(await tether(['agent', 'status', '--dsa-core', dsaCore, '--json'])).state).toBe('pre-activated')
   })
 
-  it('agent reset on a bound agent, accepted: the binding is removed', async () => {
+  it('agent reset --unbind on a bound agent, accepted: the binding is removed', async () => {
     const dsaCore = await boundAgent()
-    const result = await onPty(['agent', 'reset', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'y'})
+    const result = await onPty(['agent', 'reset', '--unbind', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'y'})
     expect(result.prompted).toBe(true)
     expect(result.exitCode).toBe(0)
     expect(plain(result.terminal)).toContain('Agent reset (was pre-activated); removed ds_agent_dsm.crt')
@@ -86,7 +86,7 @@ describe('confirmations on a terminal, and never without one', () => {
     const dsaCore = await boundAgent()
     const homeBefore = snapshot(home)
     const agentBefore = snapshot(dsaCore)
-    for (const args of [reinitArgs(), ['agent', 'reset', '--dsa-core', dsaCore]]) {
+    for (const args of [reinitArgs(), ['agent', 'reset', '--unbind', '--dsa-core', dsaCore]]) {
       const result = await onPipes(args)
       expect(result.exitCode).toBe(2)
       expect(result.stderr).toMatch(/needs confirmation and there is no terminal to ask on; pass --yes to confirm from a script/)
@@ -101,21 +101,22 @@ describe('confirmations on a terminal, and never without one', () => {
 
   it('a terminal on only one side is no terminal: no prompt with stdin from /dev/null or stdout into a pipe', async () => {
     const dsaCore = await boundAgent()
-    const noStdin = await onPty(['agent', 'reset', '--dsa-core', dsaCore], {stdin: 'null', expect: '(y/N)', answer: 'y'})
-    const noStdout = await onPty(['agent', 'reset', '--dsa-core', dsaCore], {stdout: 'pipe', expect: '(y/N)', answer: 'y'})
+    const noStdin = await onPty(['agent', 'reset', '--unbind', '--dsa-core', dsaCore], {stdin: 'null', expect: '(y/N)', answer: 'y'})
+    const noStdout = await onPty(['agent', 'reset', '--unbind', '--dsa-core', dsaCore], {stdout: 'pipe', expect: '(y/N)', answer: 'y'})
     for (const result of [noStdin, noStdout]) {
       expect(result.prompted).toBe(false)
       expect(result.exitCode).toBe(2)
       expect(plain(result.terminal)).toContain('pass --yes to confirm from a script')
     }
 
-    expect(noStdout.stdout).toBe('')
+    // Nothing of the prompt reaches stdout: only the classic status line (the same as dsa_control -r's).
+    expect(noStdout.stdout).toBe('HTTP Status: 400 - Bad Request\n')
     expect(json(await tether(['agent', 'status', '--dsa-core', dsaCore, '--json'])).state).toBe('pre-activated')
   })
 
   it('--yes confirms on a terminal without asking', async () => {
     const dsaCore = await boundAgent()
-    const result = await onPty(['agent', 'reset', '--yes', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'n'})
+    const result = await onPty(['agent', 'reset', '--unbind', '--yes', '--dsa-core', dsaCore], {expect: '(y/N)', answer: 'n'})
     expect(result.prompted).toBe(false)
     expect(result.exitCode).toBe(0)
     expect(fs.existsSync(path.join(dsaCore, 'ds_agent_dsm.crt'))).toBe(false)

@@ -221,6 +221,20 @@ describe.each(engines)('the $name store', (engine) => {
       expect(await store.computers.get(id)).toMatchObject({configPolicy: null, configVersion: null, configSha256: null})
     })
 
+    it('describes a computer as dsa_control -m asks: given fields only, classic words merged into the host information', async () => {
+      const id = await activated(store, 1)
+      await store.computers.describe(id, {displayName: 'web 01', group: 'Prod/Web'})
+      await store.computers.describe(id, {description: 'front', classicWords: {externalid: 'x-1', relayid: '7'}})
+      await store.computers.describe(id, {classicWords: {relayid: '8'}})
+      await store.computers.describe(id, {})
+      expect(await store.computers.get(id)).toMatchObject({
+        displayName: 'web 01',
+        description: 'front',
+        group: 'Prod/Web',
+        hostInfo: {hostname: 'host-1', platform: 'linux', classicWords: {externalid: 'x-1', relayid: '8'}},
+      })
+    })
+
     it('marks only an activated computer as needing reactivation', async () => {
       const id = await activated(store, 1)
       const pending = await activated(store, 2)

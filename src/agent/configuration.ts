@@ -11,6 +11,7 @@ import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {recordEvent} from './database.js'
 import {judgeManager} from './manager-trust.js'
+import {applyPolicySelfProtection} from './self-protection.js'
 import {DsaCore} from './store.js'
 
 /**
@@ -92,6 +93,7 @@ export async function applyConfiguration(
       stillValid()
       store.commit({write: {config: toPem('CMS', der), configMeta: JSON.stringify(applied)}})
     })
+    await applyPolicySelfProtection(store, configuration.bytes)
     recordEvent(db, 'configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
     log.info('configuration-applied', {policy: applied.policy, version: applied.version, sha256: applied.sha256})
     return applied

@@ -5,8 +5,9 @@ import path from 'node:path'
 import {TetherError, errnoCode, isTetherError} from '../errors.js'
 import {PRIVATE_FILE_MODE} from '../platform/fsutil.js'
 import {DirLock} from '../platform/lock.js'
-import type {ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
-import {HeartbeatResult, activateWithManager, heartbeatOnce} from './outbound.js'
+import type {ActivationReport, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
+import {RetryPolicy, activateWithRetries} from './classic-activation.js'
+import {HeartbeatResult, heartbeatOnce} from './outbound.js'
 import {AgentRuntime} from './server.js'
 import {DsaCore} from './store.js'
 
@@ -24,30 +25,43 @@ export const CONTROL_IDLE_MS = 10_000
 /** A request is one short JSON line; anything longer is not a request. */
 export const CONTROL_MAX_REQUEST_BYTES = 64 * 1024
 
-export type ControlRequest = {op: 'activate'; url: string; args: ActivationRequestArgs} | {op: 'heartbeat'}
-export type ControlReply = {ok: true; report?: ActivationReport; heartbeat?: HeartbeatResult} | {ok: false; error: ReturnType<TetherError['toJSON']>}
+export type ControlRequest =
+  | {op: 'activate'; url: string; args: ActivationRequestArgs; retry?: RetryPolicy}
+  | {op: 'heartbeat'; request?: HeartbeatRequest}
+/** `transcript`: the lines dsa_control prints for the session (connect, handshake, each command). */
+export type ControlReply =
+  | {ok: true; report?: ActivationReport; heartbeat?: HeartbeatResult; transcript?: string[]}
+  | {ok: false; error: ReturnType<TetherError['toJSON']>; transcript?: string[]}
 
 async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<ControlReply> {
   const {log} = runtime
+  const transcript: string[] = []
+  const progress = {line: (text: string) => void transcript.push(text)}
   // The activation arguments are not logged: a token may be among them.
   log.info('control-request', {op: request.op, url: request.op === 'activate' ? request.url : undefined})
   try {
     if (request.op === 'activate') {
-      const report = await activateWithManager(runtime, request.url, request.args)
+      const report = await activateWithRetries(runtime, request.url, request.args, request.retry ?? {retries: 0, intervalSeconds: 1}, progress)
       const fields = {op: request.op, status: report.status, reason: report.reason, detail: report.status === 200 ? undefined : report.message}
       if (report.status === 200) log.info('control-done', fields)
       else log.warn('control-failed', fields)
-      return {ok: true, report}
+      return {ok: true, report, transcript}
     }
 
-    const heartbeat = await heartbeatOnce(runtime)
+    const heartbeat = await heartbeatOnce(runtime, request.request)
     log.info('control-done', {op: request.op, address: heartbeat.address})
     return {ok: true, heartbeat}
   } catch (error) {
     const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
     log.warn('control-failed', {op: request.op, reason: failure.code, detail: failure.message})
-    return {ok: false, error: failure.toJSON()}
+    return {ok: false, error: failure.toJSON(), transcript}
   }
+}
+
+/** How long a request may take through the running agent: an activation's retries included. */
+function replyTimeoutMs(request: ControlRequest): number {
+  if (request.op !== 'activate' || !request.retry) return 120_000
+  return (request.retry.retries + 1) * (request.retry.intervalSeconds + 60) * 1000
 }
 
 /** The daemon's side: listen on the control socket. */
@@ -137,8 +151,21 @@ export async function askDaemon(dsaCore: string, request: ControlRequest, timeou
  * Run a control request: through the running agent if there is one, else here under the daemon
  * lock (the `dsa_control -r; dsa_control -a ...` idiom right after install, no daemon started).
  */
-export async function runControl(dsaCore: string, request: ControlRequest, options: {hostname?: string; clockOffsetMs?: number} = {}): Promise<ControlReply> {
-  const viaDaemon = await askDaemon(dsaCore, request)
+export async function runControl(dsaCore: string, request: ControlRequest, options: {hostname?: string; clockOffsetMs?: number; serviceRetries?: number} = {}): Promise<ControlReply> {
+  // dsa_control -t N: the agent service may be starting (lock held, socket not yet up); try again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runControlOnce(dsaCore, request, options)
+    } catch (error) {
+      const retryable = isTetherError(error) && (error.code === 'locked' || error.code === 'daemon-timeout')
+      if (!retryable || attempt >= (options.serviceRetries ?? 0)) throw error
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+  }
+}
+
+async function runControlOnce(dsaCore: string, request: ControlRequest, options: {hostname?: string; clockOffsetMs?: number}): Promise<ControlReply> {
+  const viaDaemon = await askDaemon(dsaCore, request, replyTimeoutMs(request))
   if (viaDaemon) return viaDaemon
   const store = new DsaCore(dsaCore)
   store.ensureDir()
@@ -164,5 +191,5 @@ export async function runControl(dsaCore: string, request: ControlRequest, optio
 export function replyError(reply: ControlReply): TetherError | undefined {
   if (reply.ok) return undefined
   const e = reply.error
-  return new TetherError((e.class as TetherError['failure']) ?? 'internal', String(e.code), String(e.message), {hint: e.hint as string | undefined})
+  return new TetherError((e.class as TetherError['failure']) ?? 'internal', String(e.code), String(e.message), {hint: e.hint as string | undefined, details: e.details as Record<string, unknown> | undefined})
 }

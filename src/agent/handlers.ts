@@ -6,7 +6,7 @@ import type * as v from 'valibot'
 
 import type {SecurityContext} from '../channel/journal.js'
 import {TetherError} from '../errors.js'
-import {ActivationReport, ActivationRequestArgs, AgentCommunication, BOOTSTRAP_COMMANDS, CommandName, MESSAGES, Reply, parseRequest} from '../protocol/messages.js'
+import {ActivationReport, ActivationRequestArgs, AgentCommunication, HeartbeatRequest, BOOTSTRAP_COMMANDS, CommandName, MESSAGES, Reply, parseRequest} from '../protocol/messages.js'
 import {fingerprint, issuedBy, parseCertificate, validityProblem} from '../pki/certificate.js'
 import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
@@ -15,6 +15,7 @@ import type {Database} from '../platform/sqlite.js'
 import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
 import {acceptCrl, crlNumber, heldCrl, trustedCas} from './manager-trust.js'
+import {writeComputerIdentity} from './identity.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
@@ -45,6 +46,10 @@ export interface SessionContext {
   generateKeys(): Promise<KeyPairPem>
   /** On a connection the agent opened to ask for activation: its dsa_control arguments. */
   activationRequest?: ActivationRequestArgs
+  /** On a heartbeat the operator asked for (dsa_control -m words): told in GetAgentStatus. */
+  heartbeatRequest?: HeartbeatRequest
+  /** Called with each command's name as it arrives (dsa_control prints one line per command). */
+  onCommand?: (name: string) => void
   /** The manager's verdict, when it sends ReportActivationResult on this connection. */
   report?: ActivationReport
   /** The manager address this connection went to (agent-initiated), remembered at activation. */
@@ -195,11 +200,14 @@ const HANDLERS: Handlers = {
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
       crlNumber: crlNumber(heldCrl(ctx.store)),
+      ...(ctx.heartbeatRequest ? {heartbeatRequest: ctx.heartbeatRequest} : {}),
     }
   },
 
   async SetSecurityConfiguration(ctx, body) {
-    return applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log)
+    const applied = await applyConfiguration(ctx.store, ctx.db, body.envelope, ctx.now(), () => requireSameActivation(ctx), ctx.log)
+    if (body.identity) writeComputerIdentity(ctx.store, body.identity)
+    return applied
   },
 
   GetAgentEvents(ctx, body) {
@@ -263,13 +271,14 @@ const HANDLERS: Handlers = {
 
 /** The manager's communication settings over the defaults; the address the agent dialled is the fallback. */
 function communicationFrom(change: Partial<AgentCommunication> | undefined, dialled?: string): AgentCommunication {
-  return {managerAddress: change?.managerAddress || (dialled ?? null), mode: change?.mode ?? 'bidirectional', heartbeatSeconds: change?.heartbeatSeconds ?? 600}
+  return {
+    managerAddress: change?.managerAddress || (dialled ?? null),
+    mode: change?.mode ?? 'bidirectional',
+    heartbeatSeconds: change?.heartbeatSeconds ?? 600,
+    ...(change?.renewAfter === undefined ? {} : {renewAfter: change.renewAfter}),
+  }
 }
 
-/**
- * Re-keying: over mutual TLS, the manager that activated this agent may give it a new key and
- * certificate from the same CA (how a cloned or unknown agent is reactivated as a new computer).
- */
 /** Renewal: over mutual TLS, a new key pair and certificate for the same computer (same subject). */
 function isRenewal(ctx: SessionContext, body: {renew?: boolean}): boolean {
   return ctx.context === 'mutual' && body.renew === true
@@ -293,7 +302,8 @@ async function installRenewedCredentials(ctx: SessionContext, body: Body<'SetAge
   await ctx.store.lockedAsync(() => {
     requireSameActivation(ctx)
     // Key and certificate together, in one journaled change: the agent holds the old pair or the new.
-    ctx.store.commit({write: {key: keys.privateKeyPem, cert: renewed.pem, ...(body.crl === undefined ? {} : {crl: body.crl})}})
+    const communication = body.communication ? communicationFrom({...ctx.store.communication(), ...body.communication}) : undefined
+    ctx.store.commit({write: {key: keys.privateKeyPem, cert: renewed.pem, ...(body.crl === undefined ? {} : {crl: body.crl}), ...(communication ? {comm: JSON.stringify(communication)} : {})}})
     failpoint('renewal:after-commit')
   })
   ctx.staging.keys = undefined
@@ -304,6 +314,10 @@ async function installRenewedCredentials(ctx: SessionContext, body: Body<'SetAge
   return {state: 'activated', certificateSha256: sha256}
 }
 
+/**
+ * Re-keying: over mutual TLS, the manager that activated this agent may give it a new key and
+ * certificate from the same CA (how a cloned or unknown agent is reactivated as a new computer).
+ */
 function isRekey(ctx: SessionContext, body: {rekey?: boolean}): boolean {
   return ctx.context === 'mutual' && body.rekey === true
 }

@@ -1,4 +1,5 @@
 import {X509Certificate} from 'node:crypto'
+import net from 'node:net'
 import type tls from 'node:tls'
 
 import {connectTls, parseHostPort} from '../channel/connect.js'
@@ -8,8 +9,11 @@ import {fingerprint, issuedBy, parseCertificate} from '../pki/certificate.js'
 import {hasManagerRole} from '../pki/roles.js'
 import {isEnrolmentToken, parseEnrolmentToken} from '../protocol/enrolment-token.js'
 import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
-import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
+import type {ActivationReport, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
+import type {KeyPairPem} from '../pki/keys.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
+import type {SessionContext} from './handlers.js'
+import {managerProxy} from './proxy-settings.js'
 import type {AgentRuntime} from './server.js'
 
 /**
@@ -28,51 +32,48 @@ export function parseManagerUrl(url: string): {host: string; port: number; addre
   return {host, port, address: `${host}:${port}`}
 }
 
-/** `key:value` arguments in any order; values may hold spaces, colons and any script. */
-export function parseActivationArgs(args: string[]): ActivationRequestArgs {
-  const out: Record<string, string> = {}
-  for (const arg of args) {
-    const colon = arg.indexOf(':')
-    const key = colon > 0 ? arg.slice(0, colon) : ''
-    const canonical = ACTIVATION_ARG_KEYS.find((k) => k.toLowerCase() === key.toLowerCase())
-    if (!canonical) {
-      throw new TetherError('usage', 'bad-activation-argument', colon > 0 ? `unknown activation argument "${key}"` : `"${arg}" is not a key:value argument`, {
-        hint: `known keys: ${ACTIVATION_ARG_KEYS.map((k) => `${k}:`).join(' ')}`,
-      })
-    }
+/** What dsa_control prints as the session goes (one line per step and per command received). */
+export interface SessionProgress {
+  line(text: string): void
+}
 
-    out[canonical] = arg.slice(colon + 1)
-  }
-
-  return out as ActivationRequestArgs
+export interface ActivationOptions {
+  progress?: SessionProgress
+  /** The key pair of this activation, shared by its attempts (so a retry is the same agent). */
+  generateKeys?: () => Promise<KeyPairPem>
 }
 
 /** Ask the manager at `url` to activate this agent (dsa_control -a). Resolves with its verdict. */
-export async function activateWithManager(runtime: AgentRuntime, url: string, args: ActivationRequestArgs): Promise<ActivationReport> {
+export async function activateWithManager(runtime: AgentRuntime, url: string, args: ActivationRequestArgs, options: ActivationOptions = {}): Promise<ActivationReport> {
   const {host, port, address} = parseManagerUrl(url)
   const store = runtime.store
   const state = store.state()
   if (state === 'pre-activated') {
     const bound = parseCertificate(store.read('dsmCert')!, 'ds_agent_dsm.crt')
     throw new TetherError('trust', 'bound-agent-refuses-agent-initiated', `this agent is bound to the manager with certificate SHA-256 ${fingerprint(bound)} (pre-activated); agent-initiated activation is refused by design`, {
-      hint: 'activate it from that manager (`tether manager activate`), or reset the agent (`dsa_control -r`) to remove the binding',
+      hint: 'activate it from that manager (`tether manager activate`), or clear the binding explicitly (`tether agent reset --unbind`)',
+      // Refused by design (a policy of this agent), not an authentication failure.
+      details: {httpStatus: 403},
     })
   }
 
   if (state === 'activated') {
-    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {hint: 'reset it first (`dsa_control -r`), then activate again'})
+    throw new TetherError('refused', 'already-activated', 'this agent is already activated', {hint: 'reset it first (`dsa_control -r`), then activate again', details: {httpStatus: 403}})
   }
 
   const bootstrap = bootstrapIdentity()
+  const proxy = managerProxy(store)
   // Before activation there is nothing to verify the manager against, unless an enrolment token
   // names its CA: then the manager must chain to that CA before anything is sent.
   const pinned = args.token !== undefined && isEnrolmentToken(args.token) ? parseEnrolmentToken(args.token).caSha256 : undefined
+  options.progress?.line(`Attempting to connect to https://${net.isIPv6(host) ? `[${host}]` : host}:${port}/`)
   const first = await journaled(runtime, address, 'bootstrap', async () => {
-    const socket = await connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false})
+    const socket = await connectTls({host, port, cert: bootstrap.certPem, key: bootstrap.keyPem, rejectUnauthorized: false, proxy})
     if (pinned) checkPinnedManager(socket, pinned, address)
     return socket
   })
-  const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address})
+  options.progress?.line('SSL handshake completed successfully - initiating command session.')
+  const session = await runtime.serveOutbound(first, 'bootstrap', {activationRequest: args, managerAddress: address, ...sessionHooks(options)})
   if (session.report && session.report.status !== 200) return session.report
   if (store.state() !== 'activated') {
     throw new TetherError('unreachable', 'activation-incomplete', `the manager at ${address} closed the connection before activating this agent`, {
@@ -82,8 +83,16 @@ export async function activateWithManager(runtime: AgentRuntime, url: string, ar
 
   // Confirmation over mutual TLS: the manager records the computer only after this.
   const confirm = await connectMutualToManager(runtime, address)
-  const confirmed = await runtime.serveOutbound(confirm, 'mutual')
+  const confirmed = await runtime.serveOutbound(confirm, 'mutual', sessionHooks(options))
   return confirmed.report ?? {status: 200, reason: 'OK', message: 'activated; the manager did not report details'}
+}
+
+/** The session extras an activation passes: progress per command, the shared key pair. */
+function sessionHooks(options: ActivationOptions): Partial<SessionContext> {
+  return {
+    ...(options.progress ? {onCommand: (name: string) => options.progress!.line(`Received a '${name}' command from the manager.`)} : {}),
+    ...(options.generateKeys ? {generateKeys: options.generateKeys} : {}),
+  }
 }
 
 /**
@@ -113,12 +122,11 @@ async function journaled<T>(runtime: AgentRuntime, address: string, context: 'bo
   } catch (error) {
     runtime.journalOutboundFailure(address, context, error as Error)
     if (isTetherError(error) && error.failure === 'trust' && !error.hint) {
-      throw new TetherError('trust', error.code, error.message, {
-        hint: context === 'mutual'
-          ? "the manager's certificate no longer chains to the CA this agent was activated with (was the manager re-created?): reset the agent (`dsa_control -r`) and activate it again"
-          : 'check the manager address and `tether handshake inspect` it',
-        cause: error,
-      })
+      // A problem of time is fixed by the clock or the manager, never by resetting the agent.
+      const hint = MANAGER_REFUSAL_HINTS[error.code] ?? (context === 'mutual' && ['unknown-ca', 'self-signed'].includes(error.code)
+        ? "the manager's certificate does not chain to the CA this agent was activated with (was the manager re-created?): check the address with `tether handshake inspect`; if it is the right manager, reset the agent (`dsa_control -r`) and activate it again"
+        : 'check the manager address and `tether handshake inspect` it')
+      throw new TetherError('trust', error.code, error.message, {hint, cause: error})
     }
 
     throw error
@@ -147,6 +155,7 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
       ca: store.read('dsmCaCert'),
       rejectUnauthorized: true,
       checkServerIdentity: skipHostnameCheck,
+      proxy: managerProxy(store),
     })
     // ...and be a manager's: the role, and not revoked. Checked before any HTTP byte is served.
     const refusal = runtime.refuseAsManager(socket, peerCertificate(socket))
@@ -162,10 +171,12 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
 export interface HeartbeatResult {
   address: string
   at: string
+  /** What the manager did not apply of a dsa_control -m request (a policy not found...). */
+  warnings?: string[]
 }
 
 /** One heartbeat: connect to the manager and answer what it asks until it closes. */
-export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatResult> {
+export async function heartbeatOnce(runtime: AgentRuntime, request?: HeartbeatRequest): Promise<HeartbeatResult> {
   if (runtime.store.state() !== 'activated') {
     throw new TetherError('refused', 'not-activated', 'this agent is not activated, so it has no manager to send heartbeats to', {
       hint: 'activate it first (dsa_control -a dsm://HOST:PORT/)',
@@ -179,7 +190,14 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
-  let session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual')
+  if (communication.mode === 'manager-initiated') {
+    throw new TetherError('refused', 'manager-initiated-mode', 'this computer is in manager-initiated mode: the agent never opens a connection to the manager', {
+      hint: 'the manager contacts it (tether manager send-policy, or its next scheduled contact); or change its mode on the manager (tether manager computers set COMPUTER --mode bidirectional)',
+      details: {httpStatus: 403},
+    })
+  }
+
+  let session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual', request ? {heartbeatRequest: request} : {})
   // Renewed in this contact: the agent comes back at once with the new certificate, which is how
   // the manager learns it was installed (it then supersedes the old one).
   if (session.renewed) session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual')
@@ -194,7 +212,7 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
-  return {address: communication.managerAddress, at: runtime.now().toISOString()}
+  return {address: communication.managerAddress, at: runtime.now().toISOString(), ...(session.report?.warnings ? {warnings: session.report.warnings} : {})}
 }
 
 /** Whether this agent should send heartbeats on its own (its mode lets it). */

@@ -255,7 +255,7 @@ export class AgentRuntime {
     if (binding && (!peer || !peer.raw.equals(binding.raw))) {
       reason = 'bound-to-other-manager'
       session.refusal = new TetherError('trust', reason, `this agent is bound to the manager with certificate SHA-256 ${fingerprint(binding)}; ${peer ? `refused the manager presenting ${fingerprint(peer)}` : 'the manager presented no certificate'}`, {
-        hint: 'activate it from the bound manager, or reset the agent (`dsa_control -r`) to remove the binding',
+        hint: 'activate it from the bound manager, or clear the binding explicitly (`tether agent reset --unbind`)',
       })
     }
 
@@ -344,6 +344,7 @@ export class AgentRuntime {
       }
 
       if (!isCommandName(name)) throw new TetherError('notFound', 'unknown-command', `unknown command "${name}"`)
+      session.ctx.onCommand?.(name)
       // Before activation nobody proved anything: small caps (a bomb stops at 256 KiB).
       const limits = bodyLimitsFor(session.ctx.context === 'mutual' ? 'authenticated' : 'unauthenticated')
       const body = await decodeBody<Record<string, unknown>>(req, req.headers['content-encoding'], limits)

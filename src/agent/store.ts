@@ -10,6 +10,7 @@ import {
   fingerprint,
   parseCertificate,
   parseCertificateFile,
+  renewalPoint,
   summarize,
   validityProblem,
 } from '../pki/certificate.js'
@@ -51,6 +52,8 @@ export interface AgentStatus {
   agentCertificate?: CertificateSummary
   caCertificate?: CertificateSummary
   configuration?: {policy: string; version: number; sha256: string; appliedAt: string}
+  /** When the manager renews the agent certificate (at the first contact after renewsAt), if it said. */
+  renewal?: {renewsAt: string; notAfter: string; daysLeft: number}
 }
 
 /** A set of file changes applied all together or not at all (see DsaCore.commit). */
@@ -318,6 +321,11 @@ export class DsaCore {
       status.caCertificate = summarize(this.certificate('dsmCaCert')!)
       if (dsm) status.manager = summarize(dsm)
       status.configuration = this.appliedConfiguration()
+      const renewAfter = this.communication()?.renewAfter
+      if (renewAfter !== undefined) {
+        const notAfter = new Date(agent.validTo)
+        status.renewal = {renewsAt: renewalPoint(agent.validFrom, notAfter, renewAfter).toISOString(), notAfter: notAfter.toISOString(), daysLeft: Math.floor((notAfter.getTime() - Date.now()) / 86_400_000)}
+      }
     } else if (state === 'pre-activated' && dsm) {
       status.boundManager = summarize(dsm)
     }
@@ -367,9 +375,11 @@ export interface ResetResult {
  * Return the agent to unactivated: credentials, manager and CA certificates, configuration and
  * binding all go together (one journaled change). Idempotent.
  */
-export function resetAgent(store: DsaCore): ResetResult {
+export function resetAgent(store: DsaCore, options: {unbind?: boolean} = {unbind: true}): ResetResult {
   if (!store.exists()) return {previousState: 'unactivated', removed: []}
   return store.locked(() => {
+    // Checked under the lock: the state may have changed while this waited for it.
+    if (!options.unbind) refuseBoundReset(store)
     let previousState: AgentState
     try {
       previousState = store.state()
@@ -382,6 +392,28 @@ export function resetAgent(store: DsaCore): ResetResult {
     if (removed.length > 0) store.commit({remove: RESET_REMOVES})
     return {previousState, removed}
   })
+}
+
+/**
+ * A pre-activated (bound) agent is not reset by a plain reset, by design: a stock `-r; -a` script
+ * must fail loudly rather than silently unbind it. `agent reset --unbind` clears a binding.
+ */
+function refuseBoundReset(store: DsaCore): void {
+  if (stateIfReadable(store) !== 'pre-activated') return
+  const bound = fingerprint(parseCertificate(store.read('dsmCert')!, DSA_FILES.dsmCert))
+  throw new TetherError('trust', 'bound-agent-refuses-reset', `this agent is bound to the manager with certificate SHA-256 ${bound} (pre-activated); a local reset is refused by design`, {
+    hint: 'activate it from that manager, or clear the binding explicitly: tether agent reset --unbind --yes',
+    details: {httpStatus: 403},
+  })
+}
+
+/** The state, or undefined when it is damaged (what reset is for). */
+export function stateIfReadable(store: DsaCore): AgentState | undefined {
+  try {
+    return store.exists() ? store.state() : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function bootstrapHash(): {sha1: string; sha256: string} {

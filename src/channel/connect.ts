@@ -3,7 +3,10 @@ import tls from 'node:tls'
 
 import {TetherError} from '../errors.js'
 import {classifyTlsError} from './journal.js'
+import {ProxyTarget, connectThroughProxy} from './proxy.js'
 import {TLS_POLICY} from './tls.js'
+
+export type {ProxyTarget} from './proxy.js'
 
 /** Open a TLS client connection, turning every failure into a TetherError with a stable reason. */
 
@@ -17,6 +20,8 @@ export interface ConnectOptions {
   checkServerIdentity?: tls.ConnectionOptions['checkServerIdentity']
   servername?: string
   timeoutMs?: number
+  /** Reach host:port through this HTTP CONNECT proxy (dsa_control -x, -u). */
+  proxy?: ProxyTarget
   /** For tests and inspection only: widen the policy (e.g. force an old version). */
   overrides?: Partial<tls.ConnectionOptions>
 }
@@ -34,9 +39,11 @@ export function parseHostPort(target: string, defaultPort: number): {host: strin
 
 export async function connectTls(options: ConnectOptions): Promise<tls.TLSSocket> {
   const where = `${options.host}:${options.port}`
+  const tunnel = options.proxy ? await connectThroughProxy(options.proxy, options.host, options.port, options.timeoutMs ?? 10_000) : undefined
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     const socket = tls.connect({
       ...TLS_POLICY,
+      ...(tunnel ? {socket: tunnel} : {}),
       host: options.host,
       port: options.port,
       cert: options.cert,

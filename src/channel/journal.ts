@@ -53,6 +53,9 @@ export function classifyTlsError(error: Error & {code?: string; reason?: string}
     [/peer did not return a certificate|PEER_DID_NOT_RETURN_A_CERTIFICATE|certificate required|CERTIFICATE_REQUIRED/i, 'no-client-certificate'],
     [/unknown ca|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to get local issuer|unable to verify the first certificate|UNKNOWN_CA/i, 'unknown-ca'],
     [/self[- ]signed|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN/i, 'self-signed'],
+    // Before `expired`: a CRL past its nextUpdate says nothing about the certificate.
+    [/CRL_HAS_EXPIRED|CRL has expired/i, 'crl-expired'],
+    [/CRL_NOT_YET_VALID|CRL is not yet valid/i, 'crl-not-yet-valid'],
     [/expired|CERT_HAS_EXPIRED/i, 'expired'],
     [/not yet valid|CERT_NOT_YET_VALID/i, 'not-yet-valid'],
     [/revoked|CERT_REVOKED/i, 'revoked'],

@@ -17,6 +17,16 @@ import {paint} from './render.js'
 export abstract class TetherCommand extends Command {
   static enableJsonFlag = true
 
+  /**
+   * Positional arguments never come from standard input: oclif would read piped stdin into a
+   * missing argument (`manager activate --from -` lost its input to TARGET; a pipe silently became
+   * the COMPUTER of `computers show`). Commands that read stdin say so with `-`.
+   */
+  async init(): Promise<void> {
+    for (const arg of Object.values((this.ctor as typeof Command).args ?? {})) arg.ignoreStdin = true
+    await super.init()
+  }
+
   protected async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     const exitCode = renderFailure(toTetherError(error, this.id), {json: this.jsonEnabled()})

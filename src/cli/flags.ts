@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, Logger, createLogger} from '../platform/log.js'
+import {LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, Logger, createLogger, fileSink} from '../platform/log.js'
 import {DSA_CORE_ENV, MANAGER_HOME_ENV} from '../platform/paths.js'
 
 /** Flags shared by several commands, defined once so their wording and defaults agree. */
@@ -37,6 +37,7 @@ export const logLevelFlag = Flags.option({
 })()
 
 /** The logger a daemon command's --log-format and --log-level ask for. */
-export function daemonLogger(flags: {'log-format': LogFormat; 'log-level': LogLevel}): Logger {
-  return createLogger({format: flags['log-format'], level: flags['log-level']})
+/** A daemon's logger: stderr, and with `file` also a size-capped log file (the agent keeps one in dsa_core). */
+export function daemonLogger(flags: {'log-format': LogFormat; 'log-level': LogLevel}, file?: {path: string; maxBytes: number}): Logger {
+  return createLogger({format: flags['log-format'], level: flags['log-level'], also: file ? [fileSink(file.path, file.maxBytes)] : []})
 }

@@ -40,3 +40,15 @@ export async function valueOrAsk(value: string | undefined, options: {what: stri
   const {input} = await import('@inquirer/prompts')
   return input({message: options.message, required: true, validate: (text) => text.trim() !== '' || `${options.what} is required`})
 }
+
+/**
+ * A password given on the command line, or `*`: ask for it on a terminal without echo (classic
+ * `dsa_control -p *`). Without a terminal, `*` is a usage error.
+ */
+export async function passwordOrAsk(value: string | undefined, what: string): Promise<string | undefined> {
+  if (value !== '*') return value
+  if (!isInteractive()) throw new TetherError('usage', 'missing-value', `${what} was asked for with * and there is no terminal to ask on`, {hint: 'give it on the command line, -p PASSWORD'})
+  // Lazy: @inquirer/prompts is heavy and only a terminal ever needs it.
+  const {password} = await import('@inquirer/prompts')
+  return password({message: what, mask: false})
+}

@@ -30,8 +30,13 @@ export function parseClassicOptions(argv: string[], tool: string, flagsWithoutVa
     }
 
     const value = argv[i + 1]
-    if (value === undefined) {
+    // A value may itself start with a dash (`-value -1`), but never looks like a known option name.
+    if (value === undefined || /^--?[a-z]{2,}$/i.test(value)) {
       throw new TetherError('usage', 'classic-usage', `${tool}: option -${name} needs a value`, {hint: `run \`${tool} -h\``})
+    }
+
+    if (options.has(name)) {
+      throw new TetherError('usage', 'classic-usage', `${tool}: option -${name} is given twice`, {hint: `give each option once; run \`${tool} -h\``})
     }
 
     options.set(name, value)

@@ -1,58 +1,73 @@
 import {TetherError} from '../errors.js'
+import {DsaCommandLine, parseDsaControl} from './dsa-control-args.js'
+
+export {dsaControlUsage} from './dsa-control-args.js'
 
 /**
- * `dsa_control`: the agent's classic control tool, translated to `tether agent ...`. Its options
- * are single letters, some taking a value (`-a dsm://host:4120/`), followed by free arguments.
+ * `dsa_control`: the agent's classic control tool, translated to one `tether agent ...` command,
+ * so each action has one implementation. The parser (dsa-control-args.ts) has already refused
+ * unknown options, stray arguments and two actions in one call.
  */
 
-interface OptionSpec {
-  summary: string
-  usage: string
-  translate(rest: string[]): string[]
+const NOT_SUPPORTED: Record<string, string> = {
+  bundle: '-b (update bundles): tether has no update bundles',
+  cert: '-c (certificate file): tether takes the manager certificate with `tether agent bind ds_agent_dsm.crt`',
+  dsm: '-g (manager URL): the agent sends heartbeats to the address it was activated with, which the manager may change',
+  restore: '-R (restore a quarantined file): tether has no anti-malware engine and quarantines nothing',
 }
 
-export const DSA_CONTROL_OPTIONS: Record<string, OptionSpec> = {
-  '-a': {
-    summary: 'activate: ask the manager at dsm://HOST:PORT/ to activate this agent (key:value arguments in any order)',
-    usage: '-a dsm://HOST:PORT/ ["hostname:NAME"] ["displayname:NAME"] ["description:TEXT"] ["group:NAME"] ["policyid:N"] ["tenantID:ID"] ["token:SECRET"]',
-    translate(rest) {
-      if (rest.length === 0 || !rest[0].toLowerCase().startsWith('dsm://')) {
-        throw new TetherError('usage', 'bad-manager-url', `dsa_control -a needs the manager URL dsm://HOST:PORT/${rest[0] ? `, not "${rest[0]}"` : ''}`, {hint: 'e.g. dsa_control -a dsm://dsm.example.internal:4120/'})
-      }
-
-      return ['agent', 'activate', ...rest]
-    },
-  },
-  '-m': {
-    summary: 'send a heartbeat to the manager now',
-    usage: '-m',
-    translate: () => ['agent', 'heartbeat'],
-  },
-  '-r': {
-    summary: 'reset the agent: clear its credentials, configuration and binding (never prompts)',
-    usage: '-r',
-    translate: () => ['agent', 'reset', '--yes'],
-  },
+function option(flag: string, value: string | undefined): string[] {
+  return value === undefined ? [] : [flag, value]
 }
 
-export function dsaControlUsage(): string {
-  const lines = Object.entries(DSA_CONTROL_OPTIONS).map(([flag, spec]) => `  ${flag}  ${spec.summary}\n      dsa_control ${spec.usage}`)
-  return `usage: dsa_control OPTION [ARGS ...] [--json]\noptions:\n${lines.join('\n')}\nenvironment: TETHER_DSA_CORE selects the agent's dsa_core directory`
+function translateLine(line: DsaCommandLine): string[] {
+  const m = line.modifiers
+  const password = option('--password', m.password)
+  const retries = option('--service-retries', m.serviceRetries)
+  switch (line.action) {
+    case 'activate': {
+      // Flags first, then `--`: a word such as "displayname:web 01" must never be read as a command name.
+      return ['agent', 'activate', ...option('--max-dsm-retries', m.maxDsmRetries), ...option('--dsm-retry-interval', m.dsmRetryInterval), ...retries, '--', line.value!, ...line.words]
+    }
+
+    case 'heartbeat': {
+      return ['agent', 'heartbeat', ...password, ...retries, '--', ...line.words]
+    }
+
+    case 'baseline':
+    case 'scan': {
+      return ['agent', 'heartbeat', '--no-contact', '--', line.action === 'baseline' ? 'RebuildBaseline:true' : 'IntegrityScan:true']
+    }
+
+    case 'reset': {
+      return ['agent', 'reset', '--yes', ...password]
+    }
+
+    case 'diag': {
+      return ['agent', 'diag', ...password]
+    }
+
+    case 'selfprotect': {
+      return ['agent', 'self-protect', line.value!, ...password]
+    }
+
+    case 'proxy': {
+      return ['agent', 'proxy', ...option('--manager', m.dsmProxy), ...option('--manager-auth', m.dsmProxyAuth), ...option('--relay', m.relayProxy), ...option('--relay-auth', m.relayProxyAuth), ...password]
+    }
+
+    default: {
+      throw new TetherError('usage', 'not-supported-by-tether', `dsa_control ${NOT_SUPPORTED[line.action!]}; not supported by tether`, {
+        hint: 'see the classic-syntax section of the README for what tether supports',
+      })
+    }
+  }
 }
 
 export function translateDsaControl(argv: string[]): string[] {
-  const json = argv.includes('--json')
-  const args = argv.filter((a) => a !== '--json')
-  if (args.length === 0 || ['-h', '--help', '-?'].includes(args[0])) return ['__usage__']
-  // Own keys only: "constructor" is not an option (found by fuzzing).
-  const spec = Object.hasOwn(DSA_CONTROL_OPTIONS, args[0]) ? DSA_CONTROL_OPTIONS[args[0]] : undefined
-  if (!spec) {
-    throw new TetherError('usage', 'unknown-option', `dsa_control: unknown option "${args[0]}"`, {
-      hint: `supported options: ${Object.keys(DSA_CONTROL_OPTIONS).join(' ')}`,
-    })
-  }
-
-  const translated = spec.translate(args.slice(1))
-  if (json) translated.push('--json')
-  return translated
+  const line = parseDsaControl(argv)
+  if (line.help) return ['__usage__']
+  const args = translateLine(line)
+  const shared = [...(line.modifiers.dsaCore === undefined ? [] : ['--dsa-core', line.modifiers.dsaCore]), ...(line.json ? ['--json'] : [])]
+  const end = args.indexOf('--')
+  return end < 0 ? [...args, ...shared] : [...args.slice(0, end), ...shared, ...args.slice(end)]
 }

@@ -3,12 +3,15 @@ import {parseClassicOptions} from './classic-args.js'
 
 /**
  * `dsm_c`: the manager's classic command-line tool, translated to `tether manager ...` so there is
- * one implementation of each action.
+ * one implementation of each action. Option names are case-insensitive (`-Value`); each action
+ * takes only its own options, and an unknown option or a missing value is a usage error.
  */
 
 interface ActionSpec {
   summary: string
   usage: string
+  /** Options this action takes besides -action and -home. */
+  options: string[]
   translate(options: Map<string, string>): string[]
 }
 
@@ -21,21 +24,36 @@ function required(options: Map<string, string>, action: string, name: string): s
   return value
 }
 
+function computerFlag(options: Map<string, string>): string[] {
+  const computer = options.get('computername')
+  return computer === undefined ? [] : ['--computer', computer]
+}
+
 export const DSM_C_ACTIONS: Record<string, ActionSpec> = {
   exportdsmcert: {
-    summary: 'export the manager certificate for binding agents',
-    usage: '-action exportdsmcert -output ds_agent_dsm.crt',
-    translate: (options) => ['manager', 'export-cert', '--output', required(options, 'exportdsmcert', 'output')],
+    summary: 'export the manager certificate for binding agents (-output DIR/ writes DIR/ds_agent_dsm.crt)',
+    usage: '-action exportdsmcert -output ds_agent_dsm.crt [-tenantname NAME | -tenantid ID]',
+    options: ['output', 'tenantname', 'tenantid'],
+    translate(options) {
+      if (options.has('tenantname') && options.has('tenantid')) {
+        throw new TetherError('usage', 'classic-usage', 'dsm_c -action exportdsmcert takes -tenantname or -tenantid, not both', {hint: `usage: dsm_c ${DSM_C_ACTIONS.exportdsmcert.usage}`})
+      }
+
+      const tenant = options.has('tenantname') ? ['--tenant-name', options.get('tenantname')!] : options.has('tenantid') ? ['--tenant-id', options.get('tenantid')!] : []
+      return ['manager', 'export-cert', '--output', required(options, 'exportdsmcert', 'output'), ...tenant]
+    },
   },
   changesetting: {
     summary: 'change a manager setting (classic keys and values, or tether names)',
-    usage: '-action changesetting -name settings.configuration.agentInitiatedActivation -value 1',
-    translate: (options) => ['manager', 'settings', 'set', required(options, 'changesetting', 'name'), required(options, 'changesetting', 'value')],
+    usage: '-action changesetting [-computername NAME] -name settings.configuration.agentInitiatedActivation -value 1',
+    options: ['name', 'value', 'computername'],
+    translate: (options) => ['manager', 'settings', 'set', required(options, 'changesetting', 'name'), required(options, 'changesetting', 'value'), ...computerFlag(options)],
   },
   viewsetting: {
     summary: 'show a manager setting',
-    usage: '-action viewsetting -name settings.configuration.agentInitiatedActivation',
-    translate: (options) => ['manager', 'settings', 'get', required(options, 'viewsetting', 'name')],
+    usage: '-action viewsetting [-computername NAME] -name settings.configuration.agentInitiatedActivation',
+    options: ['name', 'computername'],
+    translate: (options) => ['manager', 'settings', 'get', required(options, 'viewsetting', 'name'), ...computerFlag(options)],
   },
 }
 
@@ -61,6 +79,13 @@ export function translateDsmC(argv: string[]): string[] {
   if (!spec) {
     throw new TetherError('usage', 'unknown-action', `dsm_c: unknown action "${options.get('action')}"`, {
       hint: `supported actions: ${Object.keys(DSM_C_ACTIONS).join(', ')}`,
+    })
+  }
+
+  for (const name of options.keys()) {
+    if (name === 'action' || name === 'home' || spec.options.includes(name)) continue
+    throw new TetherError('usage', 'unknown-option', `dsm_c -action ${action} does not take -${name}`, {
+      hint: `usage: dsm_c ${spec.usage}${spec.options.length > 0 ? ` (options: ${spec.options.map((o) => `-${o}`).join(' ')})` : ''}`,
     })
   }
 

@@ -3,11 +3,14 @@ import {execute} from '@oclif/core'
 import {renderFailure} from '../cli/errors.js'
 import {TetherError} from '../errors.js'
 import {dsaControlUsage, translateDsaControl} from './dsa_control.js'
+import {dsaQueryUsage, sendCommandUsage, translateDsaQuery, translateSendCommand} from './dsa_query.js'
 import {dsmCUsage, translateDsmC} from './dsm_c.js'
 
 const TOOLS = {
   dsm_c: {translate: translateDsmC, usage: dsmCUsage},
   dsa_control: {translate: translateDsaControl, usage: dsaControlUsage},
+  dsa_query: {translate: translateDsaQuery, usage: dsaQueryUsage},
+  sendCommand: {translate: translateSendCommand, usage: sendCommandUsage},
 } as const
 
 /** Entry of the compatibility executables: translate the classic syntax, then run tether. */

@@ -73,7 +73,7 @@ const FIXES: Record<string, (situation: Situation) => string> = {
   'not-in-registry': reactivate,
   'bound-to-other-manager': ({as}) => as === 'agent'
     ? 'not the bound manager: connect to the manager whose certificate is in ds_agent_dsm.crt, or bind again (`tether agent bind ds_agent_dsm.crt`) with this manager\'s exported certificate'
-    : 'the agent is bound to another manager: activate it from that manager, or reset the agent (`dsa_control -r`) to remove the binding',
+    : 'the agent is bound to another manager: activate it from that manager, or clear the binding explicitly (`tether agent reset --unbind`)',
   'protocol-version': () => 'the peer does not speak TLS 1.2 or later with tether\'s policy: it is not a tether agent or manager, or it needs upgrading',
   'no-shared-cipher': () => 'no forward-secret AEAD cipher suite in common with tether\'s policy: reconfigure or upgrade the peer',
   'bad-certificate': malformed,

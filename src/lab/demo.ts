@@ -154,10 +154,11 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
     })
 
     await step('Activate agent 2 (agent-initiated: dsa_control -a dsm://HOST:PORT/ token:…)', async () => {
-      const result = await dsaControl(dsaCores[1], ['-a', `dsm://${heartbeatAddress}/`, 'displayname:demo agent 2', 'group:デモ', `token:${token}`], hostnames[1])
+      const result = await dsaControl(dsaCores[1], ['-a', `dsm://${heartbeatAddress}/`, 'displayname:demo agent 2', 'group:デモ', `token:${token}`, '--max-dsm-retries', '0'], hostnames[1])
       expect(result.exitCode === 0 && result.stdout.includes('HTTP Status: 200 - OK'), `dsa_control -a printed ${result.stdout.trim()} ${result.stderr.trim()}`)
       computers[1] = await findComputer(manager.store, hostnames[1])
-      return `dsa_control printed "${result.stdout.trim()}"; the manager recorded computer ${computers[1].id} (group ${computers[1].group})`
+      const commands = result.stdout.split('\n').filter((line) => line.startsWith('Received a ')).length
+      return `dsa_control printed "HTTP Status: 200 - OK" and a session of ${commands} commands; the manager recorded computer ${computers[1].id} (group ${computers[1].group})`
     })
 
     for (let i = 2; i < options.agents; i++) {
@@ -207,7 +208,7 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
       const result = await dsaControl(dsaCores[1], ['-r'], hostnames[1])
       expect(result.exitCode === 0, `dsa_control -r failed: ${result.stderr}`)
       expect(daemons[1].runtime.store.state() === 'unactivated', 'agent 2 is unactivated')
-      return result.stdout.trim()
+      return result.stdout.trim().split('\n').join('; ')
     })
 
     return {ok: true, dir, steps}

@@ -79,7 +79,9 @@ async function issueAndRecord(ctx: ManagerContext, channel: ActivationChannel, h
   const issued = await issueAgentCertificate(ctx, csr, guid)
   await session.command('SetDSMCert', {certificate: channel.managerCertPem})
   await session.command('SetDSMCACert', {certificate: credentials.caCertPem})
-  await session.command('SetAgentCredentials', {certificate: issued.pem, communication: request.communication ?? {}, crl: (await currentCrl(ctx)).pem})
+  // The renewal point goes with it, so `agent status` can say when the certificate renews.
+  const {renewAfter} = await getSettings(ctx.store)
+  await session.command('SetAgentCredentials', {certificate: issued.pem, communication: {...request.communication, renewAfter}, crl: (await currentCrl(ctx)).pem})
   session.close()
 
   const status = await channel.confirm(issued.sha256)

@@ -12,7 +12,8 @@ import {isEnrolmentToken, parseEnrolmentToken} from '../protocol/enrolment-token
 import {sameSecret, useToken} from './enrolment.js'
 import {tokenRequired} from './posture.js'
 import type {FailureLimiter} from './rate-limit.js'
-import {getSettings} from './settings.js'
+import {deliverPolicyNow, groupPath, requestedPolicy} from './operator-words.js'
+import {advertisedHeartbeatAddress, getSettings} from './settings.js'
 import type {EnrolmentToken} from './store/store.js'
 
 /**
@@ -99,7 +100,10 @@ export async function serveActivationRequest(ctx: ManagerContext, request: Activ
         return confirmation.command('GetAgentStatus')
       },
     }, hostInfo, plan.request)
-    await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}}, confirmation)
+    // The assigned policy goes over the confirming session, before the verdict (classic transcript).
+    const delivery = computer.policy && confirmation ? await deliverPolicyNow(ctx, confirmation, computer) : undefined
+    const warnings = [...plan.warnings, ...(delivery ? [delivery] : [])]
+    await report({status: 200, reason: 'OK', message: `activated as computer ${computer.id}`, computer: {id: computer.id, guid: computer.guid, hostname: computer.hostname}, ...(warnings.length > 0 ? {warnings} : {})}, confirmation)
   } catch (error) {
     const failure = isTetherError(error) ? error : new TetherError('internal', 'internal', (error as Error).message)
     // The token's use is given back: the activation it was counted for did not happen.
@@ -119,6 +123,8 @@ interface ActivationPlan {
   request: ActivationRequest
   /** The enrolment token this activation used (given back if it does not complete). */
   token?: EnrolmentToken
+  /** What was asked but not applied (a policy not found), told to the agent. */
+  warnings: string[]
 }
 
 /**
@@ -152,19 +158,23 @@ export async function planAgentInitiated(ctx: ManagerContext, hostInfo: HostInfo
       })
     }
 
+    // What the token says wins over the words on the command line.
+    const {policy, warning} = token?.policy ? {policy: undefined, warning: undefined} : await requestedPolicy(store, args)
+    const mode = settings.communicationMode
+    // No managerAddress unless a load balancer is set: the agent keeps the address it dialled, known to work.
+    const balancer = settings.loadBalancerHeartbeatHostname ? await advertisedHeartbeatAddress(store) : undefined
     return {
       token,
+      warnings: warning ? [warning] : [],
       request: {
         ...(await duplicatePlan(ctx, hostname)),
         hostname,
         displayName: args.displayname,
         description: args.description,
-        // What the token says wins over the words on the command line.
-        group: token?.group ?? args.group,
-        policy: token?.policy ?? args.policyid,
-        mode: 'bidirectional',
-        // No managerAddress: the agent keeps the address it dialled, which is known to work.
-        communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+        group: groupPath(token?.group ?? args.group),
+        policy: token?.policy ?? policy?.name,
+        mode,
+        communication: {mode, heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(balancer ? {managerAddress: balancer} : {})},
       },
     }
   } catch (error) {

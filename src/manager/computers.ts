@@ -1,4 +1,5 @@
 import {TetherError} from '../errors.js'
+import {certificateLife, CertificateLife, RenewalSettings} from './certificate-life.js'
 import type {Computer, ManagerStore} from './store/store.js'
 
 export type {CommunicationMode, Computer, ComputerState} from './store/store.js'
@@ -24,11 +25,12 @@ export function presence(computer: Computer, defaults: HeartbeatDefaults, now: D
   return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: new Date(deadline).toISOString()}
 }
 
-export type ComputerView = Computer & ReturnType<typeof presence>
+export type ComputerView = Computer & ReturnType<typeof presence> & {certificate: CertificateLife | null}
 
-/** A computer with its derived presence and effective heartbeat settings, for display. */
-export function viewComputer(computer: Computer, defaults: HeartbeatDefaults, now: Date = new Date()): ComputerView {
-  return {...computer, ...presence(computer, defaults, now)}
+/** A computer with its derived presence, effective heartbeat settings and certificate life, for display. */
+export function viewComputer(computer: Computer, defaults: HeartbeatDefaults & RenewalSettings, now: Date = new Date()): ComputerView {
+  const life = certificateLife(computer, {...defaults, heartbeatIntervalSeconds: computer.heartbeatIntervalSeconds ?? defaults.heartbeatIntervalSeconds}, now)
+  return {...computer, ...presence(computer, defaults, now), certificate: life ?? null}
 }
 
 /** Find a computer by id, GUID, hostname, display name or address; ambiguity is an error, not a guess. */

@@ -11,7 +11,8 @@ import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {ManagerContext} from './context.js'
 import type {ManagerCredentials} from './credentials.js'
 import {reload} from './computers.js'
-import {confirmRenewal, withinGrace} from './renewal.js'
+import {withinGrace} from './certificate-life.js'
+import {confirmRenewal} from './renewal.js'
 import {currentCrl} from './revocation.js'
 import {getSettings} from './settings.js'
 import type {Computer, RenewedCertificate} from './store/store.js'
@@ -91,7 +92,7 @@ export async function openAgentConnection(ctx: ManagerContext, computer: Compute
 export function certificateRefused(computer: Computer, code: string, peer: crypto.X509Certificate): TetherError {
   if (code === 'CERT_HAS_EXPIRED') {
     return new TetherError('trust', 'agent-certificate-expired', `the certificate of computer ${computer.id} expired on ${new Date(peer.validTo).toISOString()}, longer ago than the renewal grace (expiredRenewalGrace)`, {
-      hint: `reactivate the agent: on it, dsa_control -r then dsa_control -a (or tether manager activate ${computer.address ?? 'HOST'} after the reset); or lengthen expiredRenewalGrace if its clock was wrong`,
+      hint: `if it was only offline, lengthen the grace (tether manager settings set expiredRenewalGrace 365d) and it renews at its next contact; otherwise reactivate it: on the agent, dsa_control -r then dsa_control -a (or tether manager activate ${computer.address ?? 'HOST'} after the reset)`,
     })
   }
 

@@ -1,12 +1,14 @@
 import type {HttpSession} from '../channel/http-session.js'
 import {isTetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
-import type {Reply} from '../protocol/messages.js'
+import type {HeartbeatRequest, Reply} from '../protocol/messages.js'
 import {confirmOverNewConnection, openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
+import {applyHeartbeatRequest} from './operator-words.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
-import {renewCertificate, renewalDue} from './renewal.js'
+import {renewalDue} from './certificate-life.js'
+import {renewCertificate} from './renewal.js'
 import {getSettings} from './settings.js'
 import {currentCrl} from './revocation.js'
 import type {Computer, Operation, RenewedCertificate} from './store/store.js'
@@ -54,6 +56,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     if (options.expired) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
     await deliverCrl(ctx, session, status.crlNumber)
+    // dsa_control -m words: what the operator asked, applied before the queue is read.
+    if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
     await pullEvents(ctx, session, computer)
     const operations = await ctx.store.operations.queued(computer.id)
     for (const operation of operations) {
@@ -95,6 +99,13 @@ async function deliverCrl(ctx: ManagerContext, session: HttpSession, held: numbe
   if (held === undefined) return
   const crl = await currentCrl(ctx)
   if (held < crl.number) await session.command('SetRevocationList', {crl: crl.pem})
+}
+
+/** dsa_control -m words the agent passed on: applied now; what could not be, told back as warnings. */
+async function answerHeartbeatRequest(ctx: ManagerContext, session: HttpSession, computer: Computer, request: HeartbeatRequest): Promise<Computer> {
+  const applied = await applyHeartbeatRequest(ctx, computer, request)
+  if (applied.warnings.length > 0) await session.command('ReportActivationResult', {status: 200, reason: 'OK', message: 'heartbeat request applied', warnings: applied.warnings}).catch(() => undefined)
+  return applied.computer
 }
 
 /** Tell the agent why it is refused (it only answers; this is the manager's last request). */

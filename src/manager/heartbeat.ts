@@ -21,8 +21,11 @@ import {settleContact} from './deactivation.js'
 import {managerJournal} from './journal.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
-import {confirmRenewal, withinGrace} from './renewal.js'
-import {currentCrl} from './revocation.js'
+import {withinGrace} from './certificate-life.js'
+import {confirmRenewal} from './renewal.js'
+import {crlAged, currentCrl} from './revocation.js'
+import {managerCertificateDue} from './manager-renewal.js'
+import {errorFields} from '../platform/log.js'
 import {Settings, getSettings, listenerLimits} from './settings.js'
 import type {Computer, PublishedCrl} from './store/store.js'
 
@@ -66,7 +69,13 @@ export class HeartbeatListener {
     this.limits = limits
     this.guard = new ConnectionGuard(listener, manager.log, 'heartbeat')
     this.front = net.createServer({noDelay: true}, (raw) => {
-      if (this.guard.admit(raw)) this.server.emit('connection', raw)
+      if (!this.guard.admit(raw)) return
+      if (!this.timeMoved()) return void this.server.emit('connection', raw)
+      // The clock passed a point where something must be issued again (a VM resumed, NTP stepped):
+      // done before this handshake, so the first contact after a jump already sees the new time.
+      void this.catchUp().finally(() => {
+        if (!raw.destroyed) this.server.emit('connection', raw)
+      })
     })
     this.server = tls.createServer({
       ...this.secureContextOptions(),
@@ -98,6 +107,31 @@ export class HeartbeatListener {
   private secureContextOptions(): tls.SecureContextOptions {
     const {credentials} = this.manager
     return {...TLS_POLICY, cert: `${credentials.managerCertPem}${credentials.caCertPem}`, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl: this.crl.pem}
+  }
+
+  /** Run before the listener catches up with the clock: the runtime renews the manager certificate. */
+  beforeCatchUp?: () => Promise<void>
+  private catchingUp?: Promise<void>
+
+  /** Whether the clock moved past the CRL's re-issue point or the manager certificate's renewal point. */
+  private timeMoved(): boolean {
+    const now = this.manager.now()
+    return crlAged(this.crl, now) || managerCertificateDue(this.manager.credentials, now) !== undefined
+  }
+
+  /** One catch-up at a time, however many connections arrive meanwhile. */
+  private catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      try {
+        await this.beforeCatchUp?.()
+        await this.refresh()
+      } catch (error) {
+        this.manager.log.warn('catch-up-failed', errorFields(error))
+      } finally {
+        this.catchingUp = undefined
+      }
+    })()
+    return this.catchingUp
   }
 
   /**

@@ -42,6 +42,8 @@ export interface ManagerSummary {
   schemaVersion: number
   ca: CertificateSummary
   manager: CertificateSummary
+  /** The certificate it replaced, kept for agents bound to it (until it expires). */
+  previousManager: CertificateSummary | null
   computers: number
 }
 
@@ -165,6 +167,7 @@ export class ManagerHome {
         schemaVersion: store.schemaVersion,
         ca: summarize(credentials.caCert),
         manager: summarize(credentials.managerCert),
+        previousManager: credentials.previous ? summarize(credentials.previous.cert) : null,
         computers: await store.computers.count(),
       }
     } finally {
@@ -318,7 +321,9 @@ export const EXPORT_FILE_NAME = 'ds_agent_dsm.crt'
  * Write the manager certificate for binding agents (`dsm_c -action exportdsmcert`). The file name
  * is fixed by the product: any other name would be ignored by the agent, so it is refused here.
  */
-export function exportManagerCertificate(home: ManagerHome, output: string): {file: string; certificate: CertificateSummary} {
+export function exportManagerCertificate(home: ManagerHome, requested: string): {file: string; certificate: CertificateSummary} {
+  // `-output DIR/` (or an existing directory) means DIR/ds_agent_dsm.crt.
+  const output = /[/\\]$/.test(requested) || isDirectory(requested) ? path.join(requested, EXPORT_FILE_NAME) : requested
   if (path.basename(output) !== EXPORT_FILE_NAME) {
     throw new TetherError('usage', 'export-file-name', `the output file must be named exactly ${EXPORT_FILE_NAME}, not ${path.basename(output)}`, {
       hint: `name it ${EXPORT_FILE_NAME} (a directory before it is fine): --output DIR/${EXPORT_FILE_NAME}, or -output with dsm_c; the agent only reads that name`,
@@ -336,4 +341,30 @@ export function exportManagerCertificate(home: ManagerHome, output: string): {fi
   }
 
   return {file, certificate: summarize(credentials.managerCert)}
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** The name of this manager's one tenant, as classic `-tenantname` gives it. */
+export const PRIMARY_TENANT_NAME = 'Primary'
+
+/** `-tenantname NAME` / `-tenantid ID`: this manager's own tenant is accepted, any other refused. */
+export function checkOwnTenant(tenantId: string, requested: {name?: string; id?: string}): void {
+  if (requested.name !== undefined && requested.name.trim().toLowerCase() !== PRIMARY_TENANT_NAME.toLowerCase()) {
+    throw new TetherError('refused', 'other-tenant', `tenant "${requested.name}" is not this manager's; tether has one tenant, ${PRIMARY_TENANT_NAME} (ID ${tenantId})`, {
+      hint: `leave out -tenantname, or pass -tenantname ${PRIMARY_TENANT_NAME} or -tenantid ${tenantId}`,
+    })
+  }
+
+  if (requested.id !== undefined && requested.id.trim().toUpperCase() !== tenantId.toUpperCase()) {
+    throw new TetherError('refused', 'other-tenant', `tenant ID ${requested.id} is not this manager's (${tenantId})`, {
+      hint: `leave out -tenantid, or pass -tenantid ${tenantId} (tether manager show prints it)`,
+    })
+  }
 }

@@ -2,7 +2,8 @@ import type crypto from 'node:crypto'
 
 import {parseCertificate, summarize} from '../pki/certificate.js'
 import type {ManagerContext} from './context.js'
-import {durationMs, getSettings} from './settings.js'
+import {getSettings} from './settings.js'
+import {parseDuration} from '../platform/duration.js'
 
 /** Issuing agent certificates: the CA signs a CSR the agent made (its key never leaves it). */
 
@@ -24,7 +25,7 @@ export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string,
   const {issueCertificate, readCsr} = await import('../pki/x509.js')
   const {credentials} = ctx
   const csr = await readCsr(csrPem)
-  const lifetime = durationMs((await getSettings(ctx.store)).agentCertificateLifetime)
+  const lifetime = parseDuration((await getSettings(ctx.store)).agentCertificateLifetime, 'agentCertificateLifetime')
   const now = ctx.now().getTime()
   const pem = await issueCertificate({
     profile: 'agent',
@@ -45,8 +46,3 @@ export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string,
 }
 
 /** When a certificate valid from `notBefore` to `notAfter` is due for renewal. */
-export function renewalPoint(notBefore: string | Date, notAfter: string | Date, renewAfter: number): Date {
-  const from = new Date(notBefore).getTime()
-  const to = new Date(notAfter).getTime()
-  return new Date(from + (to - from) * renewAfter)
-}

@@ -4,6 +4,7 @@ import zlib from 'node:zlib'
 import {TetherError} from '../errors.js'
 import {buildEnvelope} from '../pki/cms.js'
 import {signData} from '../pki/signed-data.js'
+import type {Request} from '../protocol/messages.js'
 import {Computer, findComputer, reload} from './computers.js'
 import type {ManagerContext, StoreContext} from './context.js'
 import type {ManagerStore, Policy} from './store/store.js'
@@ -106,7 +107,7 @@ export async function assignedPolicy(store: ManagerStore, computer: Computer): P
  * signed by the manager, in an envelope to its current certificate. Built at send time, never
  * stored in the queue.
  */
-export async function configurationCommandBody(ctx: ManagerContext, computer: Computer): Promise<{body: {envelope: string}; configuration: Configuration; sha256: string}> {
+export async function configurationCommandBody(ctx: ManagerContext, computer: Computer): Promise<{body: Request<'SetSecurityConfiguration'>; configuration: Configuration; sha256: string}> {
   const {store, credentials} = ctx
   const policy = await assignedPolicy(store, computer)
   if (!policy) throw new TetherError('notFound', 'no-policy', `computer ${computer.id} has no policy assigned`, {hint: 'assign one: tether manager policies assign POLICY COMPUTER'})
@@ -116,7 +117,10 @@ export async function configurationCommandBody(ctx: ManagerContext, computer: Co
   // Signed by this manager, then encrypted to the agent: the agent applies only what a manager signed.
   const signed = signData(zlib.gzipSync(configurationBytes(configuration)), credentials.managerCert, credentials.managerKey, ctx.now())
   const envelope = buildEnvelope(signed, new crypto.X509Certificate(pem))
-  return {body: {envelope: envelope.toString('base64')}, configuration, sha256: policy.sha256}
+  // Beside it, who the agent is to the manager (dsa_query -c GetConfiguration shows it).
+  const {tenantId} = await store.meta.identity()
+  const identity = {hostId: computer.id, hostGuid: computer.guid, tenantId, policyId: policy.id, policyName: policy.name}
+  return {body: {envelope: envelope.toString('base64'), identity}, configuration, sha256: policy.sha256}
 }
 
 export interface ConfigurationState {

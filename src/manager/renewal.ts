@@ -2,9 +2,9 @@ import type {HttpSession} from '../channel/http-session.js'
 import {TetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {ManagerContext} from './context.js'
-import {issueAgentCertificate, renewalPoint} from './issuance.js'
+import {issueAgentCertificate} from './issuance.js'
 import {currentCrl} from './revocation.js'
-import {durationMs, Settings} from './settings.js'
+import {getSettings} from './settings.js'
 import type {Computer, RenewedCertificate} from './store/store.js'
 
 /**
@@ -16,16 +16,6 @@ import type {Computer, RenewedCertificate} from './store/store.js'
  * retries.
  */
 
-export function renewalDue(computer: Computer, settings: Settings, now: Date): boolean {
-  if (computer.state !== 'activated' || !computer.certNotBefore || !computer.certNotAfter) return false
-  return computer.renewRequested || now >= renewalPoint(computer.certNotBefore, computer.certNotAfter, settings.renewAfter)
-}
-
-/** Whether an expired certificate may still renew (the grace for agents that were offline). */
-export function withinGrace(notAfter: string | Date, settings: Settings, now: Date): boolean {
-  return now.getTime() <= new Date(notAfter).getTime() + durationMs(settings.expiredRenewalGrace)
-}
-
 /** Issue and install a renewed certificate over this session; it is confirmed later (`confirmRenewal`). */
 export async function renewCertificate(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<RenewedCertificate> {
   // A renewal sent before that the agent never took: it still presents the old certificate.
@@ -34,7 +24,8 @@ export async function renewCertificate(ctx: ManagerContext, session: HttpSession
   const issued = await issueAgentCertificate(ctx, csr, computer.guid, {computerId: computer.id})
   await ctx.store.computers.beginRenewal(computer.id, issued.sha256)
   failpoint('manager-renewal:issued')
-  const reply = await session.command('SetAgentCredentials', {renew: true, certificate: issued.pem, crl: (await currentCrl(ctx)).pem})
+  const {renewAfter} = await getSettings(ctx.store)
+  const reply = await session.command('SetAgentCredentials', {renew: true, certificate: issued.pem, crl: (await currentCrl(ctx)).pem, communication: {renewAfter}})
   if (reply.certificateSha256 !== issued.sha256) throw new TetherError('trust', 'renewal-not-installed', `the agent of computer ${computer.id} did not install its renewed certificate`)
   failpoint('manager-renewal:installed')
   ctx.log.info('certificate-renewal-sent', {computer: computer.id, hostname: computer.hostname, sha256: issued.sha256, notAfter: issued.notAfter})

@@ -15,11 +15,13 @@ export const CRL_VALIDITY_MS = 7 * 86_400_000
 /** Issued this far in the past, so a peer whose clock runs a little behind accepts it. */
 export const BACKDATE_MS = 60 * 60_000
 
+/** Half its validity gone, or issued "in the future" (the clock went back): time to issue again. */
+export function crlAged(crl: PublishedCrl, now: Date): boolean {
+  return Date.parse(crl.nextUpdate) - now.getTime() <= CRL_VALIDITY_MS / 2 || Date.parse(crl.thisUpdate) > now.getTime()
+}
+
 function isCurrent(crl: PublishedCrl, revocationVersion: number, now: Date): boolean {
-  const nextUpdate = Date.parse(crl.nextUpdate)
-  const thisUpdate = Date.parse(crl.thisUpdate)
-  // A thisUpdate in the future means the clock went back: issue again rather than serve it.
-  return crl.revocationVersion === revocationVersion && nextUpdate - now.getTime() > CRL_VALIDITY_MS / 2 && thisUpdate <= now.getTime()
+  return crl.revocationVersion === revocationVersion && !crlAged(crl, now)
 }
 
 /** The current CRL, issued now if the published one is out of date. */

@@ -25,8 +25,8 @@ export class ManagerRuntime {
 
   private constructor(readonly home: ManagerHome, readonly context: ManagerContext & {close(): Promise<void>}) {}
 
-  static async open(home: ManagerHome, options: {log?: Logger} = {}): Promise<ManagerRuntime> {
-    const runtime = new ManagerRuntime(home, await home.open({log: options.log}))
+  static async open(home: ManagerHome, options: {log?: Logger; now?: () => Date} = {}): Promise<ManagerRuntime> {
+    const runtime = new ManagerRuntime(home, await home.open(options))
     try {
       await runtime.renewOwnCertificate()
     } catch (error) {
@@ -45,6 +45,7 @@ export class ManagerRuntime {
 
   async start(port: number, host: string, options: {pollMs?: number} = {}): Promise<{host: string; port: number; heartbeatAddress: string}> {
     this.listener = await HeartbeatListener.create(this.context)
+    this.listener.beforeCatchUp = () => this.renewOwnCertificate()
     const bound = await this.listener.listen(port, host)
     const advertisedHost = ['0.0.0.0', '::'].includes(bound.host) ? os.hostname() : bound.host
     const heartbeatAddress = `${advertisedHost}:${bound.port}`

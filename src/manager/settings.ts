@@ -1,7 +1,8 @@
 import {LISTENER_DEFAULTS, ListenerLimits, MAX_HANDSHAKE_TIMEOUT_SECONDS} from '../channel/limits.js'
 import {TetherError} from '../errors.js'
 import {formatDuration, parseDuration} from '../platform/duration.js'
-import type {ManagerStore} from './store/store.js'
+import {findComputer} from './computers.js'
+import type {CommunicationMode, ManagerStore} from './store/store.js'
 
 /**
  * Manager settings: typed, validated, stored in the registry. Each has a tether name and may have
@@ -31,6 +32,12 @@ export interface Settings {
   listenerHandshakeTimeoutSeconds: number
   listenerIdleTimeoutSeconds: number
   listenerMaxConnectionsPerSource: number
+  communicationMode: CommunicationMode
+  loadBalancerHeartbeatHostname: string
+  loadBalancerHeartbeatPort: number
+  loadBalancerManagerHostname: string
+  loadBalancerManagerPort: number
+  loadBalancerRelayHostname: string
 }
 
 export type SettingName = keyof Settings
@@ -69,7 +76,7 @@ function integer(name: string, min: number, max: number) {
 /** A duration as operators write it (kept as written, so it reads back the same). */
 function duration(name: string, min: number, max: number) {
   return (text: string): string => {
-    const ms = text.trim() === '0s' ? 0 : parseDuration(text, name)
+    const ms = parseDuration(text, name)
     if (ms < min || ms > max) throw bad(name, text, `a duration from ${formatDuration(min) || '0s'} to ${formatDuration(max)}`)
     return text.trim()
   }
@@ -99,8 +106,24 @@ function coded<T extends string>(name: string, codes: Record<string, T>) {
 
 const CLASSIC_PREFIX = 'settings.configuration.'
 
+/** A host name or address (IPv6 without brackets), or empty to clear. */
+function hostname(name: string) {
+  return (text: string): string => {
+    const t = text.trim()
+    if (t !== '' && !/^[\p{L}\p{N}.:_-]{1,253}$/u.test(t)) throw bad(name, text, 'a host name or IP address, or empty')
+    return t
+  }
+}
+
+/** A stored value with its classic key, the same encoding both ways. */
+function plainClassic<T extends string | number>(key: string, values: string, parse: (text: string) => T) {
+  return {key: `${CLASSIC_PREFIX}${key}`, values, parse, format: (value: T) => String(value)}
+}
+
 const AIA_CODES = {'0': 'off', '1': 'any', '2': 'known'} as const
 const DUPLICATE_CODES = {'1': 'refuse', '2': 'new', '3': 'reactivate'} as const
+const COMMUNICATION_CODES = {'1': 'agent-initiated', '2': 'manager-initiated', '3': 'bidirectional'} as const
+const MODES = ['bidirectional', 'manager-initiated', 'agent-initiated'] as const
 
 export const SETTINGS: {[K in SettingName]: Definition<K>} = {
   agentInitiatedActivation: {
@@ -232,6 +255,82 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
     default: LISTENER_DEFAULTS.manager.maxConnectionsPerSource,
     parse: integer('listenerMaxConnectionsPerSource', 1, 100_000),
   },
+  communicationMode: {
+    summary: 'the communication mode new computers get at activation (per computer afterwards: tether manager computers set)',
+    values: MODES.join(' | '),
+    default: 'bidirectional',
+    parse: oneOf('communicationMode', MODES),
+    classic: {key: `${CLASSIC_PREFIX}agentCommunications`, values: '1 (agent-initiated), 2 (manager-initiated), 3 (bidirectional)', ...coded('agentCommunications', COMMUNICATION_CODES)},
+  },
+  loadBalancerHeartbeatHostname: {
+    summary: 'the name agents are told to send heartbeats to, in front of one or several manager nodes (wins over heartbeatAddress); empty: none',
+    values: 'host name or address, or empty',
+    default: '',
+    parse: hostname('loadBalancerHeartbeatHostname'),
+    classic: plainClassic('systemLoadBalancerHeartbeatHostname', 'host name or address', hostname('systemLoadBalancerHeartbeatHostname')),
+  },
+  loadBalancerHeartbeatPort: {
+    summary: 'the port agents are told with loadBalancerHeartbeatHostname; 0: the port the manager listens on',
+    values: 'port, 0 to 65535',
+    default: 0,
+    parse: integer('loadBalancerHeartbeatPort', 0, 65_535),
+    classic: plainClassic('systemLoadBalancerHeartbeatPort', 'port', integer('systemLoadBalancerHeartbeatPort', 0, 65_535)),
+  },
+  loadBalancerManagerHostname: {
+    summary: 'the console name behind a load balancer: stored and shown (tether has no web console)',
+    values: 'host name or address, or empty',
+    default: '',
+    parse: hostname('loadBalancerManagerHostname'),
+    classic: plainClassic('systemLoadBalancerManagerHostname', 'host name or address', hostname('systemLoadBalancerManagerHostname')),
+  },
+  loadBalancerManagerPort: {
+    summary: 'the console port behind a load balancer: stored and shown (tether has no web console)',
+    values: 'port, 0 to 65535',
+    default: 0,
+    parse: integer('loadBalancerManagerPort', 0, 65_535),
+    classic: plainClassic('systemLoadBalancerManagerPort', 'port', integer('systemLoadBalancerManagerPort', 0, 65_535)),
+  },
+  loadBalancerRelayHostname: {
+    summary: 'the relay name behind a load balancer: stored and shown (tether has no relays)',
+    values: 'host name or address, or empty',
+    default: '',
+    parse: hostname('loadBalancerRelayHostname'),
+    classic: plainClassic('systemLoadBalancerRelayHostname', 'host name or address', hostname('systemLoadBalancerRelayHostname')),
+  },
+}
+
+/**
+ * Classic keys for parts tether does not have. Provisioning scripts set them and stop under
+ * `set -e` if refused, so they are accepted and stored, with a note that they change nothing.
+ */
+interface StoredOnlyKey {
+  /** The classic key, or a prefix ending in a dot. */
+  key: string
+  note: string
+  /** Set per computer (`dsm_c -computername NAME`). */
+  perComputer?: boolean
+}
+
+export const STORED_ONLY_KEYS: StoredOnlyKey[] = [
+  {key: `${CLASSIC_PREFIX}statusMonitoringAPIEnabled`, note: 'tether has no status monitoring API'},
+  {key: `${CLASSIC_PREFIX}webserviceAPIEnabled`, note: 'tether has no web service API'},
+  {key: `${CLASSIC_PREFIX}dsruAutoApplyNewDSRUs`, note: 'tether has no rule updates (DSRUs)'},
+  {key: 'settings.security.', note: 'tether has no console sign-in or account security settings'},
+  {key: `${CLASSIC_PREFIX}relayState`, note: 'tether has no relays', perComputer: true},
+]
+
+const STORED_PREFIX = 'classic:'
+
+function storedOnlyKey(name: string): {key: string; spec: StoredOnlyKey} | undefined {
+  const lower = name.trim().toLowerCase()
+  for (const spec of STORED_ONLY_KEYS) {
+    const key = spec.key.toLowerCase()
+    if (key.endsWith('.') ? lower.startsWith(key) && lower.length > key.length : lower === key || `${CLASSIC_PREFIX}${lower}` === key) {
+      return {key: key.endsWith('.') ? name.trim() : spec.key, spec}
+    }
+  }
+
+  return undefined
 }
 
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
@@ -266,13 +365,17 @@ export async function getSettings(store: ManagerStore): Promise<Settings> {
 }
 
 export interface SettingView {
-  name: SettingName
+  name: SettingName | string
   value: Settings[SettingName]
   isDefault: boolean
   classicKey?: string
   classicValue?: string
   values: string
   summary: string
+  /** A classic key tether stores but does not act on: why. */
+  noEffect?: string
+  /** Set for this computer only (`dsm_c -computername`). */
+  computer?: string
 }
 
 function view(name: SettingName, settings: Settings, stored: Map<string, string>, reveal: boolean): SettingView {
@@ -293,16 +396,55 @@ function view(name: SettingName, settings: Settings, stored: Map<string, string>
 export async function describeSettings(store: ManagerStore, options: {reveal?: boolean} = {}): Promise<SettingView[]> {
   const stored = await store.settings.all()
   const settings = settingsFrom(stored)
-  return SETTING_NAMES.map((name) => view(name, settings, stored, options.reveal ?? false))
+  const stores = [...stored.keys()].filter((k) => k.startsWith(STORED_PREFIX)).sort().map((k) => storedOnlyView(k, stored.get(k)))
+  return [...SETTING_NAMES.map((name) => view(name, settings, stored, options.reveal ?? false)), ...stores]
 }
 
-export async function describeSetting(store: ManagerStore, name: string, options: {reveal?: boolean} = {}): Promise<SettingView> {
+function storedOnlyView(storedName: string, raw: string | undefined): SettingView {
+  const [, scope, ...rest] = storedName.split(':')
+  const computer = scope === 'computer' ? rest.shift() : undefined
+  const key = computer === undefined ? [scope, ...rest].join(':') : rest.join(':')
+  const value = raw === undefined ? '' : (JSON.parse(raw) as string)
+  return {name: key, value, isDefault: raw === undefined, classicKey: key, classicValue: value, values: 'any (stored, no effect)', summary: storedOnlyKey(key)?.spec.note ?? 'stored', noEffect: storedOnlyKey(key)?.spec.note ?? 'stored', ...(computer ? {computer} : {})}
+}
+
+/** Where a stored-only key lives: per computer (by GUID) or for the whole manager. */
+async function storedOnlyName(store: ManagerStore, name: string, computerRef: string | undefined): Promise<{storedName: string; key: string; computer?: string}> {
+  const found = storedOnlyKey(name)!
+  if (found.spec.perComputer && computerRef === undefined) {
+    throw new TetherError('usage', 'setting-needs-computer', `${found.key} is set per computer`, {hint: 'name the computer: dsm_c -action changesetting -computername NAME -name KEY -value VALUE'})
+  }
+
+  if (!found.spec.perComputer && computerRef !== undefined) throw notPerComputer(found.key)
+  if (computerRef === undefined) return {storedName: `${STORED_PREFIX}${found.key}`, key: found.key}
+  const computer = await findComputer(store, computerRef)
+  return {storedName: `${STORED_PREFIX}computer:${computer.guid}:${found.key}`, key: found.key, computer: computer.guid}
+}
+
+function notPerComputer(name: string): TetherError {
+  return new TetherError('usage', 'setting-not-per-computer', `${name} is a manager-wide setting, not one per computer`, {hint: 'leave out -computername'})
+}
+
+export async function describeSetting(store: ManagerStore, name: string, options: {reveal?: boolean; computer?: string} = {}): Promise<SettingView> {
+  if (storedOnlyKey(name)) {
+    const {storedName} = await storedOnlyName(store, name, options.computer)
+    return storedOnlyView(storedName, (await store.settings.all()).get(storedName))
+  }
+
   const resolved = resolveSettingName(name)
+  if (options.computer !== undefined) throw notPerComputer(name)
   return (await describeSettings(store, options)).find((s) => s.name === resolved.name)!
 }
 
 /** Parse (in the encoding of the name used: classic keys take classic values) and store. */
-export async function setSetting(store: ManagerStore, name: string, text: string, now: Date = new Date()): Promise<SettingView> {
+export async function setSetting(store: ManagerStore, name: string, text: string, now: Date = new Date(), options: {computer?: string} = {}): Promise<SettingView> {
+  if (storedOnlyKey(name)) {
+    const {storedName} = await storedOnlyName(store, name, options.computer)
+    await store.settings.set(storedName, JSON.stringify(text), now)
+    return storedOnlyView(storedName, JSON.stringify(text))
+  }
+
+  if (options.computer !== undefined) throw notPerComputer(name)
   const resolved = resolveSettingName(name)
   const def = SETTINGS[resolved.name] as Definition<SettingName>
   const value = resolved.classic && def.classic ? def.classic.parse(text) : def.parse(text)
@@ -321,13 +463,20 @@ export function listenerLimits(settings: Settings): ListenerLimits {
 }
 
 /** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */
+/**
+ * Where agents are told to send heartbeats: the load balancer's name (several manager nodes behind
+ * it), else the heartbeatAddress setting, else where `manager start` last listened.
+ */
 export async function advertisedHeartbeatAddress(store: ManagerStore): Promise<string | undefined> {
-  return (await getSettings(store)).heartbeatAddress || (await store.meta.get('listening_address')) || undefined
-}
+  const settings = await getSettings(store)
+  const listening = (await store.meta.get('listening_address')) || undefined
+  if (settings.loadBalancerHeartbeatHostname) {
+    const host = settings.loadBalancerHeartbeatHostname.includes(':') ? `[${settings.loadBalancerHeartbeatHostname}]` : settings.loadBalancerHeartbeatHostname
+    const port = settings.loadBalancerHeartbeatPort || Number(/:(\d+)$/.exec(listening ?? '')?.[1] ?? 4120)
+    return `${host}:${port}`
+  }
 
-/** Milliseconds of a duration setting. */
-export function durationMs(text: string): number {
-  return text.trim() === '0s' ? 0 : parseDuration(text, 'duration')
+  return settings.heartbeatAddress || listening
 }
 
 /**
@@ -335,7 +484,7 @@ export function durationMs(text: string): number {
  * two heartbeats (one may be missed); a lifetime or interval that leaves less is refused.
  */
 function checkRenewalWindow(settings: Settings): void {
-  const lifetime = durationMs(settings.agentCertificateLifetime)
+  const lifetime = parseDuration(settings.agentCertificateLifetime, 'agentCertificateLifetime')
   const window = lifetime * (1 - settings.renewAfter)
   const needed = 2 * settings.heartbeatIntervalSeconds * 1000
   if (window < needed) {

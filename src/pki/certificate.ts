@@ -71,6 +71,12 @@ export function summarize(certificate: crypto.X509Certificate): CertificateSumma
   }
 }
 
+/** The point `fraction` of the way through a validity period (when a certificate is due for renewal). */
+export function renewalPoint(notBefore: string | Date, notAfter: string | Date, fraction: number): Date {
+  const from = new Date(notBefore).getTime()
+  return new Date(from + (new Date(notAfter).getTime() - from) * fraction)
+}
+
 export function validityProblem(certificate: crypto.X509Certificate, now: Date = new Date()): 'expired' | 'not-yet-valid' | undefined {
   if (now.getTime() > new Date(certificate.validTo).getTime()) return 'expired'
   if (now.getTime() < new Date(certificate.validFrom).getTime()) return 'not-yet-valid'

@@ -1,12 +1,15 @@
 import {TetherError} from '../errors.js'
 
-/** Durations as operators write them: a number and a unit, or several (`90s`, `1h30m`, `7d`). */
+/**
+ * The one parser for durations and times on the command line and in settings: a number and a
+ * unit, or several (`90s`, `1h30m`, `7d`); `--since` takes one of those as an age, or an ISO time.
+ */
 
 const UNITS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
 const PART = /(\d+)(ms|s|m|h|d)/gy
 
-/** Milliseconds in `text`; a usage error naming `what` when it is not a duration. */
-export function parseDuration(text: string, what: string): number {
+/** Milliseconds in `text`, or undefined when it is not a duration. */
+function durationMs(text: string): number | undefined {
   const trimmed = text.trim()
   let total = 0
   let end = 0
@@ -16,11 +19,17 @@ export function parseDuration(text: string, what: string): number {
     end = PART.lastIndex
   }
 
-  if (trimmed === '' || end !== trimmed.length) {
+  return trimmed === '' || end !== trimmed.length ? undefined : total
+}
+
+/** Milliseconds in `text`; a usage error naming `what` when it is not a duration. */
+export function parseDuration(text: string, what = 'duration'): number {
+  const ms = durationMs(text)
+  if (ms === undefined) {
     throw new TetherError('usage', 'bad-duration', `${what} "${text}" is not a duration`, {hint: 'write a number and a unit (ms, s, m, h, d), e.g. 30s, 15m, 1h30m, 7d'})
   }
 
-  return total
+  return ms
 }
 
 /** The shortest way to write `ms` back (1h30m, 250ms). */
@@ -36,4 +45,15 @@ export function formatDuration(ms: number): string {
   }
 
   return parts.join('')
+}
+
+/** `--since`: an ISO 8601 time, or an age such as `90s`, `15m`, `2h`, `7d`. Returns ISO (UTC). */
+export function parseSince(text: string, now: Date = new Date()): string {
+  const age = durationMs(text)
+  if (age !== undefined) return new Date(now.getTime() - age).toISOString()
+  const absolute = Date.parse(text)
+  if (!Number.isNaN(absolute) && /^\d{4}-\d{2}-\d{2}/.test(text.trim())) return new Date(absolute).toISOString()
+  throw new TetherError('usage', 'bad-since', `"${text}" is neither a time nor an age`, {
+    hint: 'use an ISO 8601 time (2026-05-01T12:00:00Z) or an age such as 30s, 15m, 2h, 7d',
+  })
 }

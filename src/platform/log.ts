@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+
 /**
  * Daemon logs: one line per event on stderr, stable and greppable. logfmt by default
  * (`ts=... level=warn event=handshake-refused peer=127.0.0.1:5555 reason=unknown-ca`), or one
@@ -68,13 +70,43 @@ export interface LoggerOptions {
   level?: LogLevel
   /** Where lines go (default stderr). */
   write?: (line: string) => void
+  /** Further sinks each line also goes to (a size-capped file: fileSink). */
+  also?: Array<(line: string) => void>
   now?: () => Date
+}
+
+/**
+ * A sink appending each line to a file, owner-only, capped in size: past `maxBytes` the file is
+ * moved to FILE.1 (replacing the previous one) and a new one started, so at most twice the cap is
+ * kept. A write that fails (disk full) is dropped: logging never takes the daemon down.
+ */
+export function fileSink(file: string, maxBytes: number): (line: string) => void {
+  let size = -1
+  return (line: string) => {
+    try {
+      if (size < 0) size = fs.existsSync(file) ? fs.statSync(file).size : 0
+      if (size + Buffer.byteLength(line) > maxBytes && size > 0) {
+        fs.renameSync(file, `${file}.1`)
+        size = 0
+      }
+
+      fs.appendFileSync(file, line, {mode: 0o600})
+      size += Buffer.byteLength(line)
+    } catch {
+      size = -1
+    }
+  }
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const format = options.format ?? 'logfmt'
   const threshold = LOG_LEVELS.indexOf(options.level ?? 'info')
-  const write = options.write ?? ((line: string) => void process.stderr.write(line))
+  const primary = options.write ?? ((line: string) => void process.stderr.write(line))
+  const sinks = [primary, ...(options.also ?? [])]
+  const write = (line: string) => {
+    for (const sink of sinks) sink(line)
+  }
+
   const now = options.now ?? (() => new Date())
   const at = (level: LogLevel) => (event: string, fields?: LogFields) => {
     if (LOG_LEVELS.indexOf(level) >= threshold) write(formatLine(format, now(), level, event, fields))

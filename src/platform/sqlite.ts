@@ -1,8 +1,9 @@
 import fs from 'node:fs'
+import path from 'node:path'
 
 import type BetterSqlite3 from 'better-sqlite3'
 
-import {TetherError} from '../errors.js'
+import {TetherError, errnoCode} from '../errors.js'
 
 /**
  * Embedded SQLite (better-sqlite3, loaded only when a command needs it) with numbered migrations
@@ -53,7 +54,7 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
     db.pragma('foreign_keys = ON')
     db.pragma('synchronous = NORMAL')
   } catch (error) {
-    throw corrupt(error)
+    throw accessProblem(file, options.what, error) ?? corrupt(error)
   }
 
   try {
@@ -83,6 +84,30 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
   }
 
   return db
+}
+
+/**
+ * A database that cannot be opened for writing is a permission or read-only-filesystem problem,
+ * never damage: say which (EACCES, EROFS), and never advise re-creating anything.
+ */
+export function accessProblem(file: string, what: string, cause: unknown): TetherError | undefined {
+  const dir = path.dirname(file)
+  for (const [target, mode] of [[dir, fs.constants.W_OK | fs.constants.X_OK], [file, fs.constants.R_OK | fs.constants.W_OK]] as const) {
+    try {
+      if (target === file && !fs.existsSync(file)) continue
+      fs.accessSync(target, mode)
+    } catch (error) {
+      const code = errnoCode(error)
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') continue
+      const where = target === dir ? `its directory ${dir}` : file
+      return new TetherError('usage', code === 'EROFS' ? 'database-read-only' : 'database-permission', `${what} ${file} cannot be opened for writing: ${where} is ${code === 'EROFS' ? 'on a read-only file system' : 'not writable by this user'} (${code}); nothing is damaged`, {
+        hint: code === 'EROFS' ? 'mount it read-write, or copy the directory to writable storage' : `run as the user that owns ${dir} (see \`ls -ld ${dir}\`), or give this user write access`,
+        cause,
+      })
+    }
+  }
+
+  return undefined
 }
 
 export function schemaVersion(db: Database): number {

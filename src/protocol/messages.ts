@@ -25,12 +25,25 @@ export const ActivationRequestArgsSchema = v.object({
   displayname: v.optional(text(1024)),
   description: v.optional(text(4096)),
   group: v.optional(text(1024)),
+  groupid: v.optional(text(256)),
+  policy: v.optional(text(256)),
   policyid: v.optional(text(256)),
   tenantID: v.optional(text(256)),
   token: v.optional(text(1024)),
+  relaygroup: v.optional(text(1024)),
+  relaygroupid: v.optional(text(256)),
+  relayid: v.optional(text(256)),
+  externalid: v.optional(text(1024)),
 })
 export type ActivationRequestArgs = v.InferOutput<typeof ActivationRequestArgsSchema>
-export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'policyid', 'tenantID', 'token'] as const
+export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'groupid', 'policy', 'policyid', 'tenantID', 'token', 'relaygroup', 'relaygroupid', 'relayid', 'externalid'] as const
+
+/** `dsa_control -m key:value ...`: what the operator asked the manager to change, told in GetAgentStatus. */
+export const HeartbeatRequestSchema = v.object({
+  ...v.omit(ActivationRequestArgsSchema, ['token', 'tenantID', 'hostname']).entries,
+  updateConfiguration: v.optional(v.boolean()),
+})
+export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequestSchema>
 
 export const HostInfoSchema = v.object({
   hostname: text(253),
@@ -53,6 +66,8 @@ export const AgentCommunicationSchema = v.object({
   managerAddress: v.nullable(text(300)),
   mode: MODE,
   heartbeatSeconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  /** The fraction of its certificate's lifetime after which the manager renews it (shown by agent status). */
+  renewAfter: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
 })
 export type AgentCommunication = v.InferOutput<typeof AgentCommunicationSchema>
 const CommunicationChangeSchema = v.partial(AgentCommunicationSchema)
@@ -69,6 +84,7 @@ export const AgentStatusReplySchema = v.object({
   configuration: v.optional(AppliedConfigurationSchema),
   /** The number of the CRL the agent holds (0: none); the manager sends a newer one. */
   crlNumber: v.optional(COUNT),
+  heartbeatRequest: v.optional(HeartbeatRequestSchema),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 
@@ -88,8 +104,14 @@ export const ActivationReportSchema = v.object({
   message: text(4096),
   hint: v.optional(text(4096)),
   computer: v.optional(v.object({id: COUNT, guid: text(64), hostname: text(253)})),
+  /** What the manager did not apply (a policy not found...), for the operator. */
+  warnings: v.optional(v.array(text(1024))),
 })
 export type ActivationReport = v.InferOutput<typeof ActivationReportSchema>
+
+/** Who the manager says this computer is, sent with its configuration (sendCommand --get GetConfiguration shows it). */
+export const ComputerIdentitySchema = v.object({hostId: COUNT, hostGuid: text(64), tenantId: text(64), policyId: v.optional(COUNT), policyName: v.optional(text(256))})
+export type ComputerIdentity = v.InferOutput<typeof ComputerIdentitySchema>
 
 const Empty = v.object({})
 const Accepted = v.object({accepted: v.literal(true), sha256: SHA256})
@@ -106,7 +128,7 @@ export const MESSAGES = {
   GetAgentStatus: {request: Empty, reply: AgentStatusReplySchema},
   GetAgentEvents: {request: v.object({limit: v.optional(COUNT), after: v.optional(COUNT)}), reply: AgentEventsReplySchema},
   AckAgentEvents: {request: v.object({instance: text(128), through: COUNT}), reply: v.object({deleted: COUNT})},
-  SetSecurityConfiguration: {request: v.object({envelope: v.string()}), reply: AppliedConfigurationSchema},
+  SetSecurityConfiguration: {request: v.object({envelope: v.string(), identity: v.optional(ComputerIdentitySchema)}), reply: AppliedConfigurationSchema},
   SetCommunication: {request: CommunicationChangeSchema, reply: AgentCommunicationSchema},
   Deactivate: {request: Empty, reply: v.object({state: v.literal('unactivated')})},
   ReportActivationResult: {request: ActivationReportSchema, reply: v.object({received: v.literal(true)})},

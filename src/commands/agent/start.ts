@@ -1,7 +1,10 @@
+import path from 'node:path'
+
 import {Flags} from '@oclif/core'
 
 import {AgentDaemon} from '../../agent/daemon.js'
 import {LISTENER_DEFAULTS, MAX_HANDSHAKE_TIMEOUT_SECONDS} from '../../channel/limits.js'
+import {AGENT_LOG_FILE, AGENT_LOG_MAX_BYTES} from '../../agent/diagnostics.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {untilSignalled} from '../../cli/foreground.js'
 import {daemonLogger, logFormatFlag, logLevelFlag} from '../../cli/flags.js'
@@ -9,7 +12,7 @@ import {DEFAULT_AGENT_PORT} from '../../platform/paths.js'
 
 export default class AgentStart extends AgentCommand {
   static summary = 'Run the agent in the foreground (HTTPS command server; stops on SIGINT/SIGTERM)'
-  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. A connection must finish its TLS handshake within --handshake-timeout and is closed after --idle-timeout of silence; one address may hold at most --max-connections-per-source connections at once. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening. Logs one line per event on stderr (listening, refused handshakes and commands, activation, deactivation, a reset noticed, configuration applied or rejected, failed heartbeats, dsa_control requests, stop): logfmt, or JSON with --log-format json; --log-level debug adds accepted handshakes and sent heartbeats. Secrets are never logged.`
+  static description = `Serves the manager over TLS: before activation in the bootstrap context (the shipped bootstrap certificate; only host information and activation commands), after activation in the mutual context (its CA-issued certificate; the manager must present a certificate from the same CA, verified in the handshake). A bound agent (ds_agent_dsm.crt present) serves only the manager presenting exactly that certificate. Activation and reset take effect without a restart. A connection must finish its TLS handshake within --handshake-timeout and is closed after --idle-timeout of silence; one address may hold at most --max-connections-per-source connections at once. Listens on 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 for a real deployment). With --json, prints one JSON line when listening. Logs one line per event on stderr (listening, refused handshakes and commands, activation, deactivation, a reset noticed, configuration applied or rejected, failed heartbeats, dsa_control requests, stop): logfmt, or JSON with --log-format json; --log-level debug adds accepted handshakes and sent heartbeats. Secrets are never logged. The same lines are kept in ds_agent.log in dsa_core (at most 1 MiB, plus the previous 1 MiB as ds_agent.log.1) for the diagnostic package (dsa_control -d).`
   static examples = [
     '<%= config.bin %> agent start',
     '<%= config.bin %> agent start --host 0.0.0.0 --port 4118',
@@ -42,7 +45,8 @@ export default class AgentStart extends AgentCommand {
         idleTimeoutMs: flags['idle-timeout'] * 1000,
         maxConnectionsPerSource: flags['max-connections-per-source'],
       },
-      logger: daemonLogger(flags),
+      // Also kept in a size-capped file in dsa_core, for the diagnostic package (dsa_control -d).
+      logger: daemonLogger(flags, {path: path.join(this.dsaCore.dir, AGENT_LOG_FILE), maxBytes: AGENT_LOG_MAX_BYTES}),
     })
     const {store} = daemon.runtime
     const stopped = untilSignalled(() => daemon.stop())

@@ -9,6 +9,7 @@ import {fieldLines} from '../../cli/render.js'
 import {ExitCode, TetherError, errnoCode} from '../../errors.js'
 import {BulkResult, activateMany, parseTargets} from '../../manager/bulk.js'
 import {activate} from '../../manager/manager-initiated.js'
+import {getSettings} from '../../manager/settings.js'
 
 export default class ManagerActivate extends ManagerCommand {
   static summary = 'Activate agents (manager-initiated): issue their certificates and switch them to mutual TLS'
@@ -33,7 +34,9 @@ With --from FILE (one HOST[:PORT] per line, # comments; - for standard input) ma
 
   async run() {
     const {args, flags} = await this.parse(ManagerActivate)
-    const request = {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy}
+    // New computers get the mode the manager is set to (classic agentCommunications).
+    const {communicationMode: mode} = await getSettings(await this.store())
+    const request = {displayName: flags['display-name'], description: flags.description, group: flags.group, policy: flags.policy, mode}
     if (flags.from !== undefined && args.target) throw new TetherError('usage', 'target-and-from', 'give one agent HOST[:PORT] or --from FILE, not both')
     if (flags.from !== undefined) return this.bulk(flags.from, flags.concurrency, request)
     const target = await valueOrAsk(args.target, {what: 'the agent to activate (HOST[:PORT])', message: 'Agent to activate (HOST[:PORT])', hint: 'e.g. tether manager activate 10.0.0.12, or --from FILE'})

@@ -14,7 +14,7 @@ const certificateLines = (summary: CertificateSummary) =>
   ], '  ')
 
 export default class ManagerShow extends ManagerCommand {
-  static summary = 'Show the manager home: CA and manager certificates, tenant ID, registry'
+  static summary = 'Show the manager home: CA and manager certificates (current and previous), tenant ID, registry'
   static examples = ['<%= config.bin %> manager show', '<%= config.bin %> manager show --json | jq -r .manager.sha256']
 
   async run() {
@@ -33,6 +33,11 @@ export default class ManagerShow extends ManagerCommand {
     this.log(certificateLines(summary.ca).join('\n'))
     this.log('Manager certificate')
     this.log(certificateLines(summary.manager).join('\n'))
+    if (summary.previousManager) {
+      this.log('Previous manager certificate (still presented to agents bound to it, until it expires)')
+      this.log(certificateLines(summary.previousManager).join('\n'))
+    }
+
     return {...summary, warnings}
   }
 }

@@ -47,18 +47,8 @@ export function resolveJournalSource(flags: {home?: string; dsaCore?: string}, e
   })
 }
 
-const UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
-
-/** `--since`: an ISO 8601 time, or an age such as `90s`, `15m`, `2h`, `7d`. Returns ISO (UTC). */
-export function parseSince(text: string, now: Date = new Date()): string {
-  const relative = /^(\d+)\s*([smhd])$/i.exec(text.trim())
-  if (relative) return new Date(now.getTime() - Number(relative[1]) * UNITS[relative[2].toLowerCase()]).toISOString()
-  const absolute = Date.parse(text)
-  if (!Number.isNaN(absolute) && /^\d{4}-\d{2}-\d{2}/.test(text.trim())) return new Date(absolute).toISOString()
-  throw new TetherError('usage', 'bad-since', `"${text}" is neither a time nor an age`, {
-    hint: 'use an ISO 8601 time (2026-05-01T12:00:00Z) or an age such as 30s, 15m, 2h, 7d',
-  })
-}
+/** `--since`: see platform/duration.ts (the one parser). */
+export {parseSince} from '../../platform/duration.js'
 
 /** One line per attempt (and the detail indented below it); refused in red, failed in yellow. */
 export function formatEntry(row: JournalRow, paint: ChalkInstance): string {

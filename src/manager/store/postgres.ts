@@ -9,6 +9,7 @@ import type {
   AppliedConfiguration,
   CommunicationChange,
   Computer,
+  ComputerDescription,
   ContactRecord,
   EventBatch,
   EventFilter,
@@ -176,6 +177,14 @@ export class PostgresManagerStore implements ManagerStore {
         heartbeat_interval_s = CASE WHEN $3::boolean THEN $4::integer ELSE heartbeat_interval_s END,
         missed_heartbeats = CASE WHEN $5::boolean THEN $6::integer ELSE missed_heartbeats END WHERE id = $1`,
       id, change.mode ?? null, change.heartbeatIntervalSeconds !== undefined, change.heartbeatIntervalSeconds ?? null, change.missedHeartbeats !== undefined, change.missedHeartbeats ?? null)
+    },
+
+    describe: async (id: number, change: ComputerDescription): Promise<void> => {
+      const words = change.classicWords && Object.keys(change.classicWords).length > 0 ? JSON.stringify(change.classicWords) : null
+      await this.sql.run(`UPDATE computers SET display_name = coalesce($2, display_name), description = coalesce($3, description), group_name = coalesce($4, group_name),
+        host_info = CASE WHEN $5::jsonb IS NULL THEN host_info
+          ELSE coalesce(host_info, '{}'::jsonb) || jsonb_build_object('classicWords', coalesce(host_info->'classicWords', '{}'::jsonb) || $5::jsonb) END
+        WHERE id = $1`, id, change.displayName ?? null, change.description ?? null, change.group ?? null, words)
     },
 
     recordContact: async (id: number, contact: ContactRecord): Promise<void> => {

@@ -9,6 +9,7 @@ import type {
   AppliedConfiguration,
   CommunicationChange,
   Computer,
+  ComputerDescription,
   ContactRecord,
   EventBatch,
   EventFilter,
@@ -195,6 +196,20 @@ export class SqliteManagerStore implements ManagerStore {
         interval: change.heartbeatIntervalSeconds ?? null,
         setMissed: change.missedHeartbeats === undefined ? 0 : 1,
         missed: change.missedHeartbeats ?? null,
+      })
+    },
+
+    describe: async (id: number, change: ComputerDescription): Promise<void> => {
+      this.sql.run(`UPDATE computers SET display_name = coalesce(@displayName, display_name), description = coalesce(@description, description),
+        group_name = coalesce(@group, group_name),
+        host_info = CASE WHEN @words IS NULL THEN host_info
+          ELSE json_set(coalesce(host_info, '{}'), '$.classicWords', json_patch(coalesce(json_extract(host_info, '$.classicWords'), '{}'), @words)) END
+        WHERE id = @id`, {
+        id,
+        displayName: change.displayName ?? null,
+        description: change.description ?? null,
+        group: change.group ?? null,
+        words: change.classicWords && Object.keys(change.classicWords).length > 0 ? JSON.stringify(change.classicWords) : null,
       })
     },
 

@@ -225,6 +225,18 @@ export interface ComputerStore {
   abandonRenewal(id: number, at: Date): Promise<void>
   /** Renew these computers (all, with no ids) at their next contact. Returns how many were marked. */
   requestRenewal(ids: number[] | 'all'): Promise<number>
+  /**
+   * Change what the operator asked with `dsa_control -m`: the given fields only, and classic
+   * words tether keeps without acting on, merged into the host information under `classicWords`.
+   */
+  describe(id: number, change: ComputerDescription): Promise<void>
+}
+
+export interface ComputerDescription {
+  displayName?: string
+  description?: string
+  group?: string
+  classicWords?: Record<string, string>
 }
 
 export interface CertificateStore {

@@ -13,11 +13,14 @@ export default class SettingsGet extends ManagerCommand {
   ]
 
   static args = {name: Args.string({description: 'setting name', required: true})}
-  static flags = {reveal: Flags.boolean({description: 'show secret values (the activation token)', default: false})}
+  static flags = {
+    reveal: Flags.boolean({description: 'show secret values (the activation token)', default: false}),
+    computer: Flags.string({description: 'for classic keys set per computer (relayState): the computer'}),
+  }
 
   async run() {
     const {args, flags} = await this.parse(SettingsGet)
-    const setting = await describeSetting(await this.store(), args.name, {reveal: flags.reveal})
+    const setting = await describeSetting(await this.store(), args.name, {reveal: flags.reveal, computer: flags.computer})
     this.log(settingLine(setting))
     return setting
   }

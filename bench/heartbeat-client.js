@@ -1,17 +1,19 @@
-// Child process for the heartbeat benchmark: simulated activated agents, each presenting its own
+// Child process for the heartbeat benchmarks: simulated activated agents, each presenting its own
 // CA-issued certificate, sending heartbeats to one server, with bounded concurrency. Run in its own
 // process so the server's CPU time and memory are the server's alone.
 //
 //   node bench/heartbeat-client.js CONFIG.json
 //
-// CONFIG: {target: "tether"|"nginx", host, port, ca, tls: {minVersion, ciphers, ecdhCurve},
-// agents: [{cert, key, hostname, sha256}], count, concurrency, resume}. Per heartbeat: a TLS connection with the agent's certificate (the server
-// is verified against the CA, not by name), then
-//  - tether: the agent is TLS client but HTTP *server*: the manager sends POST /GetAgentStatus over
-//    the connection, the agent answers with a gzip JSON status, and the manager closes;
-//  - nginx: the reference is an ordinary HTTPS server, so the agent is HTTP client there: one
-//    POST /GetAgentStatus (the same gzip body the manager sends) with `Connection: close`, a
-//    200 reply, and nginx closes.
+// CONFIG: {target (a label), agentServes, host, port, ca, tls: {minVersion, ciphers, ecdhCurve},
+// agents: [{cert, key, hostname, sha256}], status: {crlNumber, managerSha256, caSha256}, count,
+// concurrency, resume}. Per heartbeat: a TLS connection with the agent's certificate (the server is
+// verified against the CA, not by name), then
+//  - agentServes (tether, node-tls): the agent is TLS client but HTTP *server*: the server sends
+//    POST /GetAgentStatus (and, today, more) over the connection, the agent answers with gzip JSON,
+//    and the server closes;
+//  - otherwise (nginx): the reference is an ordinary HTTPS server, so the agent is HTTP client
+//    there: one POST /GetAgentStatus (the same gzip body the manager sends) with
+//    `Connection: close`, a 200 reply, and nginx closes.
 // A heartbeat counts once the exchange happened and the server closed; latency is from the start
 // of the TCP connect to the close. With `resume`, each agent offers the last session ticket it got.
 //
@@ -81,7 +83,7 @@ lines.once('close', () => process.exit())
  * manager's heartbeat exchange shows up as failures here rather than as a silently shorter run.
  */
 const replies = {
-  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, clock: new Date().toISOString()}),
+  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, ...config.status, clock: new Date().toISOString()}),
   GetAgentEvents: (agent) => ({instance: agent.instance, events: [], more: false}),
   AckAgentEvents: () => ({deleted: 0}),
 }
@@ -163,7 +165,7 @@ function heartbeat(agent) {
       state.reused = socket.isSessionReused()
       meta.protocol ??= socket.getProtocol()
       meta.cipher ??= socket.getCipher()?.name
-      if (config.target === 'tether') agentServer.emit('connection', socket)
+      if (config.agentServes) agentServer.emit('connection', socket)
       else askReference(socket, state)
     })
     socket.on('error', (error) => {

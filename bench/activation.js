@@ -67,6 +67,7 @@ export async function run({
       console.log(`activation: signature floor (${floor.version}, openssl speed -seconds ${floor.seconds}): RSA-2048 sign ${f(floor[2048].signMs)}, verify ${f(floor[2048].verifyMs)}; RSA-3072 sign ${f(floor[3072].signMs)}, verify ${f(floor[3072].verifyMs)}; per activation 2 RSA-2048 + 1 RSA-3072 signatures = ${f(act.signMs)}, ${f(act.allMs)} with its 4 verifications (a CRL, when issued, is 1 RSA-3072 signature more)`)
     }
 
+    if (profileDir) console.log('activation: profiling on: the activation rows carry the profiler\'s overhead (the reference rows do not), so x_ref_cpu reads high; measure without TETHER_BENCH_MANAGER_PROFILE')
     const pool = await keyPool(root, concurrencies.length * (agents + WARMUP_AGENTS))
     const home = await initManagerHome(path.join(work, 'manager'), {hostnames: ['localhost', '127.0.0.1']})
     context = await home.open()

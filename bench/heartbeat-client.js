@@ -6,7 +6,8 @@
 //
 // CONFIG: {target (a label), agentServes, host, port, ca, tls: {minVersion, ciphers, ecdhCurve},
 // agents: [{cert, key, hostname, sha256}], status: {crlNumber, managerSha256, caSha256}, count,
-// concurrency, resume}. Per heartbeat: a TLS connection with the agent's certificate (the server is
+// concurrency, resume, maxSeconds?}. With maxSeconds, no timed heartbeat starts after that many
+// seconds (the rest are reported as `skipped`): a bound for a server too slow to finish `count`. Per heartbeat: a TLS connection with the agent's certificate (the server is
 // verified against the CA, not by name), then
 //  - agentServes (tether, node-tls): the agent is TLS client but HTTP *server*: the server sends
 //    POST /GetAgentStatus (and, today, more) over the connection, the agent answers with gzip JSON,
@@ -181,15 +182,22 @@ function heartbeat(agent) {
 }
 
 /** `count` heartbeats, agent i % agents.length each, `concurrency` in flight; failures are counted, not fatal. */
-async function send(count) {
+async function send(count, maxSeconds) {
   const latencies = []
   const errors = new Map()
   let reused = 0
   let failed = 0
   let commands = 0
+  let skipped = 0
   const cpuStart = process.cpuUsage()
   const start = performance.now()
+  const deadline = maxSeconds ? start + maxSeconds * 1000 : Infinity
   await mapConcurrent(Array.from({length: count}, (_, i) => agents[i % agents.length]), config.concurrency, async (agent) => {
+    if (performance.now() > deadline) {
+      skipped++
+      return
+    }
+
     try {
       const result = await heartbeat(agent)
       latencies.push(result.ms)
@@ -202,7 +210,7 @@ async function send(count) {
     }
   })
   const wallMs = performance.now() - start
-  return {ok: latencies.length, failed, reused, commands, wallMs, cpuMs: cpuMsSince(cpuStart), latencies, errors: Object.fromEntries([...errors].slice(0, 5))}
+  return {ok: latencies.length, failed, skipped, reused, commands, wallMs, cpuMs: cpuMsSince(cpuStart), latencies, errors: Object.fromEntries([...errors].slice(0, 5))}
 }
 
 try {
@@ -210,7 +218,7 @@ try {
   if (warm.ok === 0) throw new Error(`every warm-up heartbeat failed: ${JSON.stringify(warm.errors)}`)
   process.stdout.write(`${JSON.stringify({phase: 'warm', ok: warm.ok, failed: warm.failed, errors: warm.errors})}\n`)
   await stdinLines.next()
-  const timed = await send(config.count)
+  const timed = await send(config.count, config.maxSeconds)
   const {latencies, ...rest} = timed
   process.stdout.write(`${JSON.stringify({
     phase: 'done',

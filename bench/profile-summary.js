@@ -2,7 +2,10 @@
 // functions by self time, and by inclusive time per module (a file under src/ or a package), so
 // hot spots can be named without opening DevTools.
 //
-//   node bench/profile-summary.js FILE.cpuprofile [--top N] [--filter TEXT]
+//   node bench/profile-summary.js FILE.cpuprofile [--top N] [--filter TEXT] [--callers TEXT]
+//
+// --callers TEXT: instead, the call paths (innermost first, 8 frames) of the samples whose own
+// frame's label contains TEXT, heaviest first: where a hot function is called from.
 //
 // Percentages are of the busy samples (all but "(idle)": the process waiting on its peers), with
 // milliseconds beside. A native function (no source: OpenSSL through node:crypto/tls, the
@@ -12,7 +15,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-const options = {'--top': '25', '--filter': undefined}
+const options = {'--top': '25', '--filter': undefined, '--callers': undefined}
 let file
 const args = process.argv.slice(2)
 for (let i = 0; i < args.length; i++) {
@@ -24,7 +27,7 @@ for (let i = 0; i < args.length; i++) {
 const top = Number(options['--top'])
 const filter = options['--filter']
 if (!file || !Number.isInteger(top) || top < 1) {
-  console.error('usage: node bench/profile-summary.js FILE.cpuprofile [--top N] [--filter TEXT]')
+  console.error('usage: node bench/profile-summary.js FILE.cpuprofile [--top N] [--filter TEXT] [--callers TEXT]')
   process.exit(2)
 }
 const profile = JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -96,6 +99,21 @@ for (const [id, count] of hits) {
 const idle = [...hits].filter(([id]) => byId.get(id).callFrame.functionName === '(idle)').reduce((sum, [, n]) => sum + n, 0)
 const busy = Math.max(1, total - idle)
 const msPerSample = durationMs / Math.max(1, total)
+// Inclusive time per tether function (dist/ frames): a sample counts once for each on its stack.
+const inclusiveFunctions = new Map()
+for (const [id, count] of hits) {
+  const seen = new Set()
+  for (let n = id; n !== undefined; n = parent.get(n)) {
+    const frame = byId.get(n).callFrame
+    if (!(frame.url ?? '').includes('/dist/')) continue
+    const key = label(frame)
+    if (!seen.has(key)) {
+      seen.add(key)
+      inclusiveFunctions.set(key, (inclusiveFunctions.get(key) ?? 0) + count)
+    }
+  }
+}
+
 const pct = (n) => `${((100 * n) / busy).toFixed(1)}%`.padStart(6) + `${(n * msPerSample).toFixed(0)} ms`.padStart(9)
 const show = (map, title) => {
   console.log(`\n${title}`)
@@ -103,6 +121,26 @@ const show = (map, title) => {
   for (const [k, n] of rows) console.log(`${pct(n)}  ${k}`)
 }
 
+if (options['--callers']) {
+  const paths = new Map()
+  for (const [id, count] of hits) {
+    if (!selfLabel(id).includes(options['--callers'])) continue
+    const frames = []
+    for (let n = id; n !== undefined && frames.length < 8; n = parent.get(n)) {
+      const f = byId.get(n).callFrame
+      if (f.functionName !== '(root)') frames.push(label(f))
+    }
+
+    const key = frames.join('\n      <- ')
+    paths.set(key, (paths.get(key) ?? 0) + count)
+  }
+
+  console.log(`${file}: call paths of "${options['--callers']}" (percentages of the busy samples)`)
+  for (const [key, n] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`\n${pct(n)}  ${key}`)
+  process.exit(0)
+}
+
 console.log(`${file}: ${total} samples over ${durationMs.toFixed(0)} ms, ${((100 * idle) / Math.max(1, total)).toFixed(1)}% idle; percentages of the ${busy} busy samples`)
 show(self, `top ${top} by self time`)
 show(inclusive, `top ${top} modules by inclusive time`)
+show(inclusiveFunctions, `top ${top} tether functions by inclusive time`)

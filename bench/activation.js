@@ -7,9 +7,19 @@
 // trip. An activation is two handshakes (bootstrap, then mutual-TLS confirmation) and six commands,
 // plus a CA signature and registry writes, so the x_ref columns say what the rest costs.
 //
-// Agents per round: TETHER_BENCH_AGENTS (default 200); concurrency levels: TETHER_BENCH_CONCURRENCY
-// (default "1,16"). Each concurrency level gets fresh agents (an agent activates once); one
-// manager (CA, registry) serves all levels.
+// The signature floor, measured in the same run (bench/signature-floor.js: `openssl speed` of
+// RSA-2048 and RSA-3072, the key sizes in use): sig_floor_ms = what the RSA operations an
+// activation (or the reference's one handshake) needs cost at openssl's speed; x_sig_floor = the
+// manager's CPU per operation over it. Goal (issue 15): activation CPU at most 2.5x the reference's.
+//
+// Agents per round: TETHER_BENCH_AGENTS (default 200, quick 24); concurrency levels:
+// TETHER_BENCH_CONCURRENCY (default "1,16"). Each concurrency level gets fresh agents (an agent
+// activates once; keys from the pool of bench/key-pool.js); one manager (CA, registry) serves all
+// levels. TETHER_BENCH_MANAGER_PROFILE=DIR: a V8 CPU profile of the timed activations of each level
+// (this process is the manager), DIR/activation-cN.cpuprofile (bench/PROFILE.md).
+//
+// Renewals (issue 12 section 7: renewals per second and manager CPU per renewal, beside these
+// rows, same run) belong here once renewal exists: see bench/renewal.js.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,16 +29,22 @@ import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {connectTls} from '../dist/channel/connect.js'
 import {HttpSession} from '../dist/channel/http-session.js'
 import {initManagerHome} from '../dist/manager/home.js'
+import {keyPool} from './key-pool.js'
 import {cpuMsSince, mapConcurrent, median, percentile, positiveInt, round, startAgentsHost} from './lib.js'
+import {startProfiler} from './profiler.js'
+import {ACTIVATION_OPERATIONS, HANDSHAKE_OPERATIONS, floorCost, measureSignatures} from './signature-floor.js'
 
 export const name = 'activation'
 
 const WARMUP_AGENTS = 4 // activated untimed first: lazy imports (node-forge), JIT, statement caches
+const GOAL_X_REF_CPU = 2.5
 
 export async function run({
   root,
-  agents = positiveInt(process.env.TETHER_BENCH_AGENTS, 200),
+  quick = false,
+  agents = positiveInt(process.env.TETHER_BENCH_AGENTS, quick ? 24 : 200),
   concurrencies = (process.env.TETHER_BENCH_CONCURRENCY ?? '1,16').split(',').map((c) => positiveInt(c, 1)),
+  profileDir = process.env.TETHER_BENCH_MANAGER_PROFILE || undefined,
 }) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-activation-'))
   const hosts = new Set()
@@ -42,6 +58,17 @@ export async function run({
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
   try {
+    // Before anything else runs: openssl speed wants the machine to itself.
+    const floor = measureSignatures(quick ? 1 : 2)
+    if (floor.error) console.log(`activation: signature floor not measured: ${floor.error}`)
+    else {
+      const act = floorCost(floor, ACTIVATION_OPERATIONS)
+      const f = (ms) => `${round(ms, 3)} ms`
+      console.log(`activation: signature floor (${floor.version}, openssl speed -seconds ${floor.seconds}): RSA-2048 sign ${f(floor[2048].signMs)}, verify ${f(floor[2048].verifyMs)}; RSA-3072 sign ${f(floor[3072].signMs)}, verify ${f(floor[3072].verifyMs)}; per activation 2 RSA-2048 + 1 RSA-3072 signatures = ${f(act.signMs)}, ${f(act.allMs)} with its 4 verifications (a CRL, when issued, is 1 RSA-3072 signature more)`)
+    }
+
+    if (profileDir) console.log('activation: profiling on: the activation rows carry the profiler\'s overhead (the reference rows do not), so x_ref_cpu reads high; measure without TETHER_BENCH_MANAGER_PROFILE')
+    const pool = await keyPool(root, concurrencies.length * (agents + WARMUP_AGENTS))
     const home = await initManagerHome(path.join(work, 'manager'), {hostnames: ['localhost', '127.0.0.1']})
     context = await home.open()
     const {credentials} = context
@@ -67,7 +94,7 @@ export async function run({
     const rows = []
     let activated = 0
     for (const concurrency of concurrencies) {
-      const host = await startAgentsHost(root, path.join(work, `c${concurrency}`), agents + WARMUP_AGENTS)
+      const host = await startAgentsHost(root, path.join(work, `c${concurrency}`), agents + WARMUP_AGENTS, {file: pool.file, offset: pool.take(agents + WARMUP_AGENTS)})
       hosts.add(host)
       const warm = host.agents.slice(0, WARMUP_AGENTS)
       const timed = host.agents.slice(WARMUP_AGENTS)
@@ -78,12 +105,14 @@ export async function run({
 
       // Reference first (it needs the agents still in bootstrap state), then the activations.
       const ref = await measure(timed, concurrency, reference)
+      const profiler = profileDir ? await startProfiler() : undefined
       const act = await measure(timed, concurrency, activate)
+      if (profiler) console.log(`activation: CPU profile of the timed activations at c${concurrency}: ${await profiler.stop(path.join(profileDir, `activation-c${concurrency}.cpuprofile`))}`)
       activated += warm.length + timed.length
       const recorded = await context.store.computers.count()
       if (recorded !== activated) throw new Error(`the registry holds ${recorded} computers, expected ${activated}`)
 
-      rows.push(row('handshake+GetHostInfo (ref)', agents, concurrency, ref, ref), row('activation', agents, concurrency, act, ref))
+      rows.push(row('handshake+GetHostInfo (ref)', agents, concurrency, ref, ref, floorOf(floor, HANDSHAKE_OPERATIONS)), row('activation', agents, concurrency, act, ref, floorOf(floor, ACTIVATION_OPERATIONS)))
       await host.stop()
       hosts.delete(host)
     }
@@ -112,9 +141,12 @@ async function measure(targets, concurrency, fn) {
   return {count: targets.length, wallMs, cpuMs: cpuMsSince(cpuStart), latencies}
 }
 
-function row(operation, agents, concurrency, m, ref) {
+const floorOf = (floor, operations) => (floor.error ? undefined : floorCost(floor, operations).allMs)
+
+function row(operation, agents, concurrency, m, ref, floorMs) {
   const cpuPerOp = m.cpuMs / m.count
   const refCpuPerOp = ref.cpuMs / ref.count
+  const xRefCpu = cpuPerOp / refCpuPerOp
   return {
     operation,
     agents,
@@ -125,6 +157,9 @@ function row(operation, agents, concurrency, m, ref) {
     p99_ms: round(percentile(m.latencies, 99), 1),
     mgr_cpu_ms_per_op: round(cpuPerOp, 2),
     x_ref_median: round(median(m.latencies) / median(ref.latencies), 2),
-    x_ref_cpu: round(cpuPerOp / refCpuPerOp, 2),
+    x_ref_cpu: round(xRefCpu, 2),
+    sig_floor_ms: floorMs === undefined ? 'n/a' : round(floorMs, 2),
+    x_sig_floor: floorMs === undefined ? 'n/a' : round(cpuPerOp / floorMs, 2),
+    goal: m === ref ? '-' : `${xRefCpu <= GOAL_X_REF_CPU ? 'met' : 'missed'} (cpu <=${GOAL_X_REF_CPU}x ref)`,
   }
 }

@@ -14,10 +14,11 @@ import {performance} from 'node:perf_hooks'
 import {AgentRuntime, AgentServer} from '../dist/agent/server.js'
 import {generateRsaKeyPair} from '../dist/pki/keys.js'
 
-const [workdir, countText] = process.argv.slice(2)
+const [workdir, countText, poolFile, offsetText] = process.argv.slice(2)
 const count = Number(countText)
-if (!workdir || !Number.isInteger(count) || count < 1) {
-  console.error('usage: node bench/agents-host.js WORKDIR COUNT')
+const offset = Number(offsetText ?? 0)
+if (!workdir || !Number.isInteger(count) || count < 1 || !Number.isInteger(offset) || offset < 0) {
+  console.error('usage: node bench/agents-host.js WORKDIR COUNT [POOL.json OFFSET]')
   process.exit(2)
 }
 
@@ -39,7 +40,9 @@ process.stdin.resume()
 try {
   // One key per agent: each agent generates exactly one pair, at GenerateAgentCSR.
   const keygenStart = performance.now()
-  const keys = await Promise.all(Array.from({length: count}, () => generateRsaKeyPair(2048)))
+  const pooled = poolFile ? JSON.parse(fs.readFileSync(poolFile, 'utf8')).keys.slice(offset, offset + count) : []
+  if (poolFile && pooled.length < count) throw new Error(`the key pool ${poolFile} has ${pooled.length} keys from offset ${offset}, ${count} needed`)
+  const keys = poolFile ? pooled : await Promise.all(Array.from({length: count}, () => generateRsaKeyPair(2048)))
   const keygenMs = performance.now() - keygenStart
 
   const agents = []

@@ -24,8 +24,16 @@
 // gzipped (level 6, as the protocol codec) then enveloped, and opened then gunzipped, with gzip and
 // gunzip alone beside; MiB/s is of the JSON. tether only: openssl has no counterpart here.
 //
+// "sign+build" rows: a configuration is signed, then encrypted (src/manager/policies.ts
+// configurationCommandBody: src/pki/signed-data.ts signData, then src/pki/cms.ts buildEnvelope), so
+// the reference is openssl's two steps, `openssl cms -sign -nodetach` (SHA-256, the signer's
+// certificate included, RSA-2048 signer as the manager's key) then `openssl cms -encrypt` of its
+// output; openssl_ms is the sum of the two processes and openssl_net_ms subtracts two floors.
+//
 // Correctness is checked inside the run: per size, openssl decrypts tether's envelope and tether
-// opens openssl's to the original bytes, and every timed open and decrypt output is compared too.
+// opens openssl's to the original bytes (for sign+build: openssl decrypts and verifies tether's
+// against the CA, tether opens and verifies openssl's), and every timed open and decrypt output is
+// compared too. --quick: fewer runs per size.
 import {spawn} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -36,6 +44,7 @@ import zlib from 'node:zlib'
 
 import {buildEnvelope, openEnvelope} from '../dist/pki/cms.js'
 import {generateRsaKeyPair} from '../dist/pki/keys.js'
+import {signData, verifySignedData} from '../dist/pki/signed-data.js'
 import {issueCertificate} from '../dist/pki/x509.js'
 import {median, round} from './lib.js'
 
@@ -43,16 +52,17 @@ export const name = 'cms'
 
 const KiB = 1024
 const MiB = 1024 * KiB
+// runs: full, quick.
 const SIZES = [
-  {label: '1 B', bytes: 1, runs: 30},
-  {label: '64 KiB', bytes: 64 * KiB, runs: 30},
-  {label: '1 MiB', bytes: MiB, runs: 20},
-  {label: '10 MiB', bytes: 10 * MiB, runs: 10},
+  {label: '1 B', bytes: 1, runs: [30, 8]},
+  {label: '64 KiB', bytes: 64 * KiB, runs: [30, 8]},
+  {label: '1 MiB', bytes: MiB, runs: [20, 5]},
+  {label: '10 MiB', bytes: 10 * MiB, runs: [10, 3]},
 ]
 const JSON_SIZES = [
-  {label: '64 KiB', bytes: 64 * KiB, runs: 30},
-  {label: '1 MiB', bytes: MiB, runs: 20},
-  {label: '10 MiB', bytes: 10 * MiB, runs: 7},
+  {label: '64 KiB', bytes: 64 * KiB, runs: [30, 8]},
+  {label: '1 MiB', bytes: MiB, runs: [20, 5]},
+  {label: '10 MiB', bytes: 10 * MiB, runs: [7, 3]},
 ]
 
 const tick = () => new Promise((resolve) => setImmediate(resolve)) // let a Ctrl-C handler run
@@ -102,7 +112,8 @@ function timed(fn) {
   return {ms: performance.now() - start, value}
 }
 
-export async function run() {
+export async function run({quick = false} = {}) {
+  const runsOf = (size) => ({...size, runs: size.runs[quick ? 1 : 0]})
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-cms-'))
   const spawner = startSpawner(work)
   const interrupted = (signal) => {
@@ -116,11 +127,11 @@ export async function run() {
     const agent = await recipient(work)
     const openssl = spawner.time
     const rows = []
-    for (const size of SIZES) {
+    for (const size of SIZES.map(runsOf)) {
       rows.push(...(await envelopeRows(size, crypto.randomBytes(size.bytes), agent, work, openssl)))
     }
 
-    for (const size of JSON_SIZES) rows.push(...(await gzipRows(size, agent)))
+    for (const size of JSON_SIZES.map(runsOf)) rows.push(...(await gzipRows(size, agent)))
     return rows
   } finally {
     process.off('SIGINT', interrupted)
@@ -130,17 +141,26 @@ export async function run() {
   }
 }
 
-/** A CA-issued agent certificate and key, as files for openssl and objects for tether. */
+/**
+ * A CA-issued agent certificate and key (the recipient) and a manager certificate and key (the
+ * signer), as files for openssl and objects for tether.
+ */
 async function recipient(work) {
   const caKeys = await generateRsaKeyPair()
   const caPem = await issueCertificate({profile: 'ca', subject: {commonName: 'bench CMS CA'}, publicKeyPem: caKeys.publicKeyPem, signerKeyPem: caKeys.privateKeyPem, validityDays: 1})
-  const keys = await generateRsaKeyPair()
-  const certPem = await issueCertificate({profile: 'agent', subject: {commonName: 'bench-agent'}, publicKeyPem: keys.publicKeyPem, issuerCertPem: caPem, signerKeyPem: caKeys.privateKeyPem, validityDays: 1})
-  const certFile = path.join(work, 'agent.crt')
-  const keyFile = path.join(work, 'agent.key')
-  fs.writeFileSync(certFile, certPem)
-  fs.writeFileSync(keyFile, keys.privateKeyPem, {mode: 0o600})
-  return {certFile, keyFile, certificate: new crypto.X509Certificate(certPem), key: crypto.createPrivateKey(keys.privateKeyPem)}
+  const caFile = path.join(work, 'ca.crt')
+  fs.writeFileSync(caFile, caPem)
+  const issue = async (profile, name) => {
+    const keys = await generateRsaKeyPair()
+    const certPem = await issueCertificate({profile, subject: {commonName: name}, publicKeyPem: keys.publicKeyPem, issuerCertPem: caPem, signerKeyPem: caKeys.privateKeyPem, validityDays: 1})
+    const certFile = path.join(work, `${name}.crt`)
+    const keyFile = path.join(work, `${name}.key`)
+    fs.writeFileSync(certFile, certPem)
+    fs.writeFileSync(keyFile, keys.privateKeyPem, {mode: 0o600})
+    return {certFile, keyFile, certificate: new crypto.X509Certificate(certPem), key: crypto.createPrivateKey(keys.privateKeyPem)}
+  }
+
+  return {...(await issue('agent', 'bench-agent')), caFile, signer: await issue('manager', 'bench-manager')}
 }
 
 async function envelopeRows(size, payload, agent, work, openssl) {
@@ -169,12 +189,33 @@ async function envelopeRows(size, payload, agent, work, openssl) {
     throw new Error(`${size.label}: openssl made ${opened.contentEncryption} with ${opened.keyTransport}, expected aes-256-cbc with rsaes-oaep-sha256`)
   }
 
+  // Signed, then encrypted: the configuration's path. Cross-checked both ways as well.
+  const {signer} = agent
+  const signed = path.join(work, 'signed.der')
+  const theirsSigned = path.join(work, 'openssl-signed.der')
+  const signArgs = ['cms', '-sign', '-nodetach', '-binary', '-md', 'sha256', '-nosmimecap', '-outform', 'DER', '-in', plain, '-signer', signer.certFile, '-inkey', signer.keyFile, '-out', signed]
+  const encryptSignedArgs = ['cms', '-encrypt', '-aes256', '-binary', '-outform', 'DER', '-in', signed, '-out', theirsSigned, '-recip', agent.certFile, '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256']
+  const signAndBuild = () => buildEnvelope(signData(payload, signer.certificate, signer.key), agent.certificate)
+  const oursSigned = path.join(work, 'tether-signed.der')
+  fs.writeFileSync(oursSigned, signAndBuild())
+  const decryptedSigned = path.join(work, 'signed.out')
+  await openssl(['cms', '-decrypt', '-inform', 'DER', '-in', oursSigned, '-recip', agent.certFile, '-inkey', agent.keyFile, '-out', decryptedSigned])
+  await openssl(['cms', '-verify', '-inform', 'DER', '-in', decryptedSigned, '-CAfile', agent.caFile, '-binary', '-out', out])
+  same(fs.readFileSync(out), 'openssl cms -decrypt then -verify of the tether signed envelope')
+  await openssl(signArgs)
+  await openssl(encryptSignedArgs)
+  const verified = verifySignedData(openEnvelope(fs.readFileSync(theirsSigned), agent.certificate, agent.key).content)
+  same(verified.content, 'tether open and verify of the openssl signed envelope')
+  if (!verified.signer.raw.equals(signer.certificate.raw)) throw new Error(`${size.label}: the openssl signed envelope names another signer`)
+
   await openssl(['version'])
 
   // Timed, interleaved. Both decryptions open the same bytes: the tether envelope written above.
-  const s = {build: [], open: [], encrypt: [], decrypt: [], floor: []}
+  const s = {build: [], open: [], encrypt: [], decrypt: [], floor: [], signBuild: [], signEncrypt: []}
   for (let i = 0; i < size.runs; i++) {
     s.build.push(timed(() => buildEnvelope(payload, agent.certificate)).ms)
+    s.signBuild.push(timed(signAndBuild).ms)
+    s.signEncrypt.push((await openssl(signArgs)) + (await openssl(encryptSignedArgs)))
     s.floor.push(await openssl(['version']))
     s.encrypt.push(await openssl(encryptArgs))
     const open = timed(() => openEnvelope(envelope, agent.certificate, agent.key))
@@ -189,10 +230,10 @@ async function envelopeRows(size, payload, agent, work, openssl) {
   const floor = median(s.floor)
   const fixed = size.bytes < KiB
   const mibs = (ms) => (fixed ? '-' : round(size.bytes / MiB / (ms / 1000), 1))
-  const row = (op, ours, theirs) => {
+  const row = (op, ours, theirs, processes = 1) => {
     const t = median(ours)
     const o = median(theirs)
-    const net = o - floor
+    const net = o - processes * floor
     return {
       payload: 'random',
       size: size.label,
@@ -202,7 +243,7 @@ async function envelopeRows(size, payload, agent, work, openssl) {
       tether_MiB_s: mibs(t),
       openssl_ms: round(o, 2),
       openssl_MiB_s: mibs(o),
-      openssl_floor_ms: round(floor, 2),
+      openssl_floor_ms: round(processes * floor, 2),
       openssl_net_ms: round(net, 2),
       openssl_net_MiB_s: net > 0 ? mibs(net) : '-',
       x_openssl: fixed ? '-' : round(o / t, 2),
@@ -210,7 +251,7 @@ async function envelopeRows(size, payload, agent, work, openssl) {
     }
   }
 
-  return [row('build | cms -encrypt', s.build, s.encrypt), row('open | cms -decrypt', s.open, s.decrypt)]
+  return [row('build | cms -encrypt', s.build, s.encrypt), row('sign+build | cms -sign, cms -encrypt', s.signBuild, s.signEncrypt, 2), row('open | cms -decrypt', s.open, s.decrypt)]
 }
 
 /** gzip+build and open+gunzip of a generated configuration document, and gzip, gunzip alone; tether only. */

@@ -1,17 +1,20 @@
-// Child process for the heartbeat benchmark: simulated activated agents, each presenting its own
+// Child process for the heartbeat benchmarks: simulated activated agents, each presenting its own
 // CA-issued certificate, sending heartbeats to one server, with bounded concurrency. Run in its own
 // process so the server's CPU time and memory are the server's alone.
 //
 //   node bench/heartbeat-client.js CONFIG.json
 //
-// CONFIG: {target: "tether"|"nginx", host, port, ca, tls: {minVersion, ciphers, ecdhCurve},
-// agents: [{cert, key, hostname, sha256}], count, concurrency, resume}. Per heartbeat: a TLS connection with the agent's certificate (the server
-// is verified against the CA, not by name), then
-//  - tether: the agent is TLS client but HTTP *server*: the manager sends POST /GetAgentStatus over
-//    the connection, the agent answers with a gzip JSON status, and the manager closes;
-//  - nginx: the reference is an ordinary HTTPS server, so the agent is HTTP client there: one
-//    POST /GetAgentStatus (the same gzip body the manager sends) with `Connection: close`, a
-//    200 reply, and nginx closes.
+// CONFIG: {target (a label), agentServes, host, port, ca, tls: {minVersion, ciphers, ecdhCurve},
+// agents: [{cert, key, hostname, sha256}], status: {crlNumber, managerSha256, caSha256}, count,
+// concurrency, resume, maxSeconds?}. With maxSeconds, no timed heartbeat starts after that many
+// seconds (the rest are reported as `skipped`): a bound for a server too slow to finish `count`. Per heartbeat: a TLS connection with the agent's certificate (the server is
+// verified against the CA, not by name), then
+//  - agentServes (tether, node-tls): the agent is TLS client but HTTP *server*: the server sends
+//    POST /GetAgentStatus (and, today, more) over the connection, the agent answers with gzip JSON,
+//    and the server closes;
+//  - otherwise (nginx): the reference is an ordinary HTTPS server, so the agent is HTTP client
+//    there: one POST /GetAgentStatus (the same gzip body the manager sends) with
+//    `Connection: close`, a 200 reply, and nginx closes.
 // A heartbeat counts once the exchange happened and the server closed; latency is from the start
 // of the TCP connect to the close. With `resume`, each agent offers the last session ticket it got.
 //
@@ -81,7 +84,7 @@ lines.once('close', () => process.exit())
  * manager's heartbeat exchange shows up as failures here rather than as a silently shorter run.
  */
 const replies = {
-  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, clock: new Date().toISOString()}),
+  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, ...config.status, clock: new Date().toISOString()}),
   GetAgentEvents: (agent) => ({instance: agent.instance, events: [], more: false}),
   AckAgentEvents: () => ({deleted: 0}),
 }
@@ -163,7 +166,7 @@ function heartbeat(agent) {
       state.reused = socket.isSessionReused()
       meta.protocol ??= socket.getProtocol()
       meta.cipher ??= socket.getCipher()?.name
-      if (config.target === 'tether') agentServer.emit('connection', socket)
+      if (config.agentServes) agentServer.emit('connection', socket)
       else askReference(socket, state)
     })
     socket.on('error', (error) => {
@@ -179,15 +182,22 @@ function heartbeat(agent) {
 }
 
 /** `count` heartbeats, agent i % agents.length each, `concurrency` in flight; failures are counted, not fatal. */
-async function send(count) {
+async function send(count, maxSeconds) {
   const latencies = []
   const errors = new Map()
   let reused = 0
   let failed = 0
   let commands = 0
+  let skipped = 0
   const cpuStart = process.cpuUsage()
   const start = performance.now()
+  const deadline = maxSeconds ? start + maxSeconds * 1000 : Infinity
   await mapConcurrent(Array.from({length: count}, (_, i) => agents[i % agents.length]), config.concurrency, async (agent) => {
+    if (performance.now() > deadline) {
+      skipped++
+      return
+    }
+
     try {
       const result = await heartbeat(agent)
       latencies.push(result.ms)
@@ -200,7 +210,7 @@ async function send(count) {
     }
   })
   const wallMs = performance.now() - start
-  return {ok: latencies.length, failed, reused, commands, wallMs, cpuMs: cpuMsSince(cpuStart), latencies, errors: Object.fromEntries([...errors].slice(0, 5))}
+  return {ok: latencies.length, failed, skipped, reused, commands, wallMs, cpuMs: cpuMsSince(cpuStart), latencies, errors: Object.fromEntries([...errors].slice(0, 5))}
 }
 
 try {
@@ -208,7 +218,7 @@ try {
   if (warm.ok === 0) throw new Error(`every warm-up heartbeat failed: ${JSON.stringify(warm.errors)}`)
   process.stdout.write(`${JSON.stringify({phase: 'warm', ok: warm.ok, failed: warm.failed, errors: warm.errors})}\n`)
   await stdinLines.next()
-  const timed = await send(config.count)
+  const timed = await send(config.count, config.maxSeconds)
   const {latencies, ...rest} = timed
   process.stdout.write(`${JSON.stringify({
     phase: 'done',

@@ -74,10 +74,14 @@ export function positiveInt(text, fallback) {
   return n
 }
 
-/** Start bench/agents-host.js and wait for its ready line; `stop()` ends it (SIGTERM, then SIGKILL) and waits. */
-export async function startAgentsHost(root, dir, count) {
+/**
+ * Start bench/agents-host.js and wait for its ready line; `stop()` ends it (SIGTERM, then SIGKILL)
+ * and waits. `pool`: {file, offset} of pre-generated keys (bench/key-pool.js); else it makes them.
+ */
+export async function startAgentsHost(root, dir, count, pool) {
   fs.mkdirSync(dir, {recursive: true})
-  const child = spawn(process.execPath, [path.join(root, 'bench', 'agents-host.js'), dir, String(count)], {stdio: ['pipe', 'pipe', 'inherit']})
+  const poolArgs = pool ? [pool.file, String(pool.offset)] : []
+  const child = spawn(process.execPath, [path.join(root, 'bench', 'agents-host.js'), dir, String(count), ...poolArgs], {stdio: ['pipe', 'pipe', 'inherit']})
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -69,6 +69,7 @@ describe('JSON output: one document per command, with the documented keys', () =
     'tether manager activate --from': () => tether(['manager', 'activate', '--from', hostsFile(), '--json'], env),
     'tether manager computers list': () => tether(['manager', 'computers', 'list', '--json'], env),
     'tether manager computers show': () => tether(['manager', 'computers', 'show', String(computerId), '--json'], env),
+    'tether manager computers renew': () => tether(['manager', 'computers', 'renew', String(computerId), '--json'], env),
     'tether manager computers set': () => tether(['manager', 'computers', 'set', String(computerId), '--heartbeat-interval', '300', '--json'], env),
     'tether manager settings list': () => tether(['manager', 'settings', 'list', '--json'], env),
     'tether manager settings get': () => tether(['manager', 'settings', 'get', 'missedHeartbeats', '--json'], env),

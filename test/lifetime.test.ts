@@ -32,8 +32,9 @@ let managerEnv: Record<string, string>
 let manager: ManagerProcess
 const daemons: AgentProcess[] = []
 
+/** One attempt each (an activation would otherwise retry what may pass). */
 const dsaControl = (dsaCore: string, hostname: string, args: string[]) =>
-  run('dsa_control', [...args, '--max-dsm-retries', '0'], {...agentClock.env, TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: hostname})
+  run('dsa_control', [...args, ...(args[0] === '-a' ? ['--max-dsm-retries', '0'] : [])], {...agentClock.env, TETHER_DSA_CORE: dsaCore, TETHER_AGENT_HOSTNAME: hostname})
 const computer = async (ref: string) => json(await tether(['manager', 'computers', 'show', ref, '--json'], managerEnv))
 const agentCert = (dsaCore: string) => fs.readFileSync(path.join(dsaCore, 'ds_agent.crt'), 'utf8')
 
@@ -117,7 +118,7 @@ describe('years of uptime with the clock moved forward under the running process
         const renewed = await eventually(async () => {
           const c = await computer('sleeper.test')
           return c.certificate.standing === 'ok' && c
-        }, 20_000, 'the manager renewing sleeper.test, back after its certificate expired')
+        }, 20_000, () => `the manager renewing sleeper.test, back after its certificate expired; manager log: ${manager.log.lines.filter((l) => /renew|expired|computer=5 /.test(l)).slice(0, 12).join('\n')}\nagent log: ${sleeper.log.lines.slice(0, 30).join('\n')}`)
         expect(renewed.certSha256).toBeTruthy()
       }
 

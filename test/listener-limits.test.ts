@@ -62,7 +62,11 @@ describe('the agent port (flags of tether agent start)', () => {
       return rows.length === 3 && rows
     }, 5000, 'three handshake-timeout entries')
     expect(journal[0]).toMatchObject({result: 'refused', context: 'bootstrap', detail: 'TLS handshake timeout'})
-    const refusals = a.log.events().filter((e) => e.event === 'connection-refused')
+    // The log line may reach the pipe a moment after the journal row.
+    const refusals = await eventually(() => {
+      const events = a.log.events().filter((e) => e.event === 'connection-refused')
+      return events.filter((e) => e.reason === 'handshake-timeout').length >= 3 && events
+    }, 5000, 'three handshake-timeout log lines')
     expect(refusals.filter((e) => e.reason === 'per-source-cap')).toHaveLength(2)
     expect(refusals.find((e) => e.reason === 'per-source-cap')).toMatchObject({listener: 'agent', source: '127.0.0.2', maxConnectionsPerSource: 3})
     expect(refusals.filter((e) => e.reason === 'handshake-timeout')).toHaveLength(3)

@@ -32,7 +32,7 @@ describe('tether manager init / show', () => {
 
   it('shows both certificates with fingerprints openssl agrees with', async () => {
     const shown = json(await tether(['manager', 'show', '--json'], env))
-    expect(Object.keys(shown).sort()).toEqual(['ca', 'computers', 'home', 'manager', 'managerGuid', 'schemaVersion', 'tenantId', 'warnings'])
+    expect(Object.keys(shown).sort()).toEqual(['ca', 'computers', 'home', 'manager', 'managerGuid', 'previousManager', 'schemaVersion', 'tenantId', 'warnings'])
     // A new manager is closed by default: nothing to warn about.
     expect(shown.warnings).toEqual([])
     const fp = (await openssl(['x509', '-in', path.join(home, 'manager.crt'), '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1]

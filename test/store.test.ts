@@ -308,7 +308,7 @@ describe.each(engines)('the $name store', (engine) => {
     it('links a renewed certificate at once, and makes it the computer\'s only when finished: the old one revoked as superseded', async () => {
       const id = await activated(store, 1)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      await store.computers.beginRenewal(id, certificate(2).sha256)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
       expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: certificate(2).sha256})
       expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
       const before = await store.certificates.revocationVersion()
@@ -324,27 +324,54 @@ describe.each(engines)('the $name store', (engine) => {
       expect((await store.computers.byCertificate(certificate(2).sha256))?.id).toBe(id)
     })
 
-    it('refuses to finish with a certificate that is not the renewal in progress, changing nothing', async () => {
+    it('refuses to finish with a certificate not issued for this computer, revoked, or its current one, changing nothing', async () => {
       const id = await activated(store, 1)
+      const other = await activated(store, 9)
       expect(await store.computers.finishRenewal(id, renewed(2), at(5))).toBe(false)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      await store.computers.beginRenewal(id, certificate(2).sha256)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      // Unknown, another computer's, revoked, the current one.
       expect(await store.computers.finishRenewal(id, renewed(3), at(20))).toBe(false)
+      await store.certificates.record(renewal(4), at(10), {computerId: other})
+      expect(await store.computers.finishRenewal(id, renewed(4), at(20))).toBe(false)
+      await store.certificates.record(renewal(5), at(10), {computerId: id})
+      await store.certificates.revoke(certificate(5).sha256, 'keyCompromise', at(11))
+      expect(await store.computers.finishRenewal(id, renewed(5), at(20))).toBe(false)
+      expect(await store.computers.finishRenewal(id, renewed(1), at(20))).toBe(false)
       expect(await store.computers.finishRenewal(id + 100, renewed(2), at(20))).toBe(false)
       expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: certificate(2).sha256})
       expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+      expect(await store.certificates.isRevoked(certificate(2).sha256)).toBe(false)
+      expect(await store.certificates.isRevoked(certificate(4).sha256)).toBe(false)
     })
 
-    it('abandons a renewal the agent never took: the unconfirmed certificate revoked, the old one kept', async () => {
+    it('begins one renewal at a time: a contact that read a stale renewal leaves it to the one that began', async () => {
       const id = await activated(store, 1)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      await store.computers.beginRenewal(id, certificate(2).sha256)
-      await store.computers.abandonRenewal(id, at(30))
-      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: null})
-      expect(await store.certificates.revocation(certificate(2).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
-      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
-      await store.computers.abandonRenewal(id, at(40))
-      expect(await store.certificates.revocation(certificate(2).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
+      await store.certificates.record(renewal(3), at(10), {computerId: id})
+      // Both contacts read "no renewal in progress"; the second to write loses.
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, null)).toBe(false)
+      expect((await store.computers.get(id))?.renewalSha256).toBe(certificate(2).sha256)
+      // A later contact that read it (the agent never took it) starts over.
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, certificate(2).sha256)).toBe(true)
+      expect((await store.computers.get(id))?.renewalSha256).toBe(certificate(3).sha256)
+    })
+
+    it('accepts an earlier renewal the agent installed after all; every other certificate of the computer is revoked then', async () => {
+      const id = await activated(store, 1)
+      await store.certificates.record(renewal(2), at(10), {computerId: id})
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      await store.certificates.record(renewal(3), at(20), {computerId: id})
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, certificate(2).sha256)).toBe(true)
+      // The agent presents the first: it had installed it before its connection dropped.
+      expect(await store.computers.finishRenewal(id, renewed(2), at(30))).toBe(true)
+      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(2).sha256, renewalSha256: null})
+      expect(await store.certificates.revocation(certificate(1).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
+      expect(await store.certificates.revocation(certificate(3).sha256)).toEqual({revokedAt: iso(30), reason: 'superseded'})
+      expect(await store.certificates.isRevoked(certificate(2).sha256)).toBe(false)
+      // The one now revoked cannot take over afterwards.
+      expect(await store.computers.finishRenewal(id, renewed(3), at(40))).toBe(false)
     })
 
     it('marks activated computers for renewal, by id or all, never the deactivated or reserved; finishing clears the mark', async () => {
@@ -358,7 +385,7 @@ describe.each(engines)('the $name store', (engine) => {
       expect(await store.computers.requestRenewal('all')).toBe(2)
       expect((await store.computers.list()).filter((c) => c.renewRequested).map((c) => c.id).sort()).toEqual([one, two].sort())
       await store.certificates.record(renewal(5), at(10), {computerId: one})
-      await store.computers.beginRenewal(one, certificate(5).sha256)
+      expect(await store.computers.beginRenewal(one, certificate(5).sha256, null)).toBe(true)
       expect(await store.computers.finishRenewal(one, renewed(5), at(11))).toBe(true)
       expect((await store.computers.get(one))?.renewRequested).toBe(false)
       expect((await store.computers.get(two))?.renewRequested).toBe(true)

@@ -67,9 +67,8 @@ export async function openAgentConnection(ctx: ManagerContext, computer: Compute
   const sha256 = peer ? fingerprint(peer) : undefined
   const expired = String(socket.authorizationError) === 'CERT_HAS_EXPIRED' && sha256 === computer.certSha256 && withinGrace(peer!.validTo, await getSettings(store), ctx.now())
   if (sha256 === computer.certSha256 && (socket.authorized || expired)) return {session: new HttpSession(socket), computer, expired}
-  if (sha256 && sha256 === computer.renewalSha256 && socket.authorized) {
-    // The agent installed the certificate it was sent at its last contact: confirmed now.
-    await confirmRenewal(ctx, computer, renewedFrom(peer!))
+  if (sha256 && sha256 !== computer.certSha256 && socket.authorized && (await confirmRenewal(ctx, computer, renewedFrom(peer!)))) {
+    // The agent installed a certificate it was sent at an earlier contact: confirmed now.
     return {session: new HttpSession(socket), computer: await reload(store, computer.id), expired: false}
   }
 

@@ -271,7 +271,8 @@ export class HeartbeatListener {
     }
 
     let computer = await store.computers.byCertificate(sha256)
-    if (computer?.state === 'activated' && computer.renewalSha256 === sha256 && !expired && (await confirmRenewal(this.manager, computer, renewedFrom(peer)))) {
+    // A certificate issued for this computer since its current one: the agent installed it.
+    if (computer?.state === 'activated' && computer.certSha256 !== sha256 && !expired && (await confirmRenewal(this.manager, computer, renewedFrom(peer)))) {
       journal('accepted', 'renewal-confirmed')
       computer = await reload(store, computer.id)
     }

@@ -16,13 +16,21 @@ import type {Computer, RenewedCertificate} from './store/store.js'
  * retries.
  */
 
-/** Issue and install a renewed certificate over this session; it is confirmed later (`confirmRenewal`). */
-export async function renewCertificate(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<RenewedCertificate> {
-  // A renewal sent before that the agent never took: it still presents the old certificate.
-  if (computer.renewalSha256) await ctx.store.computers.abandonRenewal(computer.id, ctx.now())
+/**
+ * Issue and install a renewed certificate over this session; it is confirmed later
+ * (`confirmRenewal`). Undefined when another contact (the other direction, another node) started a
+ * renewal meanwhile: that one goes on, this contact sends nothing.
+ */
+export async function renewCertificate(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<RenewedCertificate | undefined> {
   const {csr} = await session.command('GenerateAgentCSR', {renew: true})
   const issued = await issueAgentCertificate(ctx, csr, computer.guid, {computerId: computer.id})
-  await ctx.store.computers.beginRenewal(computer.id, issued.sha256)
+  // A renewal sent before that the agent never took is not revoked here: a crash or a race may
+  // have left it installed after all. Whichever the agent presents wins; the rest go then.
+  if (!(await ctx.store.computers.beginRenewal(computer.id, issued.sha256, computer.renewalSha256))) {
+    ctx.log.info('certificate-renewal-skipped', {computer: computer.id, hostname: computer.hostname, reason: 'another contact is renewing it'})
+    return undefined
+  }
+
   failpoint('manager-renewal:issued')
   const {renewAfter} = await getSettings(ctx.store)
   const reply = await session.command('SetAgentCredentials', {renew: true, certificate: issued.pem, crl: (await currentCrl(ctx)).pem, communication: {renewAfter}})
@@ -32,7 +40,7 @@ export async function renewCertificate(ctx: ManagerContext, session: HttpSession
   return {sha256: issued.sha256, serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter}
 }
 
-/** The agent presents its renewed certificate: it becomes the computer's, the old one superseded. */
+/** The agent presents a certificate issued for it since its current one: it becomes the computer's, the others superseded. */
 export async function confirmRenewal(ctx: ManagerContext, computer: Computer, presented: RenewedCertificate): Promise<boolean> {
   failpoint('manager-renewal:before-confirm')
   const done = await ctx.store.computers.finishRenewal(computer.id, presented, ctx.now())

@@ -223,26 +223,24 @@ export class PostgresManagerStore implements ManagerStore {
         await this.queueUnlessQueued(sql, [id], 'SetSecurityConfiguration', at)
       }),
 
-    beginRenewal: async (id: number, sha256: string): Promise<void> => {
-      await this.sql.run('UPDATE computers SET renewal_sha256 = $2 WHERE id = $1', id, sha256)
-    },
+    beginRenewal: async (id: number, sha256: string, expected: string | null): Promise<boolean> =>
+      (await this.sql.run('UPDATE computers SET renewal_sha256 = $2 WHERE id = $1 AND renewal_sha256 IS NOT DISTINCT FROM $3', id, sha256, expected)) > 0,
 
     // The computer row is locked first (computers, then certificates), so two nodes seeing the
     // renewed certificate at once finish it once.
     finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
       this.db.transaction(async (sql) => {
         const computer = await sql.get<Computer>(`${COMPUTER} WHERE id = $1 FOR UPDATE`, id)
-        if (!computer || computer.renewalSha256 !== renewed.sha256) return false
+        const own = await sql.get('SELECT 1 FROM certificates WHERE sha256 = $1 AND computer_id = $2 AND revoked_at IS NULL', renewed.sha256, id)
+        if (!computer || computer.state !== 'activated' || computer.certSha256 === renewed.sha256 || !own) return false
+        for (const {sha256} of await sql.all<{sha256: string}>('SELECT sha256 FROM certificates WHERE computer_id = $1 AND sha256 <> $2 AND revoked_at IS NULL ORDER BY sha256', id, renewed.sha256)) {
+          await this.revokeNow(sql, sha256, 'superseded', at)
+        }
+
+        // An old row may hold its certificate unlinked (recorded before renewal existed).
         if (computer.certSha256) await this.revokeNow(sql, computer.certSha256, 'superseded', at)
         await sql.run('UPDATE computers SET cert_sha256 = $2, cert_serial = $3, cert_not_before = $4, cert_not_after = $5, renewal_sha256 = NULL, renew_requested = false WHERE id = $1', id, renewed.sha256, renewed.serial, renewed.notBefore, renewed.notAfter)
         return true
-      }),
-
-    abandonRenewal: async (id: number, at: Date): Promise<void> =>
-      this.db.transaction(async (sql) => {
-        const pending = (await sql.get<Computer>(`${COMPUTER} WHERE id = $1 FOR UPDATE`, id))?.renewalSha256
-        if (pending) await this.revokeNow(sql, pending, 'superseded', at)
-        await sql.run('UPDATE computers SET renewal_sha256 = NULL WHERE id = $1', id)
       }),
 
     requestRenewal: async (ids: number[] | 'all'): Promise<number> =>

@@ -257,26 +257,20 @@ export class SqliteManagerStore implements ManagerStore {
       })()
     },
 
-    beginRenewal: async (id: number, sha256: string): Promise<void> => {
-      this.sql.run('UPDATE computers SET renewal_sha256 = ? WHERE id = ?', sha256, id)
-    },
+    beginRenewal: async (id: number, sha256: string, expected: string | null): Promise<boolean> =>
+      this.sql.run('UPDATE computers SET renewal_sha256 = ? WHERE id = ? AND renewal_sha256 IS ?', sha256, id, expected).changes > 0,
 
     finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
       this.db.transaction(() => {
         const computer = this.computer(id)
-        if (!computer || computer.renewalSha256 !== renewed.sha256) return false
+        const own = this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ? AND computer_id = ? AND revoked_at IS NULL', renewed.sha256, id)
+        if (!computer || computer.state !== 'activated' || computer.certSha256 === renewed.sha256 || !own) return false
+        for (const {sha256} of this.sql.all<{sha256: string}>('SELECT sha256 FROM certificates WHERE computer_id = ? AND sha256 != ? AND revoked_at IS NULL', id, renewed.sha256)) this.revokeNow(sha256, 'superseded', at)
+        // An old row may hold its certificate unlinked (recorded before renewal existed).
         if (computer.certSha256) this.revokeNow(computer.certSha256, 'superseded', at)
         this.sql.run('UPDATE computers SET cert_sha256 = ?, cert_serial = ?, cert_not_before = ?, cert_not_after = ?, renewal_sha256 = NULL, renew_requested = 0 WHERE id = ?', renewed.sha256, renewed.serial, renewed.notBefore, renewed.notAfter, id)
         return true
       })(),
-
-    abandonRenewal: async (id: number, at: Date): Promise<void> => {
-      this.db.transaction(() => {
-        const pending = this.computer(id)?.renewalSha256
-        if (pending) this.revokeNow(pending, 'superseded', at)
-        this.sql.run('UPDATE computers SET renewal_sha256 = NULL WHERE id = ?', id)
-      })()
-    },
 
     requestRenewal: async (ids: number[] | 'all'): Promise<number> =>
       ids === 'all'

@@ -214,15 +214,19 @@ export interface ComputerStore {
   finishDeactivation(id: number, options: {remove: boolean; at: Date}): Promise<void>
   /** Assign a policy and queue its configuration (unless one is queued), in one step. */
   assignPolicy(id: number, policy: string, at: Date): Promise<void>
-  /** A renewed certificate (recorded, linked to the computer) was sent to the agent; not confirmed yet. */
-  beginRenewal(id: number, sha256: string): Promise<void>
   /**
-   * The agent presented its renewed certificate: it becomes the computer's, the old one is revoked
-   * as superseded, in one step. False when that certificate is not the renewal in progress.
+   * A renewed certificate (recorded, linked to the computer) is about to be sent to the agent: the
+   * renewal in progress, unless another contact started one meanwhile (`expected` is what this
+   * contact read). False: leave it to that one.
+   */
+  beginRenewal(id: number, sha256: string, expected: string | null): Promise<boolean>
+  /**
+   * The agent presented `renewed` over mutual TLS, so it installed it: when it is an unrevoked
+   * certificate issued for this computer other than its current one, it becomes the computer's and
+   * every other certificate of the computer (the old one, renewals it never took) is revoked as
+   * superseded, in one step. False (nothing changed) for any other certificate.
    */
   finishRenewal(id: number, renewed: RenewedCertificate, at: Date): Promise<boolean>
-  /** A renewal the agent never took (it still presents its old certificate): its certificate is revoked. */
-  abandonRenewal(id: number, at: Date): Promise<void>
   /** Renew these computers (all, with no ids) at their next contact. Returns how many were marked. */
   requestRenewal(ids: number[] | 'all'): Promise<number>
   /**

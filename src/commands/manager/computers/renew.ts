@@ -22,7 +22,8 @@ export default class ComputersRenew extends ManagerCommand {
 
   async run() {
     const {args, flags} = await this.parse(ComputersRenew)
-    if (flags.all === (args.computer !== undefined)) {
+    // An unset boolean flag is undefined, not false.
+    if (Boolean(flags.all) === (args.computer !== undefined)) {
       throw new TetherError('usage', 'renew-what', flags.all ? 'give either COMPUTER or --all, not both' : 'name a computer, or pass --all', {hint: 'tether manager computers renew web-01, or tether manager computers renew --all'})
     }
 

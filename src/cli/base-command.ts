@@ -76,8 +76,8 @@ export abstract class ManagerCommand extends TetherCommand {
   /** Credentials and store, for commands that sign, issue or connect. */
   protected async manager(): Promise<ManagerContext> {
     if (this.opened?.context) return this.opened.context
-    const credentials = this.home.loadCredentials()
     const store = await this.store()
+    const credentials = await this.home.credentials(store)
     this.opened!.context = {credentials, store, now: () => new Date(), log: silentLogger}
     return this.opened!.context
   }

@@ -8,15 +8,15 @@ import {fingerprint} from '../pki/certificate.js'
 import {classifyPeer} from '../pki/peer.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {ManagerContext} from './context.js'
-import type {ManagerCredentials} from './credentials.js'
+import type {ManagerCredentials, NodeCredentials} from './credentials.js'
 import {currentCrl} from './revocation.js'
 import type {Computer} from './store/store.js'
 
 /** Connections the manager opens to agents (it is TLS client, and always HTTP client). */
 
 /** The installation's trust anchors, for classifying a peer. */
-export function trustAnchors(credentials: ManagerCredentials) {
-  return {ca: credentials.caCert, managers: [credentials.managerCert]}
+export function trustAnchors(credentials: NodeCredentials) {
+  return {ca: credentials.caCert, managers: [credentials.managerCert, ...(credentials.binding ? [credentials.binding.cert] : [])]}
 }
 
 /**

@@ -17,7 +17,7 @@ export default class ManagerExportCert extends ManagerCommand {
 
   async run() {
     const {flags} = await this.parse(ManagerExportCert)
-    const result = exportManagerCertificate(this.home, flags.output)
+    const result = await exportManagerCertificate(this.home, flags.output)
     this.log(`Wrote ${result.file} (SHA-256 ${result.certificate.sha256})`)
     return result
   }

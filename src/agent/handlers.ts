@@ -192,6 +192,7 @@ const HANDLERS: Handlers = {
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
       crlNumber: crlNumber(heldCrl(ctx.store)),
+      managerAddresses: ctx.store.communication()?.managerAddresses ?? [],
     }
   },
 
@@ -260,7 +261,7 @@ const HANDLERS: Handlers = {
 
 /** The manager's communication settings over the defaults; the address the agent dialled is the fallback. */
 function communicationFrom(change: Partial<AgentCommunication> | undefined, dialled?: string): AgentCommunication {
-  return {managerAddress: change?.managerAddress || (dialled ?? null), mode: change?.mode ?? 'bidirectional', heartbeatSeconds: change?.heartbeatSeconds ?? 600}
+  return {managerAddress: change?.managerAddress || (dialled ?? null), ...(change?.managerAddresses ? {managerAddresses: change.managerAddresses} : {}), mode: change?.mode ?? 'bidirectional', heartbeatSeconds: change?.heartbeatSeconds ?? 600}
 }
 
 /**

@@ -11,6 +11,7 @@ import {DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {ACTIVATION_ARG_KEYS, ActivationReport, ActivationRequestArgs} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
 import type {AgentRuntime} from './server.js'
+import {FailedAddress, heartbeatWithFailover} from './failover.js'
 
 /**
  * Connections the agent opens to its manager: heartbeats and agent-initiated activation. The
@@ -160,8 +161,11 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
 }
 
 export interface HeartbeatResult {
+  /** The manager address that served the heartbeat. */
   address: string
   at: string
+  /** Addresses tried first that did not serve it (manager nodes down). */
+  failedOver?: FailedAddress[]
 }
 
 /** One heartbeat: connect to the manager and answer what it asks until it closes. */
@@ -179,7 +183,12 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
     })
   }
 
-  const socket = await connectMutualToManager(runtime, communication.managerAddress)
+  // Several manager nodes: the next address is tried on the same heartbeat when one does not serve it.
+  return heartbeatWithFailover(runtime, communication, (address) => heartbeatTo(runtime, address))
+}
+
+async function heartbeatTo(runtime: AgentRuntime, address: string): Promise<HeartbeatResult> {
+  const socket = await connectMutualToManager(runtime, address)
   const session = await runtime.serveOutbound(socket, 'mutual')
   if (session.report && session.report.status !== 200) {
     throw new TetherError('refused', session.report.reason || 'refused-by-manager', `the manager refused this agent: ${session.report.message}`, {hint: session.report.hint})
@@ -187,12 +196,12 @@ export async function heartbeatOnce(runtime: AgentRuntime): Promise<HeartbeatRes
 
   if (session.requests === 0) {
     // The manager is the HTTP client: closing without a single request is how it refuses.
-    throw new TetherError('refused', 'refused-by-manager', `the manager at ${communication.managerAddress} closed the connection without a request: it does not accept this agent's certificate (revoked, unknown to it, or cloned)`, {
+    throw new TetherError('refused', 'refused-by-manager', `the manager at ${address} closed the connection without a request: it does not accept this agent's certificate (revoked, unknown to it, or cloned)`, {
       hint: 'see `tether handshake log` on the manager; to start over, reset the agent (`dsa_control -r`) and activate it again',
     })
   }
 
-  return {address: communication.managerAddress, at: runtime.now().toISOString()}
+  return {address, at: runtime.now().toISOString()}
 }
 
 /** Whether this agent should send heartbeats on its own (its mode lets it). */

@@ -78,7 +78,7 @@ export abstract class ManagerCommand extends TetherCommand {
     if (this.opened?.context) return this.opened.context
     const store = await this.store()
     const credentials = await this.home.credentials(store)
-    this.opened!.context = {credentials, store, now: () => new Date(), log: silentLogger}
+    this.opened!.context = {credentials, store, node: this.home.nodeName(), now: () => new Date(), log: silentLogger}
     return this.opened!.context
   }
 

@@ -12,6 +12,7 @@ import {isEnrolmentToken, parseEnrolmentToken} from '../protocol/enrolment-token
 import {sameSecret, useToken} from './enrolment.js'
 import {tokenRequired} from './posture.js'
 import type {FailureLimiter} from './rate-limit.js'
+import {heartbeatCommunication} from './heartbeat-addresses.js'
 import {getSettings} from './settings.js'
 import type {EnrolmentToken} from './store/store.js'
 
@@ -163,8 +164,9 @@ export async function planAgentInitiated(ctx: ManagerContext, hostInfo: HostInfo
         group: token?.group ?? args.group,
         policy: token?.policy ?? args.policyid,
         mode: 'bidirectional',
-        // No managerAddress: the agent keeps the address it dialled, which is known to work.
-        communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+        // No managerAddress: the agent keeps the address it dialled, which is known to work (and
+        // with several nodes, the others to fail over to).
+        communication: {mode: 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(await otherAddresses(ctx))},
       },
     }
   } catch (error) {
@@ -186,4 +188,10 @@ async function checkToken(ctx: ManagerContext, given: string | undefined, settin
   }
 
   return undefined
+}
+
+/** The authoritative list of heartbeat addresses (several nodes, a load balancer), if there is one. */
+async function otherAddresses(ctx: ManagerContext): Promise<{managerAddresses?: string[]}> {
+  const {managerAddresses} = await heartbeatCommunication(ctx)
+  return managerAddresses ? {managerAddresses} : {}
 }

@@ -4,6 +4,8 @@ import {failpoint} from '../platform/failpoint.js'
 import type {Reply} from '../protocol/messages.js'
 import {openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
+import {syncHeartbeatAddresses} from './heartbeat-addresses.js'
+import {alreadyApplied, claimOperations} from './leases.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
@@ -44,12 +46,20 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
 
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
     await deliverCrl(ctx, session, status.crlNumber)
+    await syncHeartbeatAddresses(ctx, session, status)
     await pullEvents(ctx, session, computer)
-    const operations = await ctx.store.operations.queued(computer.id)
-    for (const operation of operations) {
-      const delivered = await deliver(ctx, session, computer, operation)
-      if (delivered === 'deactivated') return {deactivated: true}
-      if (delivered === 'session-lost') return {deactivated: false}
+    // Claimed for this contact: one through another node at the same moment delivers none of them.
+    const {operations, release} = await claimOperations(ctx, computer)
+    failpoint('manager-contact:claimed')
+    try {
+      for (const operation of operations) {
+        if (await alreadyApplied(ctx, computer, operation, status)) continue
+        const delivered = await deliver(ctx, session, computer, operation)
+        if (delivered === 'deactivated') return {deactivated: true}
+        if (delivered === 'session-lost') return {deactivated: false}
+      }
+    } finally {
+      await release().catch(() => undefined)
     }
 
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.

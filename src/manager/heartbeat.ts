@@ -16,6 +16,7 @@ import {serveActivationRequest} from './agent-initiated.js'
 import {reportRefusal, runContact} from './contact.js'
 import type {ManagerContext} from './context.js'
 import {settleContact} from './deactivation.js'
+import {recoverActivation} from './interrupted-activation.js'
 import {managerJournal} from './journal.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
@@ -130,6 +131,11 @@ export class HeartbeatListener {
     return listenOn(this.front, port, host)
   }
 
+  /** Whether the heartbeat port accepts connections now (the health endpoint asks). */
+  get listening(): boolean {
+    return this.front.listening
+  }
+
   async close(): Promise<void> {
     this.guard.stop()
     await new Promise<void>((resolve) => {
@@ -234,6 +240,14 @@ export class HeartbeatListener {
           }
 
           session.close()
+          return
+        }
+
+        // Issued for an activation that a node's death cut off: recorded now, and served as a heartbeat.
+        const recovered = computer ? undefined : await recoverActivation(this.manager, session, peer!)
+        if (recovered) {
+          this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'activation-recovered'})
+          await settleContact(this.manager, recovered, await runContact(this.manager, session, recovered))
           return
         }
 

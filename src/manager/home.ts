@@ -68,6 +68,11 @@ export class ManagerHome {
     return isNodeHome(this.dir)
   }
 
+  /** The node's name on PostgreSQL; undefined for an embedded home. */
+  nodeName(): string | undefined {
+    return this.isNode() ? readNodeIdentity(this.dir).name : undefined
+  }
+
   private readRequired(name: keyof typeof HOME_FILES): Buffer {
     let content: Buffer | undefined
     try {
@@ -215,7 +220,7 @@ export class ManagerHome {
     const store = await this.openStore()
     try {
       const credentials = await this.credentials(store)
-      return {credentials, store, now: options.now ?? systemClock, log: options.log ?? silentLogger, close: () => store.close()}
+      return {credentials, store, node: this.nodeName(), now: options.now ?? systemClock, log: options.log ?? silentLogger, close: () => store.close()}
     } catch (error) {
       await store.close()
       throw error

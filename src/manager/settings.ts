@@ -27,6 +27,9 @@ export interface Settings {
   listenerHandshakeTimeoutSeconds: number
   listenerIdleTimeoutSeconds: number
   listenerMaxConnectionsPerSource: number
+  loadBalancerHeartbeatHostname: string
+  loadBalancerHeartbeatPort: number
+  nodeLeaseSeconds: number
 }
 
 export type SettingName = keyof Settings
@@ -196,6 +199,30 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
     values: 'whole number, 1 to 100000',
     default: LISTENER_DEFAULTS.manager.maxConnectionsPerSource,
     parse: integer('listenerMaxConnectionsPerSource', 1, 100_000),
+  },
+  loadBalancerHeartbeatHostname: {
+    summary: 'a load balancer in front of the managers\' heartbeat ports: agents are told only this name (with loadBalancerHeartbeatPort) instead of every node\'s address; empty: none',
+    values: 'a DNS name or IP address, or empty',
+    default: '',
+    parse(text) {
+      const name = text.trim()
+      if (name !== '' && !/^[A-Za-z0-9.:[\]_-]{1,253}$/.test(name)) throw bad('loadBalancerHeartbeatHostname', text, 'a DNS name or IP address (no port: that is loadBalancerHeartbeatPort)')
+      return name
+    },
+    classic: {key: `${CLASSIC_PREFIX}systemLoadBalancerHeartbeatHostname`, values: 'a DNS name or IP address, or empty', parse: (text) => text.trim(), format: (value) => value},
+  },
+  loadBalancerHeartbeatPort: {
+    summary: 'the load balancer\'s heartbeat port (with loadBalancerHeartbeatHostname)',
+    values: 'a port, 1 to 65535',
+    default: 4120,
+    parse: integer('loadBalancerHeartbeatPort', 1, 65_535),
+    classic: {key: `${CLASSIC_PREFIX}systemLoadBalancerHeartbeatPort`, values: 'a port, 1 to 65535', parse: integer('systemLoadBalancerHeartbeatPort', 1, 65_535), format: String},
+  },
+  nodeLeaseSeconds: {
+    summary: 'how long a node\'s claim on a computer\'s queued operations, or on polling it, lasts: a node that dies mid-contact holds them no longer than this, then another node delivers them',
+    values: 'whole seconds, 1 to 3600',
+    default: 60,
+    parse: integer('nodeLeaseSeconds', 1, 3600),
   },
 }
 

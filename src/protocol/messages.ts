@@ -51,6 +51,8 @@ export type HostInfo = v.InferOutput<typeof HostInfoSchema>
 export const AgentCommunicationSchema = v.object({
   /** HOST:PORT of the manager's heartbeat listener; null: the agent never connects out. */
   managerAddress: v.nullable(text(300)),
+  /** Every manager node's HOST:PORT (or a load balancer's), tried in turn after managerAddress when it is down. */
+  managerAddresses: v.optional(v.pipe(v.array(text(300)), v.maxLength(64))),
   mode: MODE,
   heartbeatSeconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
 })
@@ -69,6 +71,8 @@ export const AgentStatusReplySchema = v.object({
   configuration: v.optional(AppliedConfigurationSchema),
   /** The number of the CRL the agent holds (0: none); the manager sends a newer one. */
   crlNumber: v.optional(COUNT),
+  /** The manager heartbeat addresses the agent holds; the manager sends its list when it differs. */
+  managerAddresses: v.optional(v.array(text(300))),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 

@@ -50,7 +50,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     await pullEvents(ctx, session, computer)
     // Claimed for this contact: one through another node at the same moment delivers none of them.
     const {operations, release} = await claimOperations(ctx, computer)
-    failpoint('manager-contact:claimed')
+    if (operations.length > 0) failpoint('manager-contact:claimed')
     try {
       for (const operation of operations) {
         if (await alreadyApplied(ctx, computer, operation, status)) continue
@@ -129,6 +129,7 @@ async function deliver(ctx: ManagerContext, session: HttpSession, computer: Comp
     const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(ctx, computer)).body : operation.body
     // The body was queued by this manager for this command (a configuration built just above).
     const result = await session.command(operation.command, body as never)
+    failpoint('manager-contact:answered')
     if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as Reply<'SetSecurityConfiguration'>)
     await store.operations.finish(operation.id, {ok: true, result, maxAttempts: MAX_ATTEMPTS}, ctx.now())
     // The agent is back to bootstrap after Deactivate: nothing more is sent.

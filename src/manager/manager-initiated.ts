@@ -41,7 +41,8 @@ interface Presented {
 
 function presentable(credentials: ManagerContext['credentials']): Presented[] {
   const current = {certPem: credentials.managerCertPem, keyPem: credentials.managerKeyPem}
-  return [current, ...(credentials.binding ? [credentials.binding] : []), ...(credentials.previous ? [credentials.previous] : [])]
+  const all = [current, ...(credentials.binding ? [credentials.binding] : []), ...(credentials.previous ? [credentials.previous] : [])]
+  return all.filter((candidate, i) => all.findIndex((other) => other.certPem === candidate.certPem) === i)
 }
 
 export async function activate(ctx: ManagerContext, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {

@@ -80,7 +80,7 @@ export function newDsaCore(): string {
 }
 
 /** Start a long-running tether command that prints one JSON "listening" line when ready. */
-async function startListening(args: string[], env: Record<string, string> = {}, port = 0): Promise<{port: number; child: ResultPromise; log: LogWatch; stop(): Promise<void>}> {
+async function startListening(args: string[], env: Record<string, string> = {}, port = 0): Promise<{port: number; ready: Record<string, any>; child: ResultPromise; log: LogWatch; stop(): Promise<void>}> {
   const child = execa(process.execPath, [BIN.tether, ...args, '--port', String(port), '--json'], {
     env: {NO_COLOR: '1', ...env},
     reject: false,
@@ -88,7 +88,7 @@ async function startListening(args: string[], env: Record<string, string> = {}, 
   })
   const log = new LogWatch(child.stderr!)
   const lines = readline.createInterface({input: child.stdout!})
-  const ready = await new Promise<{port: number}>((resolve, reject) => {
+  const ready = await new Promise<{port: number} & Record<string, any>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start in 20 s`)), 20_000)
     lines.once('line', (line) => {
       clearTimeout(timer)
@@ -102,6 +102,7 @@ async function startListening(args: string[], env: Record<string, string> = {}, 
   })
   return {
     port: ready.port,
+    ready,
     child,
     log,
     async stop() {
@@ -120,6 +121,8 @@ export async function startAgent(dsaCore: string, options: {env?: Record<string,
 export interface ManagerProcess {
   home: string
   port: number
+  /** The "listening" line it printed. */
+  ready: Record<string, any>
   url: string
   child: ResultPromise
   log: LogWatch

@@ -5,6 +5,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
 import {CliResult, ROOT, initManager, json, run, tempDir, tether} from './helpers.js'
+import {usePostgres} from './postgres.js'
+
+const postgres = usePostgres()
 
 /** The documented top-level keys, read from docs/json-output.md so the doc and the CLI cannot drift. */
 function documentedKeys(): Map<string, string[]> {
@@ -26,6 +29,8 @@ describe('JSON output: one document per command, with the documented keys', () =
   let agent: AgentProcess
   let spare: AgentProcess
   let computerId: number
+  /** A node of an installation on PostgreSQL, for the nodes commands. */
+  let nodeHome: string
   const dir = tempDir()
   const labDir = path.join(dir, 'lab')
 
@@ -35,6 +40,9 @@ describe('JSON output: one document per command, with the documented keys', () =
     agent = await startAgent(newDsaCore(), {hostname: 'json.test'})
     spare = await startAgent(newDsaCore(), {hostname: 'spare.test'})
     computerId = json(await tether(['manager', 'activate', agent.address, '--json'], env)).computer.id
+    nodeHome = path.join(tempDir(), 'node')
+    const init = await tether(['manager', 'init', '--home', nodeHome, '--database', await postgres().createDatabase(), '--name', 'first'])
+    if (init.exitCode !== 0) throw new Error(init.stderr)
   })
 
   afterAll(async () => {
@@ -108,6 +116,18 @@ describe('JSON output: one document per command, with the documented keys', () =
       await tether(['manager', 'backup', '--output', file, '--passphrase-file', passphraseFile()], env)
       return tether(['manager', 'restore', file, '--home', path.join(tempDir(), 'restored'), '--passphrase-file', passphraseFile(), '--json'])
     },
+    'tether manager nodes invite': () => tether(['manager', 'nodes', 'invite', '--output', path.join(tempDir(), 'n.invite'), '--home', nodeHome, '--json']),
+    'tether manager nodes list': () => tether(['manager', 'nodes', 'list', '--home', nodeHome, '--json']),
+    'tether manager join': () => joinNode(`joined-${Date.now()}`),
+    'tether manager nodes remove': async () => {
+      const name = `removed-${Date.now()}`
+      await joinNode(name)
+      return tether(['manager', 'nodes', 'remove', name, '--yes', '--home', nodeHome, '--json'])
+    },
+    'tether manager migrate': async () => {
+      const embedded = await initManager(tempDir())
+      return tether(['manager', 'migrate', '--to', await postgres().createDatabase(), '--yes', '--json'], embedded.env)
+    },
     'tether manager start': async () => ({exitCode: 0, stdout: JSON.stringify({event: 'listening', host: '127.0.0.1', port: manager.port, heartbeatAddress: '', home, pid: manager.child.pid}), stderr: ''}),
     'tether manager install-service': () => tether(['manager', 'install-service', '--dry-run', '--home', home, '--json'], env),
     'tether agent status': () => tether(['agent', 'status', '--dsa-core', agent.dsaCore, '--json']),
@@ -137,6 +157,12 @@ describe('JSON output: one document per command, with the documented keys', () =
     'tether lab status': () => tether(['lab', 'status', '--dir', labDir, '--json']),
     'tether lab down': () => tether(['lab', 'down', '--dir', labDir, '--json']),
     'any failure': () => tether(['manager', 'show', '--home', path.join(tempDir(), 'none'), '--json']),
+  }
+
+  async function joinNode(name: string): Promise<CliResult> {
+    const invite = path.join(tempDir(), 'n.invite')
+    await tether(['manager', 'nodes', 'invite', '--output', invite, '--home', nodeHome])
+    return tether(['manager', 'join', '--invite', invite, '--home', path.join(tempDir(), name), '--name', name, '--hostname', '127.0.0.1', '--json'], {PGPASSWORD: postgres().password})
   }
 
   it('documents every tether command, and every documented command has a check', () => {

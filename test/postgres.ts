@@ -56,6 +56,9 @@ export interface PostgresServer {
   createDatabase(): Promise<string>
   /** How long initdb and the start took. */
   startupMs: number
+  /** Stop the server, keeping its data, as an outage would; `resume` starts it again on the same port. */
+  pause(): Promise<void>
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -126,6 +129,13 @@ export async function startPostgres(): Promise<PostgresServer> {
         }
 
         return url(name)
+      },
+      async pause() {
+        stopNow('fast')
+      },
+      async resume() {
+        const result = await execa(...command(bin, 'pg_ctl', ['start', '-w', '-t', '30', '-D', data, '-l', path.join(dir, 'server.log'), '-o', `-p ${port}`]), {reject: false})
+        if (result.exitCode !== 0) throw new Error(`PostgreSQL did not start again: ${result.stderr}`)
       },
       async stop() {
         process.removeListener('exit', onExit)

@@ -13,7 +13,9 @@ import {PostgresManagerStore} from '../src/manager/store/postgres.js'
 import {POSTGRES_MIGRATIONS} from '../src/manager/store/postgres-schema.js'
 import {SQLITE_MIGRATIONS} from '../src/manager/store/sqlite-schema.js'
 import {SqliteManagerStore} from '../src/manager/store/sqlite.js'
-import type {ActivationRecord, EnrolmentToken, IssuedCertificate, ManagerStore, PolicyVersion, PublishedCrl} from '../src/manager/store/store.js'
+import {REGISTRY_TABLES} from '../src/manager/store/store.js'
+import type {ActivationRecord, EnrolmentToken, Invitation, IssuedCertificate, ManagerStore, NewNode, PolicyVersion, PublishedCrl, RegistryRow, RegistryTable} from '../src/manager/store/store.js'
+import {tableChecksum} from '../src/manager/store/registry-copy.js'
 import type {HandshakeEntry} from '../src/channel/journal.js'
 import {ROOT, tempDir} from './helpers.js'
 import {freePort, startPostgres, usePostgres} from './postgres.js'
@@ -84,6 +86,19 @@ const crl = (number: number, extra: Partial<PublishedCrl> = {}): PublishedCrl =>
   nextUpdate: '2026-12-08T10:00:00.000Z',
   revocationVersion: number - 1,
   publishedAt: iso(number),
+  ...extra,
+})
+
+const node_ = (name: string, n: number): NewNode => ({name, hostnames: [`${name}.example`, '10.0.0.1'], certificate: {...certificate(n), subject: `CN=${name}`}})
+
+const invitation = (n: number, extra: Partial<Invitation> = {}): Invitation => ({
+  id: `inv${n}`,
+  secretSha256: `${n}`.padStart(64, 'c'),
+  createdAt: iso(),
+  expiresAt: iso(600),
+  createdBy: 'node-1',
+  usedAt: null,
+  usedBy: null,
   ...extra,
 })
 
@@ -779,6 +794,222 @@ describe.each(engines)('the $name store', (engine) => {
     })
   })
 
+  describe('operation claims', () => {
+    const claimBy = (holder: string, untilSeconds: number) => ({holder, until: at(untilSeconds)})
+
+    it('claims the queued operations in order for one holder; another gets none until the claim runs out', async () => {
+      const id = await activated(store, 1)
+      const first = await store.operations.queue(id, 'SetCommunication', {mode: 'agent-initiated'}, at())
+      const second = await store.operations.queue(id, 'GetAgentStatus', {}, at())
+      const claimed = await store.operations.claim(id, claimBy('node-a', 60), at(1))
+      expect(claimed.map((op) => [op.id, op.command, op.body])).toEqual([[first.id, 'SetCommunication', {mode: 'agent-initiated'}], [second.id, 'GetAgentStatus', {}]])
+      expect(await store.operations.claim(id, claimBy('node-b', 90), at(30))).toEqual([])
+      // The holder itself may claim again (a second contact of the same process), and the claim is still its own.
+      expect((await store.operations.claim(id, claimBy('node-a', 70), at(31))).map((op) => op.id)).toEqual([first.id, second.id])
+      expect(await store.operations.claim(id, claimBy('node-b', 90), at(69))).toEqual([])
+      // A claim is free at exactly its until: its holder died mid-contact.
+      expect((await store.operations.claim(id, claimBy('node-b', 130), at(70))).map((op) => op.id)).toEqual([first.id, second.id])
+      // Claimed operations are still queued: the queue does not change, only who delivers.
+      expect((await store.operations.queued(id)).map((op) => op.id)).toEqual([first.id, second.id])
+    })
+
+    it('frees an operation when it finishes or its holder releases it, never another holder\'s', async () => {
+      const id = await activated(store, 1)
+      const done = await store.operations.queue(id, 'GetAgentStatus', {}, at())
+      const retried = await store.operations.queue(id, 'GetAgentEvents', {}, at())
+      const untouched = await store.operations.queue(id, 'SetCommunication', {}, at())
+      await store.operations.claim(id, claimBy('node-a', 60), at())
+      await store.operations.finish(done.id, {ok: true, result: null, maxAttempts: 3}, at(1))
+      await store.operations.finish(retried.id, {ok: false, result: 'later', maxAttempts: 3}, at(1))
+      await store.operations.release([untouched.id], 'node-b')
+      expect((await store.operations.claim(id, claimBy('node-b', 60), at(2))).map((op) => op.id)).toEqual([retried.id])
+      // node-a still held only `untouched`: releasing both frees that one, node-b keeps `retried`.
+      await store.operations.release([untouched.id, retried.id], 'node-a')
+      expect((await store.operations.claim(id, claimBy('node-c', 60), at(3))).map((op) => op.id)).toEqual([untouched.id])
+      await store.operations.release([retried.id], 'node-c')
+      expect((await store.operations.claim(id, claimBy('node-a', 60), at(4))).map((op) => op.id)).toEqual([])
+      await store.operations.release([untouched.id, retried.id], 'node-b')
+      expect((await store.operations.claim(id, claimBy('node-a', 60), at(5))).map((op) => op.id)).toEqual([retried.id])
+      await store.operations.release([untouched.id], 'node-c')
+      expect((await store.operations.claim(id, claimBy('node-a', 60), at(6))).map((op) => op.id)).toEqual([retried.id, untouched.id])
+    })
+
+    it('claims only queued operations of that computer', async () => {
+      const a = await activated(store, 1)
+      const b = await activated(store, 2)
+      const mine = await store.operations.queue(a, 'GetAgentStatus', {}, at())
+      const finished = await store.operations.queue(a, 'GetAgentEvents', {}, at())
+      await store.operations.finish(finished.id, {ok: true, result: null, maxAttempts: 1}, at())
+      await store.operations.queue(b, 'GetAgentStatus', {}, at())
+      expect((await store.operations.claim(a, claimBy('node-a', 60), at())).map((op) => op.id)).toEqual([mine.id])
+      expect(await store.operations.claim(b + 100, claimBy('node-a', 60), at())).toEqual([])
+    })
+  })
+
+  describe('leases', () => {
+    it('has one holder until it runs out (free at exactly until) or is released by its holder', async () => {
+      expect(await store.leases.take('poll:1', 'node-a', at(10), at())).toBe(true)
+      expect(await store.leases.take('poll:1', 'node-b', at(20), at(5))).toBe(false)
+      expect(await store.leases.take('poll:2', 'node-b', at(20), at(5))).toBe(true)
+      // The holder extends it.
+      expect(await store.leases.take('poll:1', 'node-a', at(15), at(9))).toBe(true)
+      expect(await store.leases.take('poll:1', 'node-b', at(20), at(14))).toBe(false)
+      expect(await store.leases.take('poll:1', 'node-b', at(20), at(15))).toBe(true)
+      await store.leases.release('poll:1', 'node-a')
+      expect(await store.leases.take('poll:1', 'node-a', at(30), at(16))).toBe(false)
+      await store.leases.release('poll:1', 'node-b')
+      expect(await store.leases.take('poll:1', 'node-a', at(30), at(16))).toBe(true)
+    })
+  })
+
+  describe('nodes and invitations', () => {
+    it('adds a node with its certificate recorded as issued, lists and finds it', async () => {
+      const added = await store.nodes.add(node_('node-1', 1), at(1))
+      const expected = {
+        id: expect.any(Number), name: 'node-1', hostnames: ['node-1.example', '10.0.0.1'], certSerial: certificate(1).serial, certSha256: certificate(1).sha256,
+        previousCertSha256: null, heartbeatAddress: null, joinedAt: iso(1), lastSeenAt: null, removedAt: null,
+      }
+      expect(added).toEqual({node: expected})
+      expect(await store.certificates.isIssued(certificate(1).sha256)).toBe(true)
+      expect(await store.certificates.pem(certificate(1).sha256)).toBe(certificate(1).pem)
+      expect(await store.nodes.get('node-1')).toEqual(expected)
+      expect(await store.nodes.get('node-2')).toBeUndefined()
+      await store.nodes.add(node_('node-0', 2), at(2))
+      expect((await store.nodes.list()).map((n) => n.name)).toEqual(['node-1', 'node-0'])
+      expect(await store.nodes.add(node_('node-1', 3), at(3))).toEqual({refused: 'name-taken'})
+      expect(await store.certificates.isIssued(certificate(3).sha256)).toBe(false)
+    })
+
+    it('adds a node by an invitation only while it is unused and unexpired, consuming it in the same step', async () => {
+      await store.invitations.create(invitation(1))
+      await store.invitations.create(invitation(2, {expiresAt: iso(60)}))
+      expect(await store.invitations.check(invitation(1).secretSha256, at(1))).toEqual({invitation: invitation(1)})
+      expect(await store.invitations.check('f'.repeat(64), at(1))).toEqual({refused: 'unknown'})
+      expect(await store.nodes.add(node_('node-2', 2), at(5), {invitation: 'f'.repeat(64)})).toEqual({refused: 'unknown'})
+      expect(await store.nodes.add(node_('node-2', 2), at(5), {invitation: invitation(1).secretSha256})).toMatchObject({node: {name: 'node-2'}})
+      expect(await store.invitations.check(invitation(1).secretSha256, at(6))).toEqual({refused: 'used'})
+      expect(await store.nodes.add(node_('node-3', 3), at(6), {invitation: invitation(1).secretSha256})).toEqual({refused: 'used'})
+      // Expired at exactly expiresAt.
+      expect(await store.invitations.check(invitation(2).secretSha256, at(59))).toMatchObject({invitation: {id: 'inv2'}})
+      expect(await store.nodes.add(node_('node-3', 3), at(60), {invitation: invitation(2).secretSha256})).toEqual({refused: 'expired'})
+      expect(await store.certificates.isIssued(certificate(3).sha256)).toBe(false)
+      // A taken name does not use up the invitation.
+      await store.invitations.create(invitation(3))
+      expect(await store.nodes.add(node_('node-2', 4), at(7), {invitation: invitation(3).secretSha256})).toEqual({refused: 'name-taken'})
+      expect(await store.invitations.check(invitation(3).secretSha256, at(7))).toMatchObject({invitation: {usedAt: null}})
+      expect((await store.invitations.list()).map((i) => [i.id, i.usedAt, i.usedBy])).toEqual([['inv1', iso(5), 'node-2'], ['inv2', null, null], ['inv3', null, null]])
+    })
+
+    it('records where a running node listens, and its renewed certificate with the previous one kept', async () => {
+      await store.nodes.add(node_('node-1', 1), at())
+      await store.nodes.seen('node-1', 'node-1.example:4120', at(5))
+      await store.nodes.seen('node-9', 'elsewhere:4120', at(5))
+      expect(await store.nodes.get('node-1')).toMatchObject({heartbeatAddress: 'node-1.example:4120', lastSeenAt: iso(5)})
+      await store.nodes.renewCertificate('node-1', certificate(2), at(6))
+      expect(await store.nodes.get('node-1')).toMatchObject({certSerial: certificate(2).serial, certSha256: certificate(2).sha256, previousCertSha256: certificate(1).sha256})
+      expect(await store.certificates.isIssued(certificate(2).sha256)).toBe(true)
+      expect(await store.nodes.list()).toHaveLength(1)
+    })
+
+    it('removes a node: its certificates revoked (one CRL number each) and its address gone, in one step; its name may join again', async () => {
+      await store.nodes.add(node_('node-1', 1), at())
+      await store.nodes.add(node_('node-2', 2), at())
+      await store.nodes.renewCertificate('node-2', certificate(3), at(1))
+      await store.nodes.seen('node-2', 'node-2.example:4120', at(2))
+      const before = await store.certificates.revocationVersion()
+      const removed = await store.nodes.remove('node-2', at(3))
+      expect(removed).toMatchObject({revoked: 2, node: {name: 'node-2', removedAt: iso(3), heartbeatAddress: null}})
+      expect(await store.certificates.revocationVersion()).toBe(before + 2)
+      expect((await store.certificates.revoked()).map((r) => [r.sha256, r.reason]).sort()).toEqual([[certificate(2).sha256, 'cessationOfOperation'], [certificate(3).sha256, 'cessationOfOperation']].sort())
+      expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
+      expect(await store.nodes.remove('node-2', at(4))).toBeUndefined()
+      expect(await store.nodes.remove('nobody', at(4))).toBeUndefined()
+      // A removed node says nothing any more.
+      await store.nodes.seen('node-2', 'back:4120', at(5))
+      expect((await store.nodes.get('node-2'))?.heartbeatAddress).toBeNull()
+      expect(await store.nodes.add(node_('node-2', 4), at(6))).toMatchObject({node: {name: 'node-2', removedAt: null, certSha256: certificate(4).sha256}})
+      expect((await store.nodes.list()).map((n) => n.name)).toEqual(['node-1', 'node-2'])
+    })
+  })
+
+  describe('registry copy', () => {
+    /** A registry with a row in every table the interface can write. */
+    async function populate(target: ManagerStore): Promise<void> {
+      await target.meta.create({manager_guid: 'G-1', tenant_id: 'T-1', created_at: iso()})
+      await target.settings.set('heartbeatIntervalSeconds', '60', at())
+      await target.policies.save(policy('web', {firewall: {enabled: true}, list: [1, 'two']}))
+      const one = await activated(target, 1, {policy: 'web', address: '10.0.0.1:4118', hostInfo: {hostname: 'host-1', nested: {b: 2, a: 1}}})
+      const two = await activated(target, 2)
+      await target.computers.beginDeactivation(two, at(1))
+      await target.operations.queue(one, 'SetCommunication', {mode: 'agent-initiated'}, at(2))
+      const failed = await target.operations.queue(one, 'GetAgentStatus', {}, at(2))
+      await target.operations.finish(failed.id, {ok: false, result: 'cancelled: x', maxAttempts: 1}, at(3))
+      await target.operations.claim(one, {holder: 'node-a', until: at(60)}, at(3))
+      await target.events.store(one, {instance: 'db', events: [{id: 7, at: iso(4), type: 'tick', detail: {n: 1, deep: {z: null}}}]}, at(5))
+      await target.certificates.record(certificate(9), at())
+      await target.certificates.revoke(certificate(9).sha256, 'keyCompromise', at(6))
+      await target.crls.publish(crl(1))
+      await target.tokens.create(token(1, {usesAllowed: 3, policy: 'web'}))
+      await target.journal.record({...handshake(1), detail: '{"not": "json column"}'}, at(7))
+      await target.nodes.add(node_('node-1', 11), at(8))
+      await target.invitations.create(invitation(1))
+      await target.leases.take('poll:1', 'node-a', at(60), at(8))
+    }
+
+    async function dumpAll(source: ManagerStore): Promise<Map<RegistryTable, RegistryRow[]>> {
+      return new Map(await Promise.all(REGISTRY_TABLES.map(async (table) => [table, await source.registry.dump(table)] as const)))
+    }
+
+    it('is empty when new, and not once any table has a row', async () => {
+      expect(await store.registry.isEmpty()).toBe(true)
+      await store.leases.take('x', 'h', at(1), at())
+      expect(await store.registry.isEmpty()).toBe(false)
+    })
+
+    for (const to of engines) {
+      it(`copies every table into an empty ${to.name} registry with the same ids and checksums, and refuses a non-empty one`, async () => {
+        await populate(store)
+        const dumped = await dumpAll(store)
+        for (const table of REGISTRY_TABLES) expect(dumped.get(table)!.length, table).toBeGreaterThan(0)
+        const target = await to.open()
+        try {
+          await target.registry.load(dumped)
+          const copied = await dumpAll(target)
+          for (const table of REGISTRY_TABLES) expect(tableChecksum(table, copied.get(table)!), table).toEqual(tableChecksum(table, dumped.get(table)!))
+          // Read back through the interface: the same computers, queue and events.
+          expect(await target.computers.list()).toEqual(await store.computers.list())
+          expect(await target.operations.list()).toEqual(await store.operations.list())
+          expect(await target.events.list({})).toEqual(await store.events.list({}))
+          expect(await target.certificates.revoked()).toEqual(await store.certificates.revoked())
+          expect(await target.nodes.list()).toEqual(await store.nodes.list())
+          // New rows get ids past the copied ones.
+          const next = await activated(target, 5)
+          expect(next).toBeGreaterThan(Math.max(...(await store.computers.list()).map((c) => c.id)))
+          await expect(target.registry.load(dumped)).rejects.toThrow(/not empty/)
+        } finally {
+          await target.close()
+        }
+      })
+    }
+
+    it('gives the same checksum whatever the key order of a JSON value, and another for another value', () => {
+      const rows = [{id: 2, v: {a: 1, b: [1, {d: 1, c: 2}]}}, {id: 1, v: null}]
+      const same = [{id: 1, v: null}, {v: {b: [1, {c: 2, d: 1}], a: 1}, id: 2}]
+      expect(tableChecksum('computers', rows)).toEqual(tableChecksum('computers', same))
+      expect(tableChecksum('computers', rows).rows).toBe(2)
+      expect(tableChecksum('computers', [{id: 1, v: null}, {id: 2, v: {a: 2, b: [1, {d: 1, c: 2}]}}]).sha256).not.toBe(tableChecksum('computers', rows).sha256)
+    })
+  })
+
+  it('creates meta entries all together, or none when one of them exists', async () => {
+    expect(await store.meta.create({manager_guid: 'G-1', tenant_id: 'T-1'})).toBe(true)
+    expect(await store.meta.create({sealed_ca_key: 'x', tenant_id: 'T-2'})).toBe(false)
+    expect(await store.meta.get('sealed_ca_key')).toBeUndefined()
+    expect(await store.meta.get('tenant_id')).toBe('T-1')
+    expect(await store.meta.create({sealed_ca_key: 'x'})).toBe(true)
+    expect(await store.meta.get('sealed_ca_key')).toBe('x')
+  })
+
   it('keeps settings as the JSON text given, replacing by name', async () => {
     expect(await store.settings.all()).toEqual(new Map())
     await store.settings.set('heartbeatIntervalSeconds', '60', at())
@@ -1019,6 +1250,44 @@ describe('the postgres store on its own', () => {
       expect(granted.sort()).toEqual([1, 2, 3])
       expect(results.filter((result) => 'refused' in result && result.refused === 'used-up')).toHaveLength(7)
       expect((await nodes[1].tokens.list())[0].uses).toBe(3)
+    })
+
+    it('claims each queued operation for exactly one of 20 contacts claiming at once', async () => {
+      const id = await activated(nodes[0], 1)
+      const queued = await Promise.all(Array.from({length: 10}, (_, n) => nodes[0].operations.queue(id, 'SetCommunication', {n}, at())))
+      const claimed = await race(20, (node, i) => node.operations.claim(id, {holder: `contact-${i}`, until: at(60)}, at(1)))
+      const ids = claimed.flatMap((ops) => ops.map((op) => op.id))
+      expect(ids.sort((a, b) => a - b)).toEqual(queued.map((op) => op.id).sort((a, b) => a - b))
+      // And after the claims run out (their holders died), one contact takes them all again.
+      const again = await race(20, (node, i) => node.operations.claim(id, {holder: `later-${i}`, until: at(200)}, at(60)))
+      expect(again.flatMap((ops) => ops.map((op) => op.id)).sort((a, b) => a - b)).toEqual(queued.map((op) => op.id).sort((a, b) => a - b))
+    })
+
+    it('gives a lease to exactly one of 20 nodes taking it at once', async () => {
+      const taken = await race(20, (node, i) => node.leases.take('poll:1', `node-${i}`, at(60), at()))
+      expect(taken.filter(Boolean)).toHaveLength(1)
+      const later = await race(20, (node, i) => node.leases.take('poll:1', `later-${i}`, at(120), at(60)))
+      expect(later.filter(Boolean)).toHaveLength(1)
+    })
+
+    it('adds one node when 10 join with one invitation at once, and one when 10 join under one name', async () => {
+      await nodes[0].invitations.create(invitation(1))
+      const joined = await race(10, (node, i) => node.nodes.add(node_(`node-${i}`, i + 1), at(1), {invitation: invitation(1).secretSha256}))
+      expect(joined.filter((result) => 'node' in result)).toHaveLength(1)
+      expect(joined.filter((result) => 'refused' in result && result.refused === 'used')).toHaveLength(9)
+      const named = await race(10, (node, i) => node.nodes.add(node_('same', i + 20), at(2)))
+      expect(named.filter((result) => 'node' in result)).toHaveLength(1)
+      expect(await nodes[1].nodes.list()).toHaveLength(2)
+      // Only the winners' certificates are recorded: a refused join leaves nothing behind.
+      const issued = await Promise.all(Array.from({length: 30}, (_, i) => nodes[1].certificates.isIssued(certificate(i + 1).sha256)))
+      expect(issued.filter(Boolean)).toHaveLength(2)
+    })
+
+    it('writes the installation entries once when two nodes create them at once', async () => {
+      const created = await race(10, (node, i) => node.meta.create({manager_guid: `G-${i}`, tenant_id: `T-${i}`}))
+      expect(created.filter(Boolean)).toHaveLength(1)
+      const winner = created.indexOf(true)
+      expect(await nodes[1].meta.identity()).toMatchObject({managerGuid: `G-${winner}`, tenantId: `T-${winner}`})
     })
 
     it('stores one CRL when both nodes publish the same number at once', async () => {

@@ -185,7 +185,9 @@ describe('agent-initiated activation: closed by default, tokens, limits', () => 
     const listed = await tether(['manager', 'settings', 'list'], env)
     expect(listed.stderr).toMatch(/Warning: agent-initiated activation is on and needs no token/)
     expect((await dsaControl(newDsaCore(), ['-a', m.url])).stdout).toContain('HTTP Status: 200 - OK')
-    // The running manager says so in its log too (it logs the warnings once it is listening).
+    // The running manager says so in its log too (it logs the warnings once it is listening); one
+    // manager runs per home, so the first one stops before it starts again.
+    await m.stop()
     const restarted = await listener(home)
     await restarted.stop()
     expect(String((await restarted.child).stderr)).toMatch(/level=warn event=open-enrolment/)

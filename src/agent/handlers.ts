@@ -201,6 +201,7 @@ const HANDLERS: Handlers = {
       ...(status.configuration ? {configuration: status.configuration} : {}),
       crlNumber: crlNumber(heldCrl(ctx.store)),
       ...(ctx.heartbeatRequest ? {heartbeatRequest: ctx.heartbeatRequest} : {}),
+      managerAddresses: ctx.store.communication()?.managerAddresses ?? [],
     }
   },
 
@@ -273,6 +274,7 @@ const HANDLERS: Handlers = {
 function communicationFrom(change: Partial<AgentCommunication> | undefined, dialled?: string): AgentCommunication {
   return {
     managerAddress: change?.managerAddress || (dialled ?? null),
+    ...(change?.managerAddresses ? {managerAddresses: change.managerAddresses} : {}),
     mode: change?.mode ?? 'bidirectional',
     heartbeatSeconds: change?.heartbeatSeconds ?? 600,
     ...(change?.renewAfter === undefined ? {} : {renewAfter: change.renewAfter}),

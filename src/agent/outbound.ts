@@ -15,6 +15,7 @@ import {bootstrapIdentity} from '../pki/bootstrap.js'
 import type {SessionContext} from './handlers.js'
 import {managerProxy} from './proxy-settings.js'
 import type {AgentRuntime} from './server.js'
+import {FailedAddress, heartbeatWithFailover} from './failover.js'
 
 /**
  * Connections the agent opens to its manager: heartbeats and agent-initiated activation. The
@@ -169,10 +170,13 @@ export async function connectMutualToManager(runtime: AgentRuntime, address: str
 }
 
 export interface HeartbeatResult {
+  /** The manager address that served the heartbeat. */
   address: string
   at: string
   /** What the manager did not apply of a dsa_control -m request (a policy not found...). */
   warnings?: string[]
+  /** Addresses tried first that did not serve it (manager nodes down). */
+  failedOver?: FailedAddress[]
 }
 
 /** One heartbeat: connect to the manager and answer what it asks until it closes. */
@@ -197,22 +201,27 @@ export async function heartbeatOnce(runtime: AgentRuntime, request?: HeartbeatRe
     })
   }
 
-  let session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual', request ? {heartbeatRequest: request} : {})
+  // Several manager nodes: the next address is tried on the same heartbeat when one does not serve it.
+  return heartbeatWithFailover(runtime, communication, (address) => heartbeatTo(runtime, address, request))
+}
+
+async function heartbeatTo(runtime: AgentRuntime, address: string, request?: HeartbeatRequest): Promise<HeartbeatResult> {
+  let session = await runtime.serveOutbound(await connectMutualToManager(runtime, address), 'mutual', request ? {heartbeatRequest: request} : {})
   // Renewed in this contact: the agent comes back at once with the new certificate, which is how
   // the manager learns it was installed (it then supersedes the old one).
-  if (session.renewed) session = await runtime.serveOutbound(await connectMutualToManager(runtime, communication.managerAddress), 'mutual')
+  if (session.renewed) session = await runtime.serveOutbound(await connectMutualToManager(runtime, address), 'mutual')
   if (session.report && session.report.status !== 200) {
     throw new TetherError('refused', session.report.reason || 'refused-by-manager', `the manager refused this agent: ${session.report.message}`, {hint: session.report.hint})
   }
 
   if (session.requests === 0) {
     // The manager is the HTTP client: closing without a single request is how it refuses.
-    throw new TetherError('refused', 'refused-by-manager', `the manager at ${communication.managerAddress} closed the connection without a request: it does not accept this agent's certificate (revoked, unknown to it, or cloned)`, {
+    throw new TetherError('refused', 'refused-by-manager', `the manager at ${address} closed the connection without a request: it does not accept this agent's certificate (revoked, unknown to it, or cloned)`, {
       hint: 'see `tether handshake log` on the manager; to start over, reset the agent (`dsa_control -r`) and activate it again',
     })
   }
 
-  return {address: communication.managerAddress, at: runtime.now().toISOString(), ...(session.report?.warnings ? {warnings: session.report.warnings} : {})}
+  return {address, at: runtime.now().toISOString(), ...(session.report?.warnings ? {warnings: session.report.warnings} : {})}
 }
 
 /** Whether this agent should send heartbeats on its own (its mode lets it). */

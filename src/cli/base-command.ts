@@ -86,9 +86,9 @@ export abstract class ManagerCommand extends TetherCommand {
   /** Credentials and store, for commands that sign, issue or connect. */
   protected async manager(): Promise<ManagerContext> {
     if (this.opened?.context) return this.opened.context
-    const credentials = this.home.loadCredentials()
     const store = await this.store()
-    this.opened!.context = {credentials, store, now: () => new Date(), log: silentLogger}
+    const credentials = await this.home.credentials(store)
+    this.opened!.context = {credentials, store, node: this.home.nodeName(), now: () => new Date(), log: silentLogger}
     return this.opened!.context
   }
 

@@ -5,7 +5,7 @@ import {DsaCore, type AgentState} from '../agent/store.js'
 import {TetherError} from '../errors.js'
 import {DEFAULT_MAX_CLOCK_SKEW_MS, checkClockSkew} from '../manager/clock.js'
 import {trustAnchors} from '../manager/connections.js'
-import type {ManagerCredentials} from '../manager/credentials.js'
+import type {NodeCredentials} from '../manager/credentials.js'
 import {ManagerHome} from '../manager/home.js'
 import {getSettings} from '../manager/settings.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
@@ -38,7 +38,7 @@ export interface ManagerMaterial {
   identity: Identity
   ca: Credential
   /** Opaque outside this file: the manager's own rules take it. */
-  credentials: ManagerCredentials
+  credentials: NodeCredentials
 }
 
 export interface AgentMaterial {
@@ -57,7 +57,7 @@ export function managerHomeExists(dir: string): boolean {
 /** The manager home's credentials, cross-checked (a missing or damaged home is a clear error). */
 export function loadManager(dir: string): ManagerMaterial {
   const home = new ManagerHome(dir)
-  const credentials = home.loadCredentials()
+  const credentials = home.loadNodeCredentials()
   return {
     dir: home.dir,
     identity: {pem: credentials.managerCertPem, keyPem: credentials.managerKeyPem, certificate: credentials.managerCert, source: home.file('managerCert')},

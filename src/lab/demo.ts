@@ -116,7 +116,7 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
 
     const bound = options.agents - 1
     await step(`Bind agent ${bound + 1} to this manager (dsm_c -action exportdsmcert, then ${EXPORT_FILE_NAME} in dsa_core)`, async () => {
-      const exported = exportManagerCertificate(new ManagerHome(home), path.join(dir, EXPORT_FILE_NAME))
+      const exported = await exportManagerCertificate(new ManagerHome(home), path.join(dir, EXPORT_FILE_NAME))
       const result = new DsaCore(dsaCores[bound]).bind(exported.file, fs.readFileSync(exported.file, 'utf8'))
       expect(new DsaCore(dsaCores[bound]).state() === 'pre-activated', 'the bound agent is pre-activated')
       return `agent ${bound + 1} is pre-activated: only the manager presenting ${result.bound.sha256.slice(0, 23)}… may activate it`

@@ -1,4 +1,5 @@
 import {TetherError} from '../errors.js'
+import {failpoint} from '../platform/failpoint.js'
 import type {HttpSession} from '../channel/http-session.js'
 import type {AgentCommunication, AgentStatusReply, HostInfo} from '../protocol/messages.js'
 import {findComputer} from './computers.js'
@@ -83,6 +84,8 @@ async function issueAndRecord(ctx: ManagerContext, channel: ActivationChannel, h
   const {renewAfter} = await getSettings(ctx.store)
   await session.command('SetAgentCredentials', {certificate: issued.pem, communication: {...request.communication, renewAfter}, crl: (await currentCrl(ctx)).pem})
   session.close()
+  // The agent holds its credentials; the registry records it only once confirmed (see interrupted-activation.ts).
+  failpoint('manager-activation:credentials-sent')
 
   const status = await channel.confirm(issued.sha256)
   if (status.state !== 'activated' || status.certificateSha256 !== issued.sha256) {

@@ -13,7 +13,8 @@ import {sameSecret, useToken} from './enrolment.js'
 import {tokenRequired} from './posture.js'
 import type {FailureLimiter} from './rate-limit.js'
 import {deliverPolicyNow, groupPath, requestedPolicy} from './operator-words.js'
-import {advertisedHeartbeatAddress, getSettings} from './settings.js'
+import {heartbeatCommunication} from './heartbeat-addresses.js'
+import {getSettings} from './settings.js'
 import type {EnrolmentToken} from './store/store.js'
 
 /**
@@ -161,8 +162,6 @@ export async function planAgentInitiated(ctx: ManagerContext, hostInfo: HostInfo
     // What the token says wins over the words on the command line.
     const {policy, warning} = token?.policy ? {policy: undefined, warning: undefined} : await requestedPolicy(store, args)
     const mode = settings.communicationMode
-    // No managerAddress unless a load balancer is set: the agent keeps the address it dialled, known to work.
-    const balancer = settings.loadBalancerHeartbeatHostname ? await advertisedHeartbeatAddress(store) : undefined
     return {
       token,
       warnings: warning ? [warning] : [],
@@ -174,7 +173,7 @@ export async function planAgentInitiated(ctx: ManagerContext, hostInfo: HostInfo
         group: groupPath(token?.group ?? args.group),
         policy: token?.policy ?? policy?.name,
         mode,
-        communication: {mode, heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(balancer ? {managerAddress: balancer} : {})},
+        communication: {mode, heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(await otherAddresses(ctx, settings.loadBalancerHeartbeatHostname !== ''))},
       },
     }
   } catch (error) {
@@ -196,4 +195,14 @@ async function checkToken(ctx: ManagerContext, given: string | undefined, settin
   }
 
   return undefined
+}
+
+/**
+ * No managerAddress unless a load balancer is set: the agent keeps the address it dialled, known
+ * to work; with several nodes it is told the others to fail over to. A load balancer is where
+ * every agent goes.
+ */
+async function otherAddresses(ctx: ManagerContext, balanced: boolean): Promise<{managerAddress?: string; managerAddresses?: string[]}> {
+  const {managerAddress, managerAddresses} = await heartbeatCommunication(ctx)
+  return {...(balanced && managerAddress ? {managerAddress} : {}), ...(managerAddresses ? {managerAddresses} : {})}
 }

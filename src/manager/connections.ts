@@ -9,10 +9,10 @@ import {fingerprint} from '../pki/certificate.js'
 import {classifyPeer} from '../pki/peer.js'
 import {DEFAULT_AGENT_PORT} from '../platform/paths.js'
 import type {ManagerContext} from './context.js'
-import type {ManagerCredentials} from './credentials.js'
 import {reload} from './computers.js'
 import {withinGrace} from './certificate-life.js'
 import {confirmRenewal} from './renewal.js'
+import type {ManagerCredentials, NodeCredentials} from './credentials.js'
 import {currentCrl} from './revocation.js'
 import {getSettings} from './settings.js'
 import type {Computer, RenewedCertificate} from './store/store.js'
@@ -20,8 +20,8 @@ import type {Computer, RenewedCertificate} from './store/store.js'
 /** Connections the manager opens to agents (it is TLS client, and always HTTP client). */
 
 /** The installation's trust anchors, for classifying a peer. */
-export function trustAnchors(credentials: ManagerCredentials) {
-  return {ca: credentials.caCert, managers: [credentials.managerCert]}
+export function trustAnchors(credentials: NodeCredentials) {
+  return {ca: credentials.caCert, managers: [credentials.managerCert, ...(credentials.binding ? [credentials.binding.cert] : [])]}
 }
 
 /**

@@ -5,6 +5,8 @@ import type {HeartbeatRequest, Reply} from '../protocol/messages.js'
 import {confirmOverNewConnection, openAgentConnection} from './connections.js'
 import type {ManagerContext} from './context.js'
 import {applyHeartbeatRequest} from './operator-words.js'
+import {syncHeartbeatAddresses} from './heartbeat-addresses.js'
+import {alreadyApplied, claimOperations} from './leases.js'
 import {configurationCommandBody} from './policies.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {renewalDue} from './certificate-life.js'
@@ -58,12 +60,20 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     await deliverCrl(ctx, session, status.crlNumber)
     // dsa_control -m words: what the operator asked, applied before the queue is read.
     if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
+    await syncHeartbeatAddresses(ctx, session, status)
     await pullEvents(ctx, session, computer)
-    const operations = await ctx.store.operations.queued(computer.id)
-    for (const operation of operations) {
-      const delivered = await deliver(ctx, session, computer, operation)
-      if (delivered === 'deactivated') return {deactivated: true}
-      if (delivered === 'session-lost') return {deactivated: false}
+    // Claimed for this contact: one through another node at the same moment delivers none of them.
+    const {operations, release} = await claimOperations(ctx, computer)
+    if (operations.length > 0) failpoint('manager-contact:claimed')
+    try {
+      for (const operation of operations) {
+        if (await alreadyApplied(ctx, computer, operation, status)) continue
+        const delivered = await deliver(ctx, session, computer, operation)
+        if (delivered === 'deactivated') return {deactivated: true}
+        if (delivered === 'session-lost') return {deactivated: false}
+      }
+    } finally {
+      await release().catch(() => undefined)
     }
 
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.
@@ -142,6 +152,7 @@ async function deliver(ctx: ManagerContext, session: HttpSession, computer: Comp
     const body = operation.command === 'SetSecurityConfiguration' ? (await configurationCommandBody(ctx, computer)).body : operation.body
     // The body was queued by this manager for this command (a configuration built just above).
     const result = await session.command(operation.command, body as never)
+    failpoint('manager-contact:answered')
     if (operation.command === 'SetSecurityConfiguration') await store.computers.recordAppliedConfiguration(computer.id, result as Reply<'SetSecurityConfiguration'>)
     await store.operations.finish(operation.id, {ok: true, result, maxAttempts: MAX_ATTEMPTS}, ctx.now())
     // The agent is back to bootstrap after Deactivate: nothing more is sent.

@@ -11,6 +11,8 @@ export interface ManagerContext {
   credentials: ManagerCredentials
   readonly store: ManagerStore
   readonly log: Logger
+  /** On PostgreSQL, the name of the node this process runs as. */
+  readonly node?: string
   now(): Date
 }
 

@@ -18,6 +18,7 @@ import type {ManagerContext} from './context.js'
 import {certificateRefused, renewedFrom} from './connections.js'
 import {reload} from './computers.js'
 import {settleContact} from './deactivation.js'
+import {recoverActivation} from './interrupted-activation.js'
 import {managerJournal} from './journal.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
@@ -167,6 +168,11 @@ export class HeartbeatListener {
     return listenOn(this.front, port, host)
   }
 
+  /** Whether the heartbeat port accepts connections now (the health endpoint asks). */
+  get listening(): boolean {
+    return this.front.listening
+  }
+
   async close(): Promise<void> {
     this.guard.stop()
     await new Promise<void>((resolve) => {
@@ -307,6 +313,14 @@ export class HeartbeatListener {
       }
 
       return session.close()
+    }
+
+    // Issued for an activation that a node's death cut off: recorded now, and served as a heartbeat.
+    const recovered = computer ? undefined : await recoverActivation(this.manager, session, peer)
+    if (recovered) {
+      this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'activation-recovered'})
+      await settleContact(this.manager, recovered, await runContact(this.manager, session, recovered))
+      return
     }
 
     this.journal(socket, peer, {context: 'mutual', result: 'refused', reason: 'unknown-agent', detail: computer ? `computer ${computer.id} is ${computer.state}` : 'no computer holds this certificate'})

@@ -10,10 +10,13 @@ import {Logger, silentLogger} from '../platform/log.js'
 import {checkPrivateDirectory} from '../platform/private-dir.js'
 import {ManagerContext, systemClock} from './context.js'
 import {previousIdentity, recoverIdentityChange} from './manager-identity.js'
-import type {ManagerCredentials} from './credentials.js'
+import type {ManagerCredentials, NodeCredentials} from './credentials.js'
 
 export type {ManagerCredentials} from './credentials.js'
 import {newGuid} from './guid.js'
+import {bindingCertificatePem, openSecrets} from './installation-secrets.js'
+import {NODE_FILES, isNodeHome, nodeDatabaseUrl, readKek, readNodeIdentity} from './node-home.js'
+import {PostgresManagerStore} from './store/postgres.js'
 import {SqliteManagerStore} from './store/sqlite.js'
 import type {ManagerStore} from './store/store.js'
 
@@ -37,6 +40,9 @@ export interface InitOptions {
 
 export interface ManagerSummary {
   home: string
+  /** On PostgreSQL only: the database (without its password) and this node's name. */
+  database?: string
+  node?: string
   managerGuid: string
   tenantId: string
   schemaVersion: number
@@ -56,7 +62,17 @@ export class ManagerHome {
 
   /** True when any piece of a manager home is present (so init must not overwrite it silently). */
   looksInitialized(): boolean {
-    return Object.values(HOME_FILES).some((name) => fs.existsSync(path.join(this.dir, name)))
+    return [...Object.values(HOME_FILES), ...Object.values(NODE_FILES)].some((name) => fs.existsSync(path.join(this.dir, name)))
+  }
+
+  /** A node of an installation on PostgreSQL (its CA key and registry are in the database), not an embedded home. */
+  isNode(): boolean {
+    return isNodeHome(this.dir)
+  }
+
+  /** The node's name on PostgreSQL; undefined for an embedded home. */
+  nodeName(): string | undefined {
+    return this.isNode() ? readNodeIdentity(this.dir).name : undefined
   }
 
   private readRequired(name: keyof typeof HOME_FILES): Buffer {
@@ -90,9 +106,50 @@ export class ManagerHome {
 
   /**
    * Load and cross-check the CA and manager credentials: every file parses, each key matches its
-   * certificate, and the manager certificate is signed by the CA.
+   * certificate, and the manager certificate is signed by the CA. An embedded home only: a node's
+   * CA key is in the database (`credentials`).
    */
   loadCredentials(): ManagerCredentials {
+    if (this.isNode()) {
+      throw new TetherError('internal', 'ca-key-in-database', `the manager home ${this.dir} is a node of an installation on PostgreSQL: its CA key is sealed in the database`, {
+        hint: 'this operation is for a home with the embedded registry',
+      })
+    }
+
+    const node = this.loadNodeCredentials()
+    const caKeyPem = this.readRequired('caKey').toString('utf8')
+    let caKey: ManagerCredentials['caKey']
+    try {
+      caKey = loadPrivateKey(caKeyPem, HOME_FILES.caKey)
+    } catch (error) {
+      throw this.damaged(`${HOME_FILES.caKey} is not a valid private key (truncated or corrupted)`, error)
+    }
+
+    if (!keyMatchesCertificate(caKey, node.caCert)) throw this.damaged(`${HOME_FILES.caKey} does not belong to ${HOME_FILES.caCert}`)
+    return {...node, caKey, caKeyPem}
+  }
+
+  /** Credentials for work that signs or issues: from the files, and on a node the CA key and binding identity from the database. */
+  async credentials(store: ManagerStore): Promise<ManagerCredentials> {
+    if (!this.isNode()) return this.loadCredentials()
+    const node = this.loadNodeCredentials()
+    const secrets = await openSecrets(store, readKek(this.dir), readNodeIdentity(this.dir).managerGuid)
+    const caKey = loadPrivateKey(secrets.caKeyPem, 'the CA key in the database')
+    if (!keyMatchesCertificate(caKey, node.caCert)) throw this.damaged(`the CA key in the database does not belong to ${HOME_FILES.caCert}`)
+    const bindingCert = parseCertificate(secrets.binding.certPem, 'the binding certificate in the database')
+    if (!issuedBy(bindingCert, node.caCert)) throw this.damaged(`the binding certificate in the database is not issued by ${HOME_FILES.caCert}`)
+    return {...node, caKey, caKeyPem: secrets.caKeyPem, binding: {...secrets.binding, cert: bindingCert}}
+  }
+
+  private damaged(what: string, cause?: unknown): TetherError {
+    return new TetherError('internal', 'home-corrupted', `the manager home ${this.dir} is damaged: ${what}`, {
+      hint: 'restore it from a backup, or re-create it with `tether manager init --force --yes` (agents must then be re-activated)',
+      cause,
+    })
+  }
+
+  /** The node's own credentials (no CA key): its certificate and key, and the CA certificate, cross-checked. */
+  loadNodeCredentials(): NodeCredentials {
     checkPrivateDirectory(this.dir, 'the manager home')
     const damaged = (what: string, cause?: unknown) =>
       new TetherError('internal', 'home-corrupted', `the manager home ${this.dir} is damaged: ${what}`, {
@@ -103,7 +160,6 @@ export class ManagerHome {
     recoverIdentityChange(this.dir)
     const caCertPem = this.readRequired('caCert').toString('utf8')
     const managerCertPem = this.readRequired('managerCert').toString('utf8')
-    const caKeyPem = this.readRequired('caKey').toString('utf8')
     const managerKeyPem = this.readRequired('managerKey').toString('utf8')
 
     const certificate = (pem: string, name: string) => {
@@ -124,44 +180,63 @@ export class ManagerHome {
 
     const caCert = certificate(caCertPem, HOME_FILES.caCert)
     const managerCert = certificate(managerCertPem, HOME_FILES.managerCert)
-    const caKey = key(caKeyPem, HOME_FILES.caKey)
     const managerKey = key(managerKeyPem, HOME_FILES.managerKey)
-    if (!keyMatchesCertificate(caKey, caCert)) throw damaged(`${HOME_FILES.caKey} does not belong to ${HOME_FILES.caCert}`)
     if (!keyMatchesCertificate(managerKey, managerCert)) throw damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
     if (!issuedBy(managerCert, caCert)) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}`)
 
     const kept = previousIdentity(this.dir)
     const previousCert = kept ? certificate(kept.certPem, 'manager.previous.crt') : undefined
     const previous = kept && previousCert && issuedBy(previousCert, caCert) ? {...kept, cert: previousCert} : undefined
-    return {caCertPem, caKey, caKeyPem, caCert, managerCertPem, managerKeyPem, managerKey, managerCert, previous}
+    return {caCertPem, caCert, managerCertPem, managerKeyPem, managerKey, managerCert, previous}
   }
 
-  /** The manager certificate alone, checked against the CA (what export-cert hands out). */
-  managerCertificatePem(): string {
-    return this.loadCredentials().managerCertPem
-  }
-
-  /** The store this home uses (the registry file; a missing one is an error, never created here). */
+  /**
+   * The store this home uses: the registry file (a missing one is an error, never created here), or
+   * for a node the installation's database, which must be the one the node belongs to.
+   */
   async openStore(): Promise<ManagerStore> {
     checkPrivateDirectory(this.dir, 'the manager home')
-    this.readRequired('database')
-    return SqliteManagerStore.open(this.file('database'))
+    if (!this.isNode()) {
+      this.readRequired('database')
+      return SqliteManagerStore.open(this.file('database'))
+    }
+
+    const node = readNodeIdentity(this.dir)
+    const store = await PostgresManagerStore.open(nodeDatabaseUrl(this.dir))
+    const {managerGuid} = await store.meta.identity().catch(async (error: unknown) => {
+      await store.close()
+      throw error
+    })
+    if (managerGuid !== node.managerGuid) {
+      await store.close()
+      throw new TetherError('refused', 'wrong-installation', `the database ${store.location} is ${managerGuid ? `installation ${managerGuid}` : 'not set up'}, not installation ${node.managerGuid} this node belongs to`, {
+        hint: `point the node at its own database (${NODE_FILES.databaseUrl} in its home, or $TETHER_DATABASE_URL)`,
+      })
+    }
+
+    return store
   }
 
   /** Credentials and store together, for work that issues, signs or connects. */
   async open(options: {now?: () => Date; log?: Logger} = {}): Promise<ManagerContext & {close(): Promise<void>}> {
-    const credentials = this.loadCredentials()
     const store = await this.openStore()
-    return {credentials, store, now: options.now ?? systemClock, log: options.log ?? silentLogger, close: () => store.close()}
+    try {
+      const credentials = await this.credentials(store)
+      return {credentials, store, node: this.nodeName(), now: options.now ?? systemClock, log: options.log ?? silentLogger, close: () => store.close()}
+    } catch (error) {
+      await store.close()
+      throw error
+    }
   }
 
   async summary(): Promise<ManagerSummary> {
-    const credentials = this.loadCredentials()
+    const credentials = this.loadNodeCredentials()
     const store = await this.openStore()
     try {
       const identity = await store.meta.identity()
       return {
         home: this.dir,
+        ...(this.isNode() ? {database: store.location, node: readNodeIdentity(this.dir).name} : {}),
         managerGuid: identity.managerGuid,
         tenantId: identity.tenantId,
         schemaVersion: store.schemaVersion,
@@ -187,10 +262,18 @@ export function defaultHostnames(): string[] {
  * renamed into place only when complete, so a failure at any step leaves the disk as it was.
  */
 export async function initManagerHome(dir: string, options: InitOptions): Promise<ManagerHome> {
+  return stageHome(dir, options.force ?? false, (staging) => populateHome(staging, options))
+}
+
+/**
+ * Build a home in a private staging directory beside `dir` with `populate`, then rename it into
+ * place: a failure at any step leaves the disk as it was. `force` replaces an initialized home.
+ */
+export async function stageHome(dir: string, force: boolean, populate: (staging: ManagerHome) => Promise<void>): Promise<ManagerHome> {
   const home = new ManagerHome(dir)
   const parent = path.dirname(dir)
   const existing = directoryState(dir)
-  if (existing === 'initialized' && !options.force) {
+  if (existing === 'initialized' && !force) {
     throw new TetherError('refused', 'home-exists', `the manager home ${dir} is already initialized`, {
       hint: 'use it as it is, or pass --force --yes to re-create it (this replaces the CA: every agent must be re-activated)',
     })
@@ -221,7 +304,7 @@ export async function initManagerHome(dir: string, options: InitOptions): Promis
   }
 
   try {
-    await populateHome(new ManagerHome(staging), options)
+    await populate(new ManagerHome(staging))
     swapIntoPlace(staging, dir, existing)
   } catch (error) {
     fs.rmSync(staging, {recursive: true, force: true})
@@ -248,20 +331,29 @@ export function directoryState(dir: string): DirectoryState {
   return new ManagerHome(dir).looksInitialized() ? 'initialized' : 'foreign'
 }
 
-async function populateHome(home: ManagerHome, options: InitOptions): Promise<void> {
+/** A new installation's CA: its key and self-signed certificate. */
+export async function createCa(managerGuid: string, organization = 'tether'): Promise<{keyPem: string; certPem: string}> {
   // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
-  const organization = options.organization ?? 'tether'
-  const managerGuid = newGuid()
-  const [caKeys, managerKeys] = await Promise.all([generateRsaKeyPair(CA_KEY_BITS), generateRsaKeyPair(LEAF_KEY_BITS)])
-
-  const caCertPem = await issueCertificate({
+  const caKeys = await generateRsaKeyPair(CA_KEY_BITS)
+  const certPem = await issueCertificate({
     profile: 'ca',
     subject: {commonName: `tether manager CA ${managerGuid.slice(0, 8)}`, organization},
     publicKeyPem: caKeys.publicKeyPem,
     signerKeyPem: caKeys.privateKeyPem,
     validityDays: VALIDITY_DAYS.ca,
   })
+  return {keyPem: caKeys.privateKeyPem, certPem}
+}
+
+async function populateHome(home: ManagerHome, options: InitOptions): Promise<void> {
+  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
+  const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
+  const organization = options.organization ?? 'tether'
+  const managerGuid = newGuid()
+  const [ca, managerKeys] = await Promise.all([createCa(managerGuid, organization), generateRsaKeyPair(LEAF_KEY_BITS)])
+  const caKeys = {privateKeyPem: ca.keyPem}
+  const caCertPem = ca.certPem
   const managerCertPem = await issueCertificate({
     profile: 'manager',
     subject: {commonName: options.hostnames[0], organization, organizationalUnit: 'manager'},
@@ -321,7 +413,7 @@ export const EXPORT_FILE_NAME = 'ds_agent_dsm.crt'
  * Write the manager certificate for binding agents (`dsm_c -action exportdsmcert`). The file name
  * is fixed by the product: any other name would be ignored by the agent, so it is refused here.
  */
-export function exportManagerCertificate(home: ManagerHome, requested: string): {file: string; certificate: CertificateSummary} {
+export async function exportManagerCertificate(home: ManagerHome, requested: string): Promise<{file: string; certificate: CertificateSummary}> {
   // `-output DIR/` (or an existing directory) means DIR/ds_agent_dsm.crt.
   const output = /[/\\]$/.test(requested) || isDirectory(requested) ? path.join(requested, EXPORT_FILE_NAME) : requested
   if (path.basename(output) !== EXPORT_FILE_NAME) {
@@ -330,17 +422,37 @@ export function exportManagerCertificate(home: ManagerHome, requested: string): 
     })
   }
 
-  const credentials = home.loadCredentials()
+  const pem = await bindingPem(home)
   const file = path.resolve(output)
   try {
-    writeFileAtomic(file, credentials.managerCertPem, PUBLIC_FILE_MODE)
+    writeFileAtomic(file, pem, PUBLIC_FILE_MODE)
   } catch (error) {
     throw new TetherError('usage', 'export-unwritable', `cannot write ${file} (${errnoCode(error) ?? (error as Error).message})`, {
       hint: 'choose a directory that exists and that you may write to',
     })
   }
 
-  return {file, certificate: summarize(credentials.managerCert)}
+  return {file, certificate: summarize(parseCertificate(pem, 'the binding certificate'))}
+}
+
+/**
+ * The certificate agents are bound with: the manager certificate of an embedded home, or on
+ * PostgreSQL the installation's binding certificate, which every node presents to a bound agent.
+ */
+async function bindingPem(home: ManagerHome): Promise<string> {
+  const node = home.loadNodeCredentials()
+  if (!home.isNode()) return node.managerCertPem
+  const store = await home.openStore()
+  try {
+    const pem = await bindingCertificatePem(store)
+    if (pem === undefined || !issuedBy(parseCertificate(pem, 'the binding certificate'), node.caCert)) {
+      throw new TetherError('internal', 'installation-incomplete', `the database ${store.location} holds no binding certificate of this CA`, {hint: 'point the node at its installation\'s database'})
+    }
+
+    return pem
+  } finally {
+    await store.close()
+  }
 }
 
 function isDirectory(file: string): boolean {

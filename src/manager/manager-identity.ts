@@ -108,3 +108,11 @@ export function previousIdentity(dir: string): {certPem: string; keyPem: string}
   const keyPem = read(dir, 'previousKey')
   return pairMatches(keyPem, certPem) ? {certPem: certPem!, keyPem: keyPem!} : undefined
 }
+
+/** Put back a previous pair (a change that made the current one the installation's binding identity keeps the older one for its agents). */
+export function keepPreviousIdentity(dir: string, previous: {keyPem: string; certPem: string}): void {
+  withHomeLock(dir, () => {
+    writeFileAtomic(file(dir, 'previousKey'), previous.keyPem, PRIVATE_FILE_MODE)
+    writeFileAtomic(file(dir, 'previousCert'), previous.certPem, PUBLIC_FILE_MODE)
+  })
+}

@@ -18,7 +18,8 @@ import {newGuid} from './guid.js'
 import {managerJournal} from './journal.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {currentCrl} from './revocation.js'
-import {advertisedHeartbeatAddress, getSettings} from './settings.js'
+import {heartbeatCommunication} from './heartbeat-addresses.js'
+import {getSettings} from './settings.js'
 
 /**
  * `tether manager activate HOST[:PORT]`: the manager connects to the agent (TLS client, HTTP
@@ -28,25 +29,35 @@ import {advertisedHeartbeatAddress, getSettings} from './settings.js'
 
 type JournalFields = Pick<HandshakeEntry, 'context' | 'result' | 'reason'> & Partial<HandshakeEntry>
 
-/** The certificate the manager shows an agent: its current one, or the previous one a bound agent still holds. */
+/**
+ * The certificate the manager shows an agent: its current one; on PostgreSQL the installation's
+ * binding identity, which every node holds for agents bound to the installation; or the previous
+ * one an agent bound before the last renewal still holds.
+ */
 interface Presented {
   certPem: string
   keyPem: string
 }
 
-export async function activate(ctx: ManagerContext, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {
-  const {credentials} = ctx
+function presentable(credentials: ManagerContext['credentials']): Presented[] {
   const current = {certPem: credentials.managerCertPem, keyPem: credentials.managerKeyPem}
-  try {
-    return await activateAs(ctx, target, request, current)
-  } catch (error) {
-    // Bound before this manager renewed its certificate: the agent holds the previous one.
-    if (!(error instanceof TetherError && error.code === 'bound-to-other-manager' && credentials.previous)) throw error
-    return activateAs(ctx, target, request, credentials.previous, {expectedRefusal: true})
+  const all = [current, ...(credentials.binding ? [credentials.binding] : []), ...(credentials.previous ? [credentials.previous] : [])]
+  return all.filter((candidate, i) => all.findIndex((other) => other.certPem === candidate.certPem) === i)
+}
+
+export async function activate(ctx: ManagerContext, target: string, request: ActivationRequest = {}): Promise<ActivationResult> {
+  const candidates = presentable(ctx.credentials)
+  for (let i = 0; ; i++) {
+    try {
+      return await activateAs(ctx, target, request, candidates[i], {moreToTry: i < candidates.length - 1})
+    } catch (error) {
+      // Bound to another of this installation's certificates: the next one is tried.
+      if (!(error instanceof TetherError && error.code === 'bound-to-other-manager') || i === candidates.length - 1) throw error
+    }
   }
 }
 
-async function activateAs(ctx: ManagerContext, target: string, request: ActivationRequest, presented: Presented, options: {expectedRefusal?: boolean} = {}): Promise<ActivationResult> {
+async function activateAs(ctx: ManagerContext, target: string, request: ActivationRequest, presented: Presented, options: {moreToTry: boolean}): Promise<ActivationResult> {
   const {host, port} = parseHostPort(target, DEFAULT_AGENT_PORT)
   const {credentials} = ctx
   const socket = await connectTls({host, port, cert: presented.certPem, key: presented.keyPem, rejectUnauthorized: false})
@@ -81,8 +92,8 @@ async function activateAs(ctx: ManagerContext, target: string, request: Activati
     return {computer, alreadyActivated: false}
   } catch (error) {
     if (error instanceof TetherError && error.code === 'bound-to-other-manager') {
-      // Refused for the current certificate while a previous one is kept: expected, and tried next.
-      const expected = !options.expectedRefusal && Boolean(credentials.previous)
+      // Refused for this certificate while another of the installation's is left: expected, and tried next.
+      const expected = options.moreToTry
       record({context: 'pre-activated', result: 'refused', reason: expected ? 'bound-to-previous-certificate' : error.code, detail: error.message})
     }
 
@@ -111,7 +122,7 @@ async function activateBootstrapAgent(ctx: ManagerContext, session: HttpSession,
     ...request,
     ...duplicate,
     address,
-    communication: {managerAddress: (await advertisedHeartbeatAddress(ctx.store)) ?? null, mode: request.mode ?? 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
+    communication: {...(await heartbeatCommunication(ctx)), mode: request.mode ?? 'bidirectional', heartbeatSeconds: settings.heartbeatIntervalSeconds},
   })
 }
 

@@ -5,6 +5,8 @@ import type {ManagerContext} from './context.js'
 import type {ManagerCredentials} from './credentials.js'
 import type {ManagerHome} from './home.js'
 import {replaceManagerIdentity} from './manager-identity.js'
+import {issuedRecord} from './node-certificate.js'
+import {readNodeIdentity} from './node-home.js'
 
 /**
  * The manager's own certificate, kept usable while it runs: re-issued from the same CA before it
@@ -44,7 +46,9 @@ export async function renewManagerCertificate(home: ManagerHome, ctx: ManagerCon
     altNames: subjectAltNames(old).map((name) => name.replace(/^(DNS|IP Address):/, '')),
   })
   replaceManagerIdentity(home.dir, keys.privateKeyPem, pem)
-  const renewed = home.loadCredentials()
+  // A node's certificate is the installation's business too: recorded, so removing the node revokes it.
+  if (home.isNode()) await ctx.store.nodes.renewCertificate(readNodeIdentity(home.dir).name, issuedRecord(pem), ctx.now())
+  const renewed = await home.credentials(ctx.store)
   ctx.log.info('manager-certificate-renewed', {reason, previousSha256: fingerprint(old), sha256: fingerprint(renewed.managerCert), notAfter: new Date(renewed.managerCert.validTo).toISOString()})
   return renewed
 }

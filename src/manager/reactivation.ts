@@ -4,7 +4,8 @@ import {recordableHostInfo} from './activation.js'
 import type {ManagerContext} from './context.js'
 import {newGuid} from './guid.js'
 import {issueAgentCertificate} from './issuance.js'
-import {advertisedHeartbeatAddress, getSettings} from './settings.js'
+import {heartbeatCommunication} from './heartbeat-addresses.js'
+import {getSettings} from './settings.js'
 import type {Computer} from './store/store.js'
 
 /**
@@ -36,11 +37,11 @@ export async function reactivateAsNewComputer(ctx: ManagerContext, session: Http
   const guid = newGuid()
   const {csr} = await session.command('GenerateAgentCSR', {rekey: true, commonName: hostInfo.hostname})
   const issued = await issueAgentCertificate(ctx, csr, guid)
-  const heartbeatAddress = await advertisedHeartbeatAddress(ctx.store)
+  const heartbeat = await heartbeatCommunication(ctx)
   const reply = await session.command('SetAgentCredentials', {
     rekey: true,
     certificate: issued.pem,
-    communication: {heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(heartbeatAddress && options.address ? {managerAddress: heartbeatAddress} : {})},
+    communication: {heartbeatSeconds: settings.heartbeatIntervalSeconds, ...(heartbeat.managerAddress && options.address ? heartbeat : {})},
   })
   if (reply.certificateSha256 !== issued.sha256) throw new TetherError('trust', 'rekey-not-confirmed', 'the agent did not install the new certificate')
   return ctx.store.computers.recordActivation({

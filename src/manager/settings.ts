@@ -38,6 +38,7 @@ export interface Settings {
   loadBalancerManagerHostname: string
   loadBalancerManagerPort: number
   loadBalancerRelayHostname: string
+  nodeLeaseSeconds: number
 }
 
 export type SettingName = keyof Settings
@@ -297,6 +298,12 @@ export const SETTINGS: {[K in SettingName]: Definition<K>} = {
     parse: hostname('loadBalancerRelayHostname'),
     classic: plainClassic('systemLoadBalancerRelayHostname', 'host name or address', hostname('systemLoadBalancerRelayHostname')),
   },
+  nodeLeaseSeconds: {
+    summary: 'how long a node\'s claim on a computer\'s queued operations, or on polling it, lasts: a node that dies mid-contact holds them no longer than this, then another node delivers them',
+    values: 'whole seconds, 1 to 3600',
+    default: 60,
+    parse: integer('nodeLeaseSeconds', 1, 3600),
+  },
 }
 
 /**
@@ -463,22 +470,6 @@ export function listenerLimits(settings: Settings): ListenerLimits {
 }
 
 /** Where agents are told to send heartbeats: the setting, else where `manager start` last listened. */
-/**
- * Where agents are told to send heartbeats: the load balancer's name (several manager nodes behind
- * it), else the heartbeatAddress setting, else where `manager start` last listened.
- */
-export async function advertisedHeartbeatAddress(store: ManagerStore): Promise<string | undefined> {
-  const settings = await getSettings(store)
-  const listening = (await store.meta.get('listening_address')) || undefined
-  if (settings.loadBalancerHeartbeatHostname) {
-    const host = settings.loadBalancerHeartbeatHostname.includes(':') ? `[${settings.loadBalancerHeartbeatHostname}]` : settings.loadBalancerHeartbeatHostname
-    const port = settings.loadBalancerHeartbeatPort || Number(/:(\d+)$/.exec(listening ?? '')?.[1] ?? 4120)
-    return `${host}:${port}`
-  }
-
-  return settings.heartbeatAddress || listening
-}
-
 /**
  * An agent renews at its next contact past the renewal point, so the time left then must cover
  * two heartbeats (one may be missed); a lifetime or interval that leaves less is refused.

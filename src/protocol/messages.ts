@@ -64,6 +64,8 @@ export type HostInfo = v.InferOutput<typeof HostInfoSchema>
 export const AgentCommunicationSchema = v.object({
   /** HOST:PORT of the manager's heartbeat listener; null: the agent never connects out. */
   managerAddress: v.nullable(text(300)),
+  /** Every manager node's HOST:PORT (or a load balancer's), tried in turn after managerAddress when it is down. */
+  managerAddresses: v.optional(v.pipe(v.array(text(300)), v.maxLength(64))),
   mode: MODE,
   heartbeatSeconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
   /** The fraction of its certificate's lifetime after which the manager renews it (shown by agent status). */
@@ -85,6 +87,8 @@ export const AgentStatusReplySchema = v.object({
   /** The number of the CRL the agent holds (0: none); the manager sends a newer one. */
   crlNumber: v.optional(COUNT),
   heartbeatRequest: v.optional(HeartbeatRequestSchema),
+  /** The manager heartbeat addresses the agent holds; the manager sends its list when it differs. */
+  managerAddresses: v.optional(v.array(text(300))),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 

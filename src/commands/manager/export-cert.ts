@@ -23,7 +23,7 @@ export default class ManagerExportCert extends ManagerCommand {
       checkOwnTenant((await (await this.store()).meta.identity()).tenantId, {name: flags['tenant-name'], id: flags['tenant-id']})
     }
 
-    const result = exportManagerCertificate(this.home, flags.output)
+    const result = await exportManagerCertificate(this.home, flags.output)
     this.log(`Wrote ${result.file} (SHA-256 ${result.certificate.sha256})`)
     return result
   }

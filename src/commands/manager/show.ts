@@ -24,6 +24,8 @@ export default class ManagerShow extends ManagerCommand {
     this.warnAbout(warnings)
     this.log(fieldLines([
       ['Home', summary.home],
+      ['Database', summary.database],
+      ['Node', summary.node],
       ['Manager GUID', summary.managerGuid],
       ['Tenant ID', summary.tenantId],
       ['Computers', summary.computers],

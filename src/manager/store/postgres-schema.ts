@@ -148,4 +148,36 @@ export const POSTGRES_MIGRATIONS: string[] = [
   UPDATE computers SET cert_not_before = (SELECT not_before FROM certificates WHERE certificates.sha256 = computers.cert_sha256),
     cert_not_after = (SELECT not_after FROM certificates WHERE certificates.sha256 = computers.cert_sha256);
   `,
+  // 5: several manager nodes: the nodes, their one-time invitations, leases (manager-initiated
+  // polling shared between nodes) and claims on queued operations (SELECT ... FOR UPDATE SKIP LOCKED).
+  `
+  CREATE TABLE nodes (
+    id                   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name                 TEXT COLLATE "C" NOT NULL UNIQUE,
+    hostnames            TEXT NOT NULL,
+    cert_serial          TEXT NOT NULL,
+    cert_sha256          TEXT NOT NULL,
+    previous_cert_sha256 TEXT,
+    heartbeat_address    TEXT,
+    joined_at            TEXT NOT NULL,
+    last_seen_at         TEXT,
+    removed_at           TEXT
+  );
+  CREATE TABLE invitations (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    created_at    TEXT COLLATE "C" NOT NULL,
+    expires_at    TEXT COLLATE "C" NOT NULL,
+    created_by    TEXT,
+    used_at       TEXT,
+    used_by       TEXT
+  );
+  CREATE TABLE leases (
+    name   TEXT COLLATE "C" PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  TEXT COLLATE "C" NOT NULL
+  );
+  ALTER TABLE operations ADD COLUMN claimed_by TEXT;
+  ALTER TABLE operations ADD COLUMN claimed_until TEXT COLLATE "C";
+  `,
 ]

@@ -3,7 +3,8 @@ import type {CommandName} from '../../protocol/messages.js'
 import {LOCK_SPACE, Postgres, Queries} from '../../platform/postgres.js'
 import {JOURNAL_MAX_ENTRIES} from '../../platform/sqlite-journal.js'
 import {POSTGRES_MIGRATIONS} from './postgres-schema.js'
-import {tokenRefusal} from './rules.js'
+import {GENERATED_KEYS, TABLE_KEYS, TEXT_KEYED, checkedColumn} from './registry-copy.js'
+import {invitationRefusal, tokenRefusal} from './rules.js'
 import type {
   ActivationRecord,
   AppliedConfiguration,
@@ -14,11 +15,16 @@ import type {
   EventBatch,
   EventFilter,
   Identity,
+  Invitation,
+  InvitationRefusal,
   IssuedCertificate,
   JournalQuery,
   ManagerEvent,
+  ManagerNode,
   ManagerStore,
+  NewNode,
   Operation,
+  OperationClaim,
   OperationOutcome,
   Policy,
   PolicyVersion,
@@ -26,9 +32,12 @@ import type {
   EnrolmentToken,
   TokenRefusal,
   PublishedCrl,
+  RegistryRow,
+  RegistryTable,
   RevocationReasonName,
   RevokedCertificate,
 } from './store.js'
+import {REGISTRY_TABLES} from './store.js'
 
 /**
  * The shared engine: one PostgreSQL database several manager nodes use at once, operation for
@@ -52,10 +61,27 @@ const POLICY = 'SELECT id, name, document, version, sha256, created_at AS "creat
 const JOURNAL = `SELECT id, at, tls_role AS "tlsRole", http_role AS "httpRole", peer_address AS "peerAddress", context, protocol, cipher,
   peer_sha256 AS "peerSha256", peer_subject AS "peerSubject", result, reason, detail FROM handshakes`
 
+const NODE = `SELECT id, name, hostnames, cert_serial AS "certSerial", cert_sha256 AS "certSha256", previous_cert_sha256 AS "previousCertSha256",
+  heartbeat_address AS "heartbeatAddress", joined_at AS "joinedAt", last_seen_at AS "lastSeenAt", removed_at AS "removedAt" FROM nodes`
+
+const INVITATION = 'SELECT id, secret_sha256 AS "secretSha256", created_at AS "createdAt", expires_at AS "expiresAt", created_by AS "createdBy", used_at AS "usedAt", used_by AS "usedBy" FROM invitations'
+
 /** Saving a policy holds this advisory lock on its name (the second key is the name's hash). */
 const POLICY_LOCK = LOCK_SPACE + 1
 /** Reserving a computer name holds this advisory lock on the name. */
 const NAME_LOCK = LOCK_SPACE + 2
+/** Adding a node holds this advisory lock on its name. */
+const NODE_LOCK = LOCK_SPACE + 3
+
+/** Rows a load inserts per statement. */
+const LOAD_BATCH = 500
+
+function nodeFrom(row: (Omit<ManagerNode, 'hostnames'> & {hostnames: string}) | undefined): ManagerNode | undefined {
+  return row ? {...row, hostnames: JSON.parse(row.hostnames) as string[]} : undefined
+}
+
+/** Text keys sort in byte order, as SQLite sorts them, whatever the column's collation. */
+const orderBy = (table: RegistryTable) => (TEXT_KEYED.includes(table) ? `${TABLE_KEYS[table]} COLLATE "C"` : TABLE_KEYS[table])
 
 /** SQLite reads a negative LIMIT as none; PostgreSQL reads NULL so. */
 const limitOf = (limit: number) => (limit < 0 ? null : limit)
@@ -314,8 +340,19 @@ export class PostgresManagerStore implements ManagerStore {
     finish: async (id: number, outcome: OperationOutcome, at: Date): Promise<void> => {
       await this.sql.run(`UPDATE operations SET attempts = attempts + 1,
         state = CASE WHEN $2::boolean THEN 'done' WHEN attempts + 1 >= $3::integer THEN 'failed' ELSE 'queued' END,
-        finished_at = CASE WHEN $2::boolean OR attempts + 1 >= $3::integer THEN $4 ELSE NULL END, result = $5::jsonb WHERE id = $1`,
+        finished_at = CASE WHEN $2::boolean OR attempts + 1 >= $3::integer THEN $4 ELSE NULL END, result = $5::jsonb, claimed_by = NULL, claimed_until = NULL WHERE id = $1`,
       id, outcome.ok, outcome.maxAttempts, at.toISOString(), JSON.stringify(outcome.result ?? null))
+    },
+    // SKIP LOCKED: a contact claiming at the same moment passes over rows another is claiming; once
+    // that one commits, the rows' claim (re-checked on the new row version) keeps them out.
+    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> =>
+      (await this.sql.all<Operation>(`UPDATE operations SET claimed_by = $2, claimed_until = $3
+        WHERE id IN (SELECT id FROM operations WHERE computer_id = $1 AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= $4 OR claimed_by = $2)
+          ORDER BY id FOR UPDATE SKIP LOCKED)
+        RETURNING id, computer_id AS "computerId", command, body, state, attempts, created_at AS "createdAt", finished_at AS "finishedAt", result`,
+      computerId, claim.holder, claim.until.toISOString(), at.toISOString())).sort((a, b) => a.id - b.id),
+    release: async (ids: number[], holder: string): Promise<void> => {
+      await this.sql.run('UPDATE operations SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2', ids, holder)
     },
   }
 
@@ -380,6 +417,22 @@ export class PostgresManagerStore implements ManagerStore {
     set: async (key: string, value: string): Promise<void> => {
       await this.sql.run('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', key, value)
     },
+    // Two nodes creating at once: the second's insert waits on the first's keys, then finds them taken and writes nothing.
+    create: async (entries: Record<string, string>): Promise<boolean> => {
+      const keys = Object.keys(entries)
+      const taken = new Error('a key exists')
+      try {
+        return await this.db.transaction(async (sql) => {
+          const written = await sql.run('INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING', keys, keys.map((key) => entries[key]))
+          // Some were there already: roll back what was written, so it is all or nothing.
+          if (written !== keys.length) throw taken
+          return true
+        })
+      } catch (error) {
+        if (error === taken) return false
+        throw error
+      }
+    },
   }
 
   readonly journal = {
@@ -394,5 +447,100 @@ export class PostgresManagerStore implements ManagerStore {
     read: async (query: JournalQuery): Promise<JournalRow[]> =>
       (await this.sql.all<JournalRow>(`${JOURNAL} WHERE id > $1 AND at >= $2 ORDER BY id DESC LIMIT $3`, query.sinceId ?? 0, query.since ?? '', limitOf(query.limit ?? JOURNAL_MAX_ENTRIES))).reverse(),
     lastId: async (): Promise<number> => (await this.sql.get<{id: number}>('SELECT coalesce(max(id), 0) AS id FROM handshakes'))!.id,
+  }
+
+  private async recordCertificate(sql: Queries, cert: IssuedCertificate, at: Date): Promise<void> {
+    await sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+  }
+
+  private async invitationCheck(sql: Queries, secretSha256: string, at: Date): Promise<{invitation: Invitation} | {refused: InvitationRefusal}> {
+    const invitation = await sql.get<Invitation>(`${INVITATION} WHERE secret_sha256 = $1`, secretSha256)
+    const refused = invitationRefusal(invitation, at)
+    return refused ? {refused} : {invitation: invitation!}
+  }
+
+  readonly nodes = {
+    list: async (): Promise<ManagerNode[]> => (await this.sql.all<Parameters<typeof nodeFrom>[0]>(`${NODE} ORDER BY id`)).map((row) => nodeFrom(row)!),
+    get: async (name: string): Promise<ManagerNode | undefined> => nodeFrom(await this.sql.get(`${NODE} WHERE name = $1`, name)),
+    // The advisory lock on the name makes two joins under one name wait for each other; the
+    // invitation's row lock makes two joins with one invitation do the same: the second finds it used.
+    add: async (node: NewNode, at: Date, options: {invitation?: string} = {}): Promise<{node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'}> =>
+      this.db.transaction(async (sql): Promise<{node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'}> => {
+        await sql.run('SELECT pg_advisory_xact_lock($1, hashtext($2))', NODE_LOCK, node.name)
+        if (await sql.get('SELECT 1 FROM nodes WHERE name = $1 AND removed_at IS NULL', node.name)) return {refused: 'name-taken'}
+        if (options.invitation !== undefined) {
+          const used = await sql.run('UPDATE invitations SET used_at = $1, used_by = $2 WHERE secret_sha256 = $3 AND used_at IS NULL AND expires_at > $1', at.toISOString(), node.name, options.invitation)
+          if (used === 0) return {refused: invitationRefusal(await sql.get<Invitation>(`${INVITATION} WHERE secret_sha256 = $1`, options.invitation), at) ?? 'used'}
+        }
+
+        await sql.run('DELETE FROM nodes WHERE name = $1', node.name)
+        await this.recordCertificate(sql, node.certificate, at)
+        await sql.run('INSERT INTO nodes (name, hostnames, cert_serial, cert_sha256, joined_at) VALUES ($1, $2, $3, $4, $5)',
+          node.name, JSON.stringify(node.hostnames), node.certificate.serial, node.certificate.sha256, at.toISOString())
+        return {node: nodeFrom(await sql.get(`${NODE} WHERE name = $1`, node.name))!}
+      }),
+    seen: async (name: string, heartbeatAddress: string | null, at: Date): Promise<void> => {
+      await this.sql.run('UPDATE nodes SET heartbeat_address = $1, last_seen_at = $2 WHERE name = $3 AND removed_at IS NULL', heartbeatAddress, at.toISOString(), name)
+    },
+    renewCertificate: async (name: string, certificate: IssuedCertificate, at: Date): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        await this.recordCertificate(sql, certificate, at)
+        await sql.run('UPDATE nodes SET previous_cert_sha256 = cert_sha256, cert_serial = $1, cert_sha256 = $2 WHERE name = $3', certificate.serial, certificate.sha256, name)
+      }),
+    // The node's row lock first, then its certificates and the CRL counter (the engine's lock order).
+    remove: async (name: string, at: Date): Promise<{node: ManagerNode; revoked: number} | undefined> =>
+      this.db.transaction(async (sql) => {
+        const node = nodeFrom(await sql.get(`${NODE} WHERE name = $1 AND removed_at IS NULL FOR UPDATE`, name))
+        if (!node) return undefined
+        let revoked = 0
+        for (const sha256 of [node.certSha256, node.previousCertSha256]) if (sha256 && (await this.revokeNow(sql, sha256, 'cessationOfOperation', at))) revoked++
+        await sql.run('UPDATE nodes SET removed_at = $1, heartbeat_address = NULL WHERE id = $2', at.toISOString(), node.id)
+        return {node: nodeFrom(await sql.get(`${NODE} WHERE id = $1`, node.id))!, revoked}
+      }),
+  }
+
+  readonly invitations = {
+    create: async (invitation: Invitation): Promise<void> => {
+      await this.sql.run('INSERT INTO invitations (id, secret_sha256, created_at, expires_at, created_by, used_at, used_by) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        invitation.id, invitation.secretSha256, invitation.createdAt, invitation.expiresAt, invitation.createdBy, invitation.usedAt, invitation.usedBy)
+    },
+    list: async (): Promise<Invitation[]> => this.sql.all<Invitation>(`${INVITATION} ORDER BY created_at, id`),
+    check: async (secretSha256: string, at: Date): Promise<{invitation: Invitation} | {refused: InvitationRefusal}> => this.invitationCheck(this.sql, secretSha256, at),
+  }
+
+  readonly leases = {
+    // One statement: a concurrent take of the same lease waits on the row, then sees the new holder.
+    take: async (name: string, holder: string, until: Date, at: Date): Promise<boolean> =>
+      (await this.sql.run(`INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
+        ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until WHERE leases.until <= $4 OR leases.holder = EXCLUDED.holder`,
+      name, holder, until.toISOString(), at.toISOString())) > 0,
+    release: async (name: string, holder: string): Promise<void> => {
+      await this.sql.run('DELETE FROM leases WHERE name = $1 AND holder = $2', name, holder)
+    },
+  }
+
+  private async emptyNow(sql: Queries): Promise<boolean> {
+    return (await sql.get<{empty: boolean}>(`SELECT ${REGISTRY_TABLES.map((table) => `NOT EXISTS (SELECT 1 FROM ${table})`).join(' AND ')} AS empty`))!.empty
+  }
+
+  readonly registry = {
+    isEmpty: async (): Promise<boolean> => this.emptyNow(this.sql),
+    dump: async (table: RegistryTable): Promise<RegistryRow[]> => this.sql.all<RegistryRow>(`SELECT * FROM ${table} ORDER BY ${orderBy(table)}`),
+    // Each batch is typed by the table's own row type (jsonb_populate_recordset), ids included; the
+    // identity sequences then move past the highest id, so new rows never collide with copied ones.
+    load: async (tables: ReadonlyMap<RegistryTable, RegistryRow[]>): Promise<void> =>
+      this.db.transaction(async (sql) => {
+        if (!(await this.emptyNow(sql))) throw new Error('the registry is not empty')
+        for (const table of REGISTRY_TABLES) {
+          const rows = tables.get(table) ?? []
+          for (const row of rows) for (const column of Object.keys(row)) checkedColumn(column)
+          for (let start = 0; start < rows.length; start += LOAD_BATCH) {
+            await sql.run(`INSERT INTO ${table} OVERRIDING SYSTEM VALUE SELECT * FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)`, JSON.stringify(rows.slice(start, start + LOAD_BATCH)))
+          }
+
+          if (GENERATED_KEYS.includes(table)) await sql.run(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM ${table}), false)`)
+        }
+      }),
   }
 }

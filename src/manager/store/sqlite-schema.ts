@@ -137,4 +137,37 @@ export const SQLITE_MIGRATIONS: string[] = [
   UPDATE computers SET cert_not_before = (SELECT not_before FROM certificates WHERE certificates.sha256 = computers.cert_sha256),
     cert_not_after = (SELECT not_after FROM certificates WHERE certificates.sha256 = computers.cert_sha256);
   `,
+  // 8: several manager nodes (an embedded registry has none, but keeps the same tables so a
+  // migration to PostgreSQL copies every table): the nodes, their one-time invitations, leases
+  // (manager-initiated polling shared between nodes) and claims on queued operations.
+  `
+  CREATE TABLE nodes (
+    id                   INTEGER PRIMARY KEY,
+    name                 TEXT NOT NULL UNIQUE,
+    hostnames            TEXT NOT NULL,
+    cert_serial          TEXT NOT NULL,
+    cert_sha256          TEXT NOT NULL,
+    previous_cert_sha256 TEXT,
+    heartbeat_address    TEXT,
+    joined_at            TEXT NOT NULL,
+    last_seen_at         TEXT,
+    removed_at           TEXT
+  );
+  CREATE TABLE invitations (
+    id            TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,
+    created_by    TEXT,
+    used_at       TEXT,
+    used_by       TEXT
+  );
+  CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  TEXT NOT NULL
+  );
+  ALTER TABLE operations ADD COLUMN claimed_by TEXT;
+  ALTER TABLE operations ADD COLUMN claimed_until TEXT;
+  `,
 ]

@@ -2,7 +2,8 @@ import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
 import type {CommandName} from '../../protocol/messages.js'
 import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
-import {tokenRefusal} from './rules.js'
+import {JSON_COLUMNS, TABLE_KEYS, checkedColumn} from './registry-copy.js'
+import {invitationRefusal, tokenRefusal} from './rules.js'
 import {SQLITE_MIGRATIONS} from './sqlite-schema.js'
 import type {
   ActivationRecord,
@@ -14,11 +15,16 @@ import type {
   EventBatch,
   EventFilter,
   Identity,
+  Invitation,
+  InvitationRefusal,
   IssuedCertificate,
   JournalQuery,
   ManagerEvent,
+  ManagerNode,
   ManagerStore,
+  NewNode,
   Operation,
+  OperationClaim,
   OperationOutcome,
   Policy,
   PolicyVersion,
@@ -26,9 +32,12 @@ import type {
   EnrolmentToken,
   TokenRefusal,
   PublishedCrl,
+  RegistryRow,
+  RegistryTable,
   RevocationReasonName,
   RevokedCertificate,
 } from './store.js'
+import {REGISTRY_TABLES} from './store.js'
 
 /**
  * The embedded engine: one SQLite file (WAL, busy timeout) shared by the CLI and a running manager.
@@ -48,6 +57,11 @@ const TOKEN = 'SELECT id, secret_sha256 AS secretSha256, created_at AS createdAt
 
 const POLICY = 'SELECT id, name, document, version, sha256, created_at AS createdAt, updated_at AS updatedAt FROM policies'
 
+const NODE = `SELECT id, name, hostnames, cert_serial AS certSerial, cert_sha256 AS certSha256, previous_cert_sha256 AS previousCertSha256,
+  heartbeat_address AS heartbeatAddress, joined_at AS joinedAt, last_seen_at AS lastSeenAt, removed_at AS removedAt FROM nodes`
+
+const INVITATION = 'SELECT id, secret_sha256 AS secretSha256, created_at AS createdAt, expires_at AS expiresAt, created_by AS createdBy, used_at AS usedAt, used_by AS usedBy FROM invitations'
+
 type Row = Record<string, unknown>
 
 function computerFrom(row: Row | undefined): Computer | undefined {
@@ -61,6 +75,15 @@ function operationFrom(row: Row): Operation {
 
 function policyFrom(row: Row | undefined): Policy | undefined {
   return row ? ({...row, document: JSON.parse(row.document as string)} as Policy) : undefined
+}
+
+function nodeFrom(row: Row | undefined): ManagerNode | undefined {
+  return row ? ({...row, hostnames: JSON.parse(row.hostnames as string)} as ManagerNode) : undefined
+}
+
+/** A registry table's rows as they are stored: the certificates' rowid is their id (PostgreSQL's identity). */
+function dumpSql(table: RegistryTable): string {
+  return table === 'certificates' ? 'SELECT rowid AS id, * FROM certificates ORDER BY rowid' : `SELECT * FROM ${table} ORDER BY ${TABLE_KEYS[table]}`
 }
 
 export class SqliteManagerStore implements ManagerStore {
@@ -340,13 +363,25 @@ export class SqliteManagerStore implements ManagerStore {
     finish: async (id: number, outcome: OperationOutcome, at: Date): Promise<void> => {
       this.sql.run(`UPDATE operations SET attempts = attempts + 1,
         state = CASE WHEN @ok THEN 'done' WHEN attempts + 1 >= @max THEN 'failed' ELSE 'queued' END,
-        finished_at = CASE WHEN @ok OR attempts + 1 >= @max THEN @at ELSE NULL END, result = @result WHERE id = @id`, {
+        finished_at = CASE WHEN @ok OR attempts + 1 >= @max THEN @at ELSE NULL END, result = @result, claimed_by = NULL, claimed_until = NULL WHERE id = @id`, {
         ok: outcome.ok ? 1 : 0,
         max: outcome.maxAttempts,
         at: at.toISOString(),
         result: JSON.stringify(outcome.result ?? null),
         id,
       })
+    },
+    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> =>
+      this.db.transaction(() => {
+        const free = this.sql.all<{id: number}>("SELECT id FROM operations WHERE computer_id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) ORDER BY id",
+          computerId, at.toISOString(), claim.holder)
+        for (const {id} of free) this.sql.run('UPDATE operations SET claimed_by = ?, claimed_until = ? WHERE id = ?', claim.holder, claim.until.toISOString(), id)
+        return free.map(({id}) => operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, id)!))
+      })(),
+    release: async (ids: number[], holder: string): Promise<void> => {
+      this.db.transaction(() => {
+        for (const id of ids) this.sql.run('UPDATE operations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', id, holder)
+      })()
     },
   }
 
@@ -406,6 +441,12 @@ export class SqliteManagerStore implements ManagerStore {
     identity: async (): Promise<Identity> => ({managerGuid: this.getMeta('manager_guid') ?? '', tenantId: this.getMeta('tenant_id') ?? '', createdAt: this.getMeta('created_at') ?? ''}),
     get: async (key: string): Promise<string | undefined> => this.getMeta(key),
     set: async (key: string, value: string): Promise<void> => this.setMeta(key, value),
+    create: async (entries: Record<string, string>): Promise<boolean> =>
+      this.db.transaction(() => {
+        if (Object.keys(entries).some((key) => this.getMeta(key) !== undefined)) return false
+        for (const [key, value] of Object.entries(entries)) this.setMeta(key, value)
+        return true
+      })(),
   }
 
   /** Seed the identity rows of a new registry. */
@@ -421,5 +462,99 @@ export class SqliteManagerStore implements ManagerStore {
     record: async (entry: HandshakeEntry, at: Date): Promise<void> => insertJournalEntry(this.sql, entry, at),
     read: async (query: JournalQuery): Promise<JournalRow[]> => readJournalEntries(this.sql, query) as JournalRow[],
     lastId: async (): Promise<number> => lastJournalId(this.sql),
+  }
+
+  private recordCertificate(cert: IssuedCertificate, at: Date): void {
+    this.sql.run('INSERT INTO certificates (serial, sha256, subject, not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      cert.serial, cert.sha256, cert.subject, cert.notBefore, cert.notAfter, at.toISOString(), cert.pem)
+  }
+
+  private invitationCheck(secretSha256: string, at: Date): {invitation: Invitation} | {refused: InvitationRefusal} {
+    const invitation = this.sql.get<Invitation>(`${INVITATION} WHERE secret_sha256 = ?`, secretSha256)
+    const refused = invitationRefusal(invitation, at)
+    return refused ? {refused} : {invitation: invitation!}
+  }
+
+  readonly nodes = {
+    list: async (): Promise<ManagerNode[]> => this.sql.all<Row>(`${NODE} ORDER BY id`).map((row) => nodeFrom(row)!),
+    get: async (name: string): Promise<ManagerNode | undefined> => nodeFrom(this.sql.get<Row>(`${NODE} WHERE name = ?`, name)),
+    add: async (node: NewNode, at: Date, options: {invitation?: string} = {}): Promise<{node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'}> =>
+      this.db.transaction((): {node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'} => {
+        if (this.sql.get('SELECT 1 FROM nodes WHERE name = ? AND removed_at IS NULL', node.name)) return {refused: 'name-taken'}
+        if (options.invitation !== undefined) {
+          const checked = this.invitationCheck(options.invitation, at)
+          if ('refused' in checked) return checked
+          this.sql.run('UPDATE invitations SET used_at = ?, used_by = ? WHERE id = ?', at.toISOString(), node.name, checked.invitation.id)
+        }
+
+        this.sql.run('DELETE FROM nodes WHERE name = ?', node.name)
+        this.recordCertificate(node.certificate, at)
+        this.sql.run('INSERT INTO nodes (name, hostnames, cert_serial, cert_sha256, joined_at) VALUES (?, ?, ?, ?, ?)',
+          node.name, JSON.stringify(node.hostnames), node.certificate.serial, node.certificate.sha256, at.toISOString())
+        return {node: nodeFrom(this.sql.get<Row>(`${NODE} WHERE name = ?`, node.name))!}
+      })(),
+    seen: async (name: string, heartbeatAddress: string | null, at: Date): Promise<void> => {
+      this.sql.run('UPDATE nodes SET heartbeat_address = ?, last_seen_at = ? WHERE name = ? AND removed_at IS NULL', heartbeatAddress, at.toISOString(), name)
+    },
+    renewCertificate: async (name: string, certificate: IssuedCertificate, at: Date): Promise<void> => {
+      this.db.transaction(() => {
+        this.recordCertificate(certificate, at)
+        this.sql.run('UPDATE nodes SET previous_cert_sha256 = cert_sha256, cert_serial = ?, cert_sha256 = ? WHERE name = ?', certificate.serial, certificate.sha256, name)
+      })()
+    },
+    remove: async (name: string, at: Date): Promise<{node: ManagerNode; revoked: number} | undefined> =>
+      this.db.transaction(() => {
+        const node = nodeFrom(this.sql.get<Row>(`${NODE} WHERE name = ? AND removed_at IS NULL`, name))
+        if (!node) return undefined
+        let revoked = 0
+        for (const sha256 of [node.certSha256, node.previousCertSha256]) if (sha256 && this.revokeNow(sha256, 'cessationOfOperation', at)) revoked++
+        this.sql.run('UPDATE nodes SET removed_at = ?, heartbeat_address = NULL WHERE id = ?', at.toISOString(), node.id)
+        return {node: nodeFrom(this.sql.get<Row>(`${NODE} WHERE id = ?`, node.id))!, revoked}
+      })(),
+  }
+
+  readonly invitations = {
+    create: async (invitation: Invitation): Promise<void> => {
+      this.sql.run('INSERT INTO invitations (id, secret_sha256, created_at, expires_at, created_by, used_at, used_by) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        invitation.id, invitation.secretSha256, invitation.createdAt, invitation.expiresAt, invitation.createdBy, invitation.usedAt, invitation.usedBy)
+    },
+    list: async (): Promise<Invitation[]> => this.sql.all<Invitation>(`${INVITATION} ORDER BY created_at, id`),
+    check: async (secretSha256: string, at: Date): Promise<{invitation: Invitation} | {refused: InvitationRefusal}> => this.invitationCheck(secretSha256, at),
+  }
+
+  readonly leases = {
+    take: async (name: string, holder: string, until: Date, at: Date): Promise<boolean> =>
+      this.sql.run(`INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)
+        ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE leases.until <= ? OR leases.holder = excluded.holder`,
+      name, holder, until.toISOString(), at.toISOString()).changes > 0,
+    release: async (name: string, holder: string): Promise<void> => {
+      this.sql.run('DELETE FROM leases WHERE name = ? AND holder = ?', name, holder)
+    },
+  }
+
+  readonly registry = {
+    isEmpty: async (): Promise<boolean> => REGISTRY_TABLES.every((table) => !this.sql.get(`SELECT 1 FROM ${table} LIMIT 1`)),
+    dump: async (table: RegistryTable): Promise<RegistryRow[]> => {
+      const json = JSON_COLUMNS[table] ?? []
+      return this.sql.all<Row>(dumpSql(table)).map((row) => {
+        for (const column of json) row[column] = row[column] === null ? null : JSON.parse(row[column] as string)
+        return row
+      })
+    },
+    load: async (tables: ReadonlyMap<RegistryTable, RegistryRow[]>): Promise<void> => {
+      this.db.transaction(() => {
+        if (!REGISTRY_TABLES.every((table) => !this.sql.get(`SELECT 1 FROM ${table} LIMIT 1`))) throw new Error('the registry is not empty')
+        // In dependency order (REGISTRY_TABLES), so every reference finds its row.
+        for (const table of REGISTRY_TABLES) {
+          const json = new Set(JSON_COLUMNS[table] ?? [])
+          for (const row of tables.get(table) ?? []) {
+            const columns = Object.keys(row).map(checkedColumn)
+            const names = columns.map((column) => (table === 'certificates' && column === 'id' ? 'rowid' : column))
+            const values = columns.map((column) => (json.has(column) && row[column] !== null ? JSON.stringify(row[column]) : row[column] ?? null))
+            this.sql.run(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`, ...values)
+          }
+        }
+      })()
+    },
   }
 }

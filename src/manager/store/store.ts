@@ -119,6 +119,12 @@ export interface Operation {
   result: unknown
 }
 
+/** Who claims queued operations for a contact (a process of a node), and until when. */
+export interface OperationClaim {
+  holder: string
+  until: Date
+}
+
 export interface OperationOutcome {
   ok: boolean
   result: unknown
@@ -308,7 +314,16 @@ export interface OperationStore {
   queue(computerId: number, command: CommandName, body: Record<string, unknown>, at: Date): Promise<Operation>
   queued(computerId: number): Promise<Operation[]>
   list(computerId?: number): Promise<Operation[]>
+  /** Record the outcome (and end any claim on it). */
   finish(id: number, outcome: OperationOutcome, at: Date): Promise<void>
+  /**
+   * Claim the computer's queued operations for one contact: those no other holder has a live claim
+   * on (a claim past `until` is free, so a node that died mid-contact loses it), in queue order.
+   * Two contacts claiming at once never get the same operation (row locks, SKIP LOCKED on PostgreSQL).
+   */
+  claim(computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]>
+  /** Give back claims of `holder` on operations it did not deliver (the next contact takes them). */
+  release(ids: number[], holder: string): Promise<void>
 }
 
 export interface EventStore {
@@ -339,12 +354,103 @@ export interface MetaStore {
   identity(): Promise<Identity>
   get(key: string): Promise<string | undefined>
   set(key: string, value: string): Promise<void>
+  /** Write every entry, or none when any key exists already (an installation is set up once): true when written. */
+  create(entries: Record<string, string>): Promise<boolean>
 }
 
 export interface JournalStore {
   record(entry: HandshakeEntry, at: Date): Promise<void>
   read(query: JournalQuery): Promise<JournalRow[]>
   lastId(): Promise<number>
+}
+
+/** A manager node of an installation on PostgreSQL, with its own manager-role certificate. */
+export interface ManagerNode {
+  id: number
+  name: string
+  /** The names and addresses its certificate was issued for. */
+  hostnames: string[]
+  certSerial: string
+  certSha256: string
+  /** The certificate it held before its last renewal (revoked with it when the node is removed). */
+  previousCertSha256: string | null
+  /** Where agents reach its heartbeat listener, as it last said when running. */
+  heartbeatAddress: string | null
+  joinedAt: string
+  lastSeenAt: string | null
+  removedAt: string | null
+}
+
+export interface NewNode {
+  name: string
+  hostnames: string[]
+  /** Its manager-role certificate, recorded as issued with the node. */
+  certificate: IssuedCertificate
+}
+
+/** A one-time invitation for a node to join; only the SHA-256 of its secret is kept. */
+export interface Invitation {
+  id: string
+  secretSha256: string
+  createdAt: string
+  expiresAt: string
+  /** The node that made it. */
+  createdBy: string | null
+  usedAt: string | null
+  usedBy: string | null
+}
+
+export type InvitationRefusal = 'unknown' | 'expired' | 'used'
+
+export interface NodeStore {
+  /** Every node, removed ones included, in the order they joined. */
+  list(): Promise<ManagerNode[]>
+  get(name: string): Promise<ManagerNode | undefined>
+  /**
+   * Add a node and record its certificate, in one step. With `invitation` (its secret's digest) only
+   * by consuming that invitation in the same step, so one invitation adds one node. A name in use
+   * by a node not removed is refused; a removed node's name is taken over.
+   */
+  add(node: NewNode, at: Date, options?: {invitation?: string}): Promise<{node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'}>
+  /** A running node says where agents reach it, and that it is alive. */
+  seen(name: string, heartbeatAddress: string | null, at: Date): Promise<void>
+  /** A renewed certificate: recorded as issued; the current one becomes the previous one. */
+  renewCertificate(name: string, certificate: IssuedCertificate, at: Date): Promise<void>
+  /** Mark the node removed and revoke its certificates, in one step; undefined when no such node is active. */
+  remove(name: string, at: Date): Promise<{node: ManagerNode; revoked: number} | undefined>
+}
+
+export interface InvitationStore {
+  create(invitation: Invitation): Promise<void>
+  list(): Promise<Invitation[]>
+  /** The invitation with this secret digest if it can still be used at `at`, else why not (nothing changes). */
+  check(secretSha256: string, at: Date): Promise<{invitation: Invitation} | {refused: InvitationRefusal}>
+}
+
+/** Named leases: one holder at a time, until the lease runs out (its holder died) or is released. */
+export interface LeaseStore {
+  /** Take or extend the lease: true when `holder` holds it until `until` now. */
+  take(name: string, holder: string, until: Date, at: Date): Promise<boolean>
+  release(name: string, holder: string): Promise<void>
+}
+
+/** The tables of a registry, as `tether manager migrate` copies them. */
+export const REGISTRY_TABLES = [
+  'meta', 'settings', 'computers', 'certificates', 'crls', 'tokens', 'policies', 'operations', 'events', 'handshakes', 'nodes', 'invitations', 'leases',
+] as const
+export type RegistryTable = (typeof REGISTRY_TABLES)[number]
+
+/** One row, engine-neutral: column name to value, JSON columns parsed. */
+export type RegistryRow = Record<string, unknown>
+
+/** Every row of every table, for copying a registry to another engine with the same identities. */
+export interface RegistryStore {
+  /** True when no table holds a row (a fresh database: schema only). */
+  isEmpty(): Promise<boolean>
+  /** The rows of one table in key order, ids as they are. */
+  dump(table: RegistryTable): Promise<RegistryRow[]>
+  /** Insert a dump, ids and all, into an empty registry, in one transaction; refused when it is not empty. */
+  load(tables: ReadonlyMap<RegistryTable, RegistryRow[]>): Promise<void>
 }
 
 export interface ManagerStore {
@@ -362,5 +468,9 @@ export interface ManagerStore {
   readonly settings: SettingStore
   readonly meta: MetaStore
   readonly journal: JournalStore
+  readonly nodes: NodeStore
+  readonly invitations: InvitationStore
+  readonly leases: LeaseStore
+  readonly registry: RegistryStore
   close(): Promise<void>
 }

@@ -2,7 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {ManagerCommand} from '../../../cli/base-command.js'
 import {CommunicationMode, findComputer, reload} from '../../../manager/computers.js'
-import {advertisedHeartbeatAddress, getSettings} from '../../../manager/settings.js'
+import {heartbeatCommunication} from '../../../manager/heartbeat-addresses.js'
+import {getSettings} from '../../../manager/settings.js'
 
 export default class ComputersSet extends ManagerCommand {
   static summary = "Change a computer's communication mode and heartbeat overrides"
@@ -39,11 +40,11 @@ export default class ComputersSet extends ManagerCommand {
     await store.computers.setCommunication(computer.id, change)
     const updated = await reload(store, computer.id)
     const settings = await getSettings(store)
-    const managerAddress = await advertisedHeartbeatAddress(store)
+    const heartbeat = await heartbeatCommunication({store, now: () => new Date(), node: this.home.nodeName()})
     const operation = await store.operations.queue(computer.id, 'SetCommunication', {
       mode: updated.mode,
       heartbeatSeconds: updated.heartbeatIntervalSeconds ?? settings.heartbeatIntervalSeconds,
-      ...(managerAddress ? {managerAddress} : {}),
+      ...(heartbeat.managerAddress ? heartbeat : {}),
     }, new Date())
     this.log(`Computer ${updated.id}: ${updated.mode}, heartbeat ${updated.heartbeatIntervalSeconds ?? `${settings.heartbeatIntervalSeconds} (default)`} s; agent update queued as operation ${operation.id}`)
     return {computer: updated, operation}

@@ -323,7 +323,7 @@ describe.each(engines)('the $name store', (engine) => {
     it('links a renewed certificate at once, and makes it the computer\'s only when finished: the old one revoked as superseded', async () => {
       const id = await activated(store, 1)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, {current: certificate(1).sha256, renewal: null})).toBe(true)
       expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(1).sha256, renewalSha256: certificate(2).sha256})
       expect(await store.certificates.isRevoked(certificate(1).sha256)).toBe(false)
       const before = await store.certificates.revocationVersion()
@@ -344,7 +344,7 @@ describe.each(engines)('the $name store', (engine) => {
       const other = await activated(store, 9)
       expect(await store.computers.finishRenewal(id, renewed(2), at(5))).toBe(false)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, {current: certificate(1).sha256, renewal: null})).toBe(true)
       // Unknown, another computer's, revoked, the current one.
       expect(await store.computers.finishRenewal(id, renewed(3), at(20))).toBe(false)
       await store.certificates.record(renewal(4), at(10), {computerId: other})
@@ -360,25 +360,30 @@ describe.each(engines)('the $name store', (engine) => {
       expect(await store.certificates.isRevoked(certificate(4).sha256)).toBe(false)
     })
 
-    it('begins one renewal at a time: a contact that read a stale renewal leaves it to the one that began', async () => {
+    it('begins one renewal at a time: a contact that read the computer before another began or finished one leaves it alone', async () => {
       const id = await activated(store, 1)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
       await store.certificates.record(renewal(3), at(10), {computerId: id})
       // Both contacts read "no renewal in progress"; the second to write loses.
-      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
-      expect(await store.computers.beginRenewal(id, certificate(3).sha256, null)).toBe(false)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, {current: certificate(1).sha256, renewal: null})).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, {current: certificate(1).sha256, renewal: null})).toBe(false)
       expect((await store.computers.get(id))?.renewalSha256).toBe(certificate(2).sha256)
       // A later contact that read it (the agent never took it) starts over.
-      expect(await store.computers.beginRenewal(id, certificate(3).sha256, certificate(2).sha256)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, {current: certificate(1).sha256, renewal: certificate(2).sha256})).toBe(true)
       expect((await store.computers.get(id))?.renewalSha256).toBe(certificate(3).sha256)
+      // Finished meanwhile: a contact that read the computer before (its old certificate) renews nothing.
+      expect(await store.computers.finishRenewal(id, renewed(3), at(30))).toBe(true)
+      await store.certificates.record(renewal(4), at(40), {computerId: id})
+      expect(await store.computers.beginRenewal(id, certificate(4).sha256, {current: certificate(1).sha256, renewal: null})).toBe(false)
+      expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(3).sha256, renewalSha256: null})
     })
 
     it('accepts an earlier renewal the agent installed after all; every other certificate of the computer is revoked then', async () => {
       const id = await activated(store, 1)
       await store.certificates.record(renewal(2), at(10), {computerId: id})
-      expect(await store.computers.beginRenewal(id, certificate(2).sha256, null)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(2).sha256, {current: certificate(1).sha256, renewal: null})).toBe(true)
       await store.certificates.record(renewal(3), at(20), {computerId: id})
-      expect(await store.computers.beginRenewal(id, certificate(3).sha256, certificate(2).sha256)).toBe(true)
+      expect(await store.computers.beginRenewal(id, certificate(3).sha256, {current: certificate(1).sha256, renewal: certificate(2).sha256})).toBe(true)
       // The agent presents the first: it had installed it before its connection dropped.
       expect(await store.computers.finishRenewal(id, renewed(2), at(30))).toBe(true)
       expect(await store.computers.get(id)).toMatchObject({certSha256: certificate(2).sha256, renewalSha256: null})
@@ -400,7 +405,7 @@ describe.each(engines)('the $name store', (engine) => {
       expect(await store.computers.requestRenewal('all')).toBe(2)
       expect((await store.computers.list()).filter((c) => c.renewRequested).map((c) => c.id).sort()).toEqual([one, two].sort())
       await store.certificates.record(renewal(5), at(10), {computerId: one})
-      expect(await store.computers.beginRenewal(one, certificate(5).sha256, null)).toBe(true)
+      expect(await store.computers.beginRenewal(one, certificate(5).sha256, {current: certificate(1).sha256, renewal: null})).toBe(true)
       expect(await store.computers.finishRenewal(one, renewed(5), at(11))).toBe(true)
       expect((await store.computers.get(one))?.renewRequested).toBe(false)
       expect((await store.computers.get(two))?.renewRequested).toBe(true)

@@ -26,8 +26,8 @@ export async function renewCertificate(ctx: ManagerContext, session: HttpSession
   const issued = await issueAgentCertificate(ctx, csr, computer.guid, {computerId: computer.id})
   // A renewal sent before that the agent never took is not revoked here: a crash or a race may
   // have left it installed after all. Whichever the agent presents wins; the rest go then.
-  if (!(await ctx.store.computers.beginRenewal(computer.id, issued.sha256, computer.renewalSha256))) {
-    ctx.log.info('certificate-renewal-skipped', {computer: computer.id, hostname: computer.hostname, reason: 'another contact is renewing it'})
+  if (!(await ctx.store.computers.beginRenewal(computer.id, issued.sha256, {current: computer.certSha256, renewal: computer.renewalSha256}))) {
+    ctx.log.info('certificate-renewal-skipped', {computer: computer.id, hostname: computer.hostname, reason: 'another contact renewed it, or is renewing it'})
     return undefined
   }
 

@@ -28,6 +28,7 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  RenewalExpectation,
   RenewedCertificate,
   EnrolmentToken,
   TokenRefusal,
@@ -249,8 +250,8 @@ export class PostgresManagerStore implements ManagerStore {
         await this.queueUnlessQueued(sql, [id], 'SetSecurityConfiguration', at)
       }),
 
-    beginRenewal: async (id: number, sha256: string, expected: string | null): Promise<boolean> =>
-      (await this.sql.run('UPDATE computers SET renewal_sha256 = $2 WHERE id = $1 AND renewal_sha256 IS NOT DISTINCT FROM $3', id, sha256, expected)) > 0,
+    beginRenewal: async (id: number, sha256: string, expected: RenewalExpectation): Promise<boolean> =>
+      (await this.sql.run("UPDATE computers SET renewal_sha256 = $2 WHERE id = $1 AND state = 'activated' AND cert_sha256 IS NOT DISTINCT FROM $3 AND renewal_sha256 IS NOT DISTINCT FROM $4", id, sha256, expected.current, expected.renewal)) > 0,
 
     // The computer row is locked first (computers, then certificates), so two nodes seeing the
     // renewed certificate at once finish it once.

@@ -28,6 +28,7 @@ import type {
   OperationOutcome,
   Policy,
   PolicyVersion,
+  RenewalExpectation,
   RenewedCertificate,
   EnrolmentToken,
   TokenRefusal,
@@ -280,8 +281,8 @@ export class SqliteManagerStore implements ManagerStore {
       })()
     },
 
-    beginRenewal: async (id: number, sha256: string, expected: string | null): Promise<boolean> =>
-      this.sql.run('UPDATE computers SET renewal_sha256 = ? WHERE id = ? AND renewal_sha256 IS ?', sha256, id, expected).changes > 0,
+    beginRenewal: async (id: number, sha256: string, expected: RenewalExpectation): Promise<boolean> =>
+      this.sql.run("UPDATE computers SET renewal_sha256 = ? WHERE id = ? AND state = 'activated' AND cert_sha256 IS ? AND renewal_sha256 IS ?", sha256, id, expected.current, expected.renewal).changes > 0,
 
     finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
       this.db.transaction(() => {

@@ -97,6 +97,12 @@ export interface IssuedCertificate {
   pem: string
 }
 
+/** What a contact read of a computer before renewing it: its certificate (the one the session presents) and the renewal in progress. */
+export interface RenewalExpectation {
+  current: string | null
+  renewal: string | null
+}
+
 export type RevocationReasonName = 'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation'
 
 export interface RevokedCertificate {
@@ -222,10 +228,10 @@ export interface ComputerStore {
   assignPolicy(id: number, policy: string, at: Date): Promise<void>
   /**
    * A renewed certificate (recorded, linked to the computer) is about to be sent to the agent: the
-   * renewal in progress, unless another contact started one meanwhile (`expected` is what this
-   * contact read). False: leave it to that one.
+   * renewal in progress, unless since this contact read the computer (`expected`) another contact
+   * started one or finished one. False: leave it to that one.
    */
-  beginRenewal(id: number, sha256: string, expected: string | null): Promise<boolean>
+  beginRenewal(id: number, sha256: string, expected: RenewalExpectation): Promise<boolean>
   /**
    * The agent presented `renewed` over mutual TLS, so it installed it: when it is an unrevoked
    * certificate issued for this computer other than its current one, it becomes the computer's and

@@ -71,7 +71,7 @@ describe('an installation on PostgreSQL: init, invitations, join', () => {
     }
 
     const shown = json(await tether(['manager', 'show', '--json', '--home', nodes.homes[1]]))
-    expect(shown).toMatchObject({node: 'n2', database: expect.stringMatching(/^postgres:\/\/tether@127\.0\.0\.1:\d+\/store_\d+$/), schemaVersion: 4})
+    expect(shown).toMatchObject({node: 'n2', database: expect.stringMatching(/^postgres:\/\/tether@127\.0\.0\.1:\d+\/store_\d+$/), schemaVersion: 5})
     expect(JSON.stringify(shown)).not.toContain(password)
   })
 
@@ -188,7 +188,7 @@ describe('two running nodes with agents', () => {
     ok(await tether(['manager', 'activate', a.address], env(0)), 'activate through n1')
     // Agent-initiated activation through n2 (dsa_control -a), with no agent daemon.
     const b = newDsaCore()
-    expect(ok(await dsaControl(b, ['-a', url(1), 'hostname:via-n2.test']), 'dsa_control -a').stdout.trim()).toBe('HTTP Status: 200 - OK')
+    expect(ok(await dsaControl(b, ['-a', url(1), 'hostname:via-n2.test']), 'dsa_control -a').stdout.split('\n').find((line) => line.startsWith('HTTP Status:'))).toBe('HTTP Status: 200 - OK')
     expect(communication(a.dsaCore)).toMatchObject({managerAddress: address(0), managerAddresses: [address(0), address(1)], heartbeatSeconds: 1})
     expect(communication(b)).toMatchObject({managerAddress: address(1), managerAddresses: [address(0), address(1)]})
     expect((await heartbeat(a.dsaCore)).address).toBe(address(0))
@@ -293,11 +293,11 @@ describe('two running nodes with agents', () => {
       Promise.all(Array.from({length: count}, (_, i) => dsaControl(newDsaCore(), ['-a', url(i % 2), `hostname:${hostname}`])))
     ok(await tether(['manager', 'settings', 'set', 'duplicateNamePolicy', 'refuse'], env(1)), 'settings set')
     const refused = await activateMany(6, 'contested.test')
-    expect(refused.map((r) => r.stdout.trim()).sort()).toEqual([...Array(5).fill('HTTP Status: 409 - Conflict'), 'HTTP Status: 200 - OK'].sort())
+    expect(refused.map((r) => r.stdout.split('\n').find((line) => line.startsWith('HTTP Status:'))).sort()).toEqual([...Array(5).fill('HTTP Status: 409 - Conflict'), 'HTTP Status: 200 - OK'].sort())
     expect((await computer('contested.test')).map((c) => c.state)).toEqual(['activated'])
     ok(await tether(['manager', 'settings', 'set', 'duplicateNamePolicy', 'new'], env(0)), 'settings set')
     const created = await activateMany(4, 'shared.test')
-    expect(created.map((r) => r.stdout.trim())).toEqual(Array(4).fill('HTTP Status: 200 - OK'))
+    expect(created.map((r) => r.stdout.split('\n').find((line) => line.startsWith('HTTP Status:')))).toEqual(Array(4).fill('HTTP Status: 200 - OK'))
     const shared = await computer('shared.test')
     expect(shared.map((c) => c.state)).toEqual(Array(4).fill('activated'))
     expect(new Set(shared.map((c) => c.guid)).size).toBe(4)

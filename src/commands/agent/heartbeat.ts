@@ -42,7 +42,7 @@ export default class AgentHeartbeat extends AgentCommand {
       this.log([statusLine(200), ...notes].join('\n'))
       for (const warning of (reply.ok && reply.heartbeat?.warnings) || []) this.logToStderr(`Warning: ${warning}`)
       const heartbeat = reply.ok ? reply.heartbeat : undefined
-      return {status: 200, address: heartbeat?.address ?? null, at: heartbeat?.at ?? null, warnings: heartbeat?.warnings ?? [], engineWords: words.engineWords, request: request ?? null}
+      return {status: 200, address: heartbeat?.address ?? null, at: heartbeat?.at ?? null, warnings: heartbeat?.warnings ?? [], engineWords: words.engineWords, request: request ?? null, ...(heartbeat?.failedOver ? {failedOver: heartbeat.failedOver} : {})}
     })
   }
 }

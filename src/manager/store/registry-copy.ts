@@ -36,6 +36,11 @@ export const JSON_COLUMNS: Partial<Record<RegistryTable, readonly string[]>> = {
   events: ['detail'],
 }
 
+/** Columns holding a truth value: 0/1 on SQLite, boolean on PostgreSQL; booleans in a dump. */
+export const BOOLEAN_COLUMNS: Partial<Record<RegistryTable, readonly string[]>> = {
+  computers: ['renew_requested'],
+}
+
 /** Tables whose key PostgreSQL generates (an identity column): a load sets it, then moves the sequence on. */
 export const GENERATED_KEYS: readonly RegistryTable[] = ['computers', 'certificates', 'policies', 'operations', 'events', 'handshakes', 'nodes']
 

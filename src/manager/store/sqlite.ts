@@ -2,7 +2,7 @@ import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
 import type {CommandName} from '../../protocol/messages.js'
 import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
-import {JSON_COLUMNS, TABLE_KEYS, checkedColumn} from './registry-copy.js'
+import {BOOLEAN_COLUMNS, JSON_COLUMNS, TABLE_KEYS, checkedColumn} from './registry-copy.js'
 import {invitationRefusal, tokenRefusal} from './rules.js'
 import {SQLITE_MIGRATIONS} from './sqlite-schema.js'
 import type {
@@ -537,8 +537,10 @@ export class SqliteManagerStore implements ManagerStore {
     isEmpty: async (): Promise<boolean> => REGISTRY_TABLES.every((table) => !this.sql.get(`SELECT 1 FROM ${table} LIMIT 1`)),
     dump: async (table: RegistryTable): Promise<RegistryRow[]> => {
       const json = JSON_COLUMNS[table] ?? []
+      const booleans = BOOLEAN_COLUMNS[table] ?? []
       return this.sql.all<Row>(dumpSql(table)).map((row) => {
         for (const column of json) row[column] = row[column] === null ? null : JSON.parse(row[column] as string)
+        for (const column of booleans) row[column] = row[column] === null ? null : row[column] === 1
         return row
       })
     },
@@ -551,7 +553,7 @@ export class SqliteManagerStore implements ManagerStore {
           for (const row of tables.get(table) ?? []) {
             const columns = Object.keys(row).map(checkedColumn)
             const names = columns.map((column) => (table === 'certificates' && column === 'id' ? 'rowid' : column))
-            const values = columns.map((column) => (json.has(column) && row[column] !== null ? JSON.stringify(row[column]) : row[column] ?? null))
+            const values = columns.map((column) => (json.has(column) && row[column] !== null ? JSON.stringify(row[column]) : typeof row[column] === 'boolean' ? Number(row[column]) : row[column] ?? null))
             this.sql.run(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`, ...values)
           }
         }

@@ -68,6 +68,18 @@ describe('JSON output: one document per command, with the documented keys', () =
     return file
   }
 
+  const rotationHome = async () => {
+    const dir = path.join(tempDir(), 'rotating')
+    expect((await tether(['manager', 'init', '--home', dir, '--json'])).exitCode).toBe(0)
+    return dir
+  }
+
+  /** The steps before the last, then the last with --json. */
+  const rotate = async (dir: string, steps: string[]) => {
+    for (const step of steps.slice(0, -1)) expect((await tether(['manager', 'ca', 'rotate', step, '--home', dir])).exitCode).toBe(0)
+    return tether(['manager', 'ca', 'rotate', steps.at(-1)!, '--home', dir, '--json'])
+  }
+
   // One way to run each documented command for real; keys are checked on what it prints.
   const runners: Record<string, () => Promise<CliResult>> = {
     'tether manager init': () => tether(['manager', 'init', '--home', path.join(tempDir(), 'm'), '--json']),
@@ -78,6 +90,12 @@ describe('JSON output: one document per command, with the documented keys', () =
     'tether manager computers list': () => tether(['manager', 'computers', 'list', '--json'], env),
     'tether manager computers show': () => tether(['manager', 'computers', 'show', String(computerId), '--json'], env),
     'tether manager computers renew': () => tether(['manager', 'computers', 'renew', String(computerId), '--json'], env),
+    'tether manager ca rotate status': () => tether(['manager', 'ca', 'rotate', 'status', '--json'], env),
+    // Each of the others on its own new home: a rotation here would change every other runner's manager.
+    'tether manager ca rotate prepare': async () => rotate(await rotationHome(), ['prepare']),
+    'tether manager ca rotate activate': async () => rotate(await rotationHome(), ['prepare', 'activate']),
+    'tether manager ca rotate rollback': async () => rotate(await rotationHome(), ['prepare', 'rollback']),
+    'tether manager ca rotate retire': async () => rotate(await rotationHome(), ['prepare', 'activate', 'retire']),
     'tether manager computers set': () => tether(['manager', 'computers', 'set', String(computerId), '--heartbeat-interval', '300', '--json'], env),
     'tether manager settings list': () => tether(['manager', 'settings', 'list', '--json'], env),
     'tether manager settings get': () => tether(['manager', 'settings', 'get', 'missedHeartbeats', '--json'], env),

@@ -17,6 +17,7 @@ import {applyConfiguration} from './configuration.js'
 import {acceptCrl, crlNumber, heldCrl, trustedCas} from './manager-trust.js'
 import {writeComputerIdentity} from './identity.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
+import {pemBlocks} from '../pki/pem.js'
 import {AgentState, DsaCore, RESET_REMOVES} from './store.js'
 
 /**
@@ -73,6 +74,14 @@ const AGENT_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', 
 function currentCertificateSha256(store: DsaCore): string {
   const pem = store.read('cert')
   return pem && store.state() === 'activated' ? fingerprint(parseCertificate(pem, 'ds_agent.crt')) : bootstrapIdentity().sha256
+}
+
+/** CA certificates, one or more in one PEM text; anything else refused. */
+function caBundle(pem: string, command: string): crypto.X509Certificate[] {
+  const cas = pemBlocks(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => parseCertificate(b.text, `a certificate sent with ${command}`))
+  if (cas.length === 0 || cas.length > 4) throw new TetherError('usage', 'bad-ca-bundle', `${command} must carry one to four CA certificates, not ${cas.length}`)
+  if (!cas.every((ca) => ca.ca)) throw new TetherError('usage', 'not-a-ca', `${command} carries a certificate that is not a CA`)
+  return cas
 }
 
 function certificateField(body: {certificate: string}, command: string): crypto.X509Certificate & {pem: string} {
@@ -134,16 +143,35 @@ const HANDLERS: Handlers = {
 
   SetDSMCACert(ctx, body) {
     requireNotActivated(ctx)
-    const ca = certificateField(body, 'SetDSMCACert')
-    if (!ca.ca) throw new TetherError('usage', 'not-a-ca', 'SetDSMCACert carries a certificate that is not a CA')
+    // One CA, or two while the manager rotates its CA (the issuing one first).
+    const cas = caBundle(body.certificate, 'SetDSMCACert')
     const dsm = ctx.staging.dsmCertPem ? parseCertificate(ctx.staging.dsmCertPem, 'manager certificate') : undefined
     if (!dsm) throw new TetherError('usage', 'out-of-order', 'SetDSMCACert before SetDSMCert', {hint: 'send SetDSMCert first'})
-    if (!issuedBy(dsm, ca)) {
+    if (!cas.some((ca) => issuedBy(dsm, ca))) {
       throw new TetherError('trust', 'dsm-cert-not-from-ca', 'the manager certificate is not issued by the CA certificate sent with SetDSMCACert')
     }
 
-    ctx.staging.dsmCaCertPem = ca.pem
-    return {accepted: true, sha256: fingerprint(ca)}
+    ctx.staging.dsmCaCertPem = body.certificate
+    return {accepted: true, sha256: fingerprint(cas[0])}
+  },
+
+  async SetTrustBundle(ctx, body) {
+    const cas = caBundle(body.certificate, 'SetTrustBundle')
+    // Continuity: the manager (authenticated in this session) moves the agent from CAs it trusts
+    // to others one step at a time, never to a set that shares none with the current one.
+    const current = trustedCas(ctx.store)
+    if (!cas.some((ca) => current.some((held) => held.raw.equals(ca.raw)))) {
+      throw new TetherError('trust', 'trust-bundle-unrelated', 'the trust bundle holds none of the CAs this agent trusts now', {hint: 'a CA rotation moves agents through a phase that trusts both CAs (tether manager ca rotate)'})
+    }
+
+    await ctx.store.lockedAsync(() => {
+      requireSameActivation(ctx)
+      ctx.store.commit({write: {dsmCaCert: body.certificate}})
+    })
+    const trustedCaSha256 = cas.map((ca) => fingerprint(ca))
+    recordEvent(ctx.db, 'trust-bundle-installed', {trustedCaSha256})
+    ctx.log.info('trust-bundle-installed', {trustedCaSha256: trustedCaSha256.join(',')})
+    return {trustedCaSha256}
   },
 
   async SetAgentCredentials(ctx, body) {
@@ -157,14 +185,14 @@ const HANDLERS: Handlers = {
       })
     }
 
-    const ca = parseCertificate(dsmCaCertPem, 'CA certificate')
+    const cas = caBundle(dsmCaCertPem, 'SetDSMCACert')
     if (!keyMatchesCertificate(loadPrivateKey(keys.privateKeyPem, 'pending agent key'), agentCert)) {
       throw new TetherError('trust', 'agent-cert-key-mismatch', 'the agent certificate is not for the key this agent generated')
     }
 
-    if (!issuedBy(agentCert, ca)) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the agent certificate is not issued by the manager CA')
+    if (!cas.some((ca) => issuedBy(agentCert, ca))) throw new TetherError('trust', 'agent-cert-not-from-ca', 'the agent certificate is not issued by the manager CA')
     // The manager's CRL, checked against the CA being installed, goes in with the credentials.
-    if (body.crl !== undefined) acceptCrl(ctx.store, body.crl, [ca])
+    if (body.crl !== undefined) acceptCrl(ctx.store, body.crl, cas)
     const problem = validityProblem(agentCert, ctx.now())
     if (problem) throw new TetherError('trust', `agent-cert-${problem}`, `the agent certificate is ${problem.replaceAll('-', ' ')}`)
 
@@ -197,6 +225,7 @@ const HANDLERS: Handlers = {
       certificateSha256: status.certificateHash.sha256,
       managerSha256: status.manager?.sha256,
       caSha256: status.caCertificate?.sha256,
+      trustedCaSha256: trustedCas(ctx.store).map((ca) => fingerprint(ca)),
       clock: ctx.now().toISOString(),
       ...(status.configuration ? {configuration: status.configuration} : {}),
       crlNumber: crlNumber(heldCrl(ctx.store)),

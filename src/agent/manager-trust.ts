@@ -44,7 +44,7 @@ export function heldCrl(store: DsaCore): CrlSummary | undefined {
 export function judgeManager(store: DsaCore, peer: crypto.X509Certificate | undefined, now: Date): ManagerVerdict {
   if (!peer) return {ok: false, reason: 'no-certificate', detail: 'the manager presented no certificate'}
   const cas = trustedCas(store)
-  if (!cas.some((ca) => issuedBy(peer, ca))) return {ok: false, reason: 'unknown-ca', detail: `the certificate SHA-256 ${fingerprint(peer)} is not issued by this agent's CA`}
+  if (!cas.some((ca) => issuedBy(peer, ca)) && !crossSigned(peer, cas, now)) return {ok: false, reason: 'unknown-ca', detail: `the certificate SHA-256 ${fingerprint(peer)} is not issued by this agent's CA`}
   if (!hasManagerRole(peer)) {
     return {ok: false, reason: 'not-a-manager', detail: `the certificate SHA-256 ${fingerprint(peer)} is of this agent's CA but has no manager role (another agent's certificate?)`}
   }
@@ -57,6 +57,16 @@ export function judgeManager(store: DsaCore, peer: crypto.X509Certificate | unde
   }
 
   return {ok: true}
+}
+
+/**
+ * A manager certificate of the new CA, during a CA rotation, seen by an agent that holds only the
+ * old one: the manager presents the new CA's certificate cross-signed by the old CA behind it.
+ */
+function crossSigned(peer: crypto.X509Certificate, cas: crypto.X509Certificate[], now: Date): boolean {
+  const intermediate = peer.issuerCertificate
+  if (!intermediate?.ca || intermediate.raw.equals(peer.raw) || !issuedBy(peer, intermediate)) return false
+  return cas.some((ca) => !ca.raw.equals(intermediate.raw) && issuedBy(intermediate, ca)) && validityProblem(intermediate, now) === undefined
 }
 
 /** A CRL delivered by the manager: signed by one of this agent's CAs, and not older than the one held. */

@@ -97,8 +97,9 @@ function sessionHooks(options: ActivationOptions): Partial<SessionContext> {
 }
 
 /**
- * The manager presents its CA behind its certificate; the one the token names must be there, have
- * issued the manager certificate, and that certificate must have the manager role.
+ * The manager presents its CA behind its certificate; the one the token names must be there, the
+ * manager certificate must lead to it (directly, or during a CA rotation through the new CA's
+ * certificate cross-signed by the old one), and it must have the manager role.
  */
 function checkPinnedManager(socket: tls.TLSSocket, caSha256: string, address: string): void {
   const chain: X509Certificate[] = []
@@ -107,8 +108,9 @@ function checkPinnedManager(socket: tls.TLSSocket, caSha256: string, address: st
   }
 
   const [leaf] = chain
-  const ca = chain.find((cert) => fingerprint(cert) === caSha256)
-  if (!leaf || !ca || !issuedBy(leaf, ca) || !hasManagerRole(leaf)) {
+  const at = chain.findIndex((cert) => fingerprint(cert) === caSha256)
+  const linked = at > 0 && at <= 2 && chain.slice(0, at).every((cert, i) => issuedBy(cert, chain[i + 1]) && (i === 0 || chain[i].ca))
+  if (!leaf || !linked || !hasManagerRole(leaf)) {
     socket.destroy()
     throw new TetherError('trust', 'manager-not-of-token-ca', `the server at ${address} is not a manager of the CA the enrolment token names (SHA-256 ${caSha256}); nothing was sent to it`, {
       hint: 'check the manager address; the token is for the manager installation that created it',

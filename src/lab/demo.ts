@@ -149,7 +149,7 @@ export async function runDemo(options: {agents: number; keep: boolean; observer:
     let token = ''
     await step('Allow agent-initiated activation with an enrolment token (it is off on a new manager)', async () => {
       await setSetting(manager.store, 'agentInitiatedActivation', 'any')
-      token = (await createToken(manager, fingerprint(manager.credentials.caCert), {ttlMs: 3_600_000, uses: 1})).text
+      token = (await createToken(manager, fingerprint(manager.credentials.anchorCa), {ttlMs: 3_600_000, uses: 1})).text
       return `as \`dsm_c -action changesetting -name settings.configuration.agentInitiatedActivation -value 1\` does; token ${token.slice(0, 12)}… (one use, one hour; it names this CA, which the agent pins)`
     })
 

@@ -79,7 +79,8 @@ async function issueAndRecord(ctx: ManagerContext, channel: ActivationChannel, h
   const {csr} = await session.command('GenerateAgentCSR', {commonName: hostname})
   const issued = await issueAgentCertificate(ctx, csr, guid)
   await session.command('SetDSMCert', {certificate: channel.managerCertPem})
-  await session.command('SetDSMCACert', {certificate: credentials.caCertPem})
+  // Every CA the manager trusts: both during a CA rotation.
+  await session.command('SetDSMCACert', {certificate: credentials.trustedCasPem})
   // The renewal point goes with it, so `agent status` can say when the certificate renews.
   const {renewAfter} = await getSettings(ctx.store)
   await session.command('SetAgentCredentials', {certificate: issued.pem, communication: {...request.communication, renewAfter}, crl: (await currentCrl(ctx)).pem})

@@ -184,7 +184,7 @@ export async function planAgentInitiated(ctx: ManagerContext, hostInfo: HostInfo
 
 /** The token the request carries: an enrolment token (counted once), or the classic shared secret. */
 async function checkToken(ctx: ManagerContext, given: string | undefined, settings: Awaited<ReturnType<typeof getSettings>>): Promise<EnrolmentToken | undefined> {
-  if (given !== undefined && isEnrolmentToken(given)) return useToken(ctx, parseEnrolmentToken(given), fingerprint(ctx.credentials.caCert))
+  if (given !== undefined && isEnrolmentToken(given)) return useToken(ctx, parseEnrolmentToken(given), ctx.credentials.trustedCas.map((ca) => fingerprint(ca)))
   if (!tokenRequired(settings, await ctx.store.tokens.live(ctx.now()))) return undefined
   if (given === undefined) {
     throw new TetherError('refused', 'token-required', 'this manager requires an activation token', {hint: 'pass token:TOKEN (an enrolment token from `tether manager tokens create`, or the activationToken secret)'})

@@ -13,7 +13,7 @@ import {reload} from './computers.js'
 import {withinGrace} from './certificate-life.js'
 import {confirmRenewal} from './renewal.js'
 import type {ManagerCredentials, NodeCredentials} from './credentials.js'
-import {currentCrl} from './revocation.js'
+import {tlsCrls} from './revocation.js'
 import {getSettings} from './settings.js'
 import type {Computer, RenewedCertificate} from './store/store.js'
 
@@ -21,20 +21,20 @@ import type {Computer, RenewedCertificate} from './store/store.js'
 
 /** The installation's trust anchors, for classifying a peer. */
 export function trustAnchors(credentials: NodeCredentials) {
-  return {ca: credentials.caCert, managers: [credentials.managerCert, ...(credentials.binding ? [credentials.binding.cert] : [])]}
+  return {cas: credentials.trustedCas, managers: [credentials.managerCert, ...(credentials.binding ? [credentials.binding.cert] : [])]}
 }
 
 /**
  * Connect to an activated agent over mutual TLS, pinned to the certificate we expect it to hold,
  * and (given the CRL) refusing a revoked one.
  */
-export async function connectMutual(credentials: ManagerCredentials, host: string, port: number, expectedSha256?: string, crl?: string): Promise<tls.TLSSocket> {
+export async function connectMutual(credentials: ManagerCredentials, host: string, port: number, expectedSha256?: string, crl?: string[]): Promise<tls.TLSSocket> {
   return connectTls({
     host,
     port,
-    cert: credentials.managerCertPem,
+    cert: `${credentials.managerCertPem}${credentials.chainPem}`,
     key: credentials.managerKeyPem,
-    ca: credentials.caCertPem,
+    ca: credentials.trustedCasPem,
     ...(crl ? {overrides: {crl}} : {}),
     rejectUnauthorized: true,
     // Agents are identified by CA and certificate fingerprint, not by DNS name.
@@ -51,6 +51,7 @@ export interface OpenContact {
   computer: Computer
   /** Its certificate has expired (within the grace): the contact may only renew it. */
   expired: boolean
+  peer: crypto.X509Certificate
 }
 
 /**
@@ -62,14 +63,14 @@ export interface OpenContact {
 export async function openAgentConnection(ctx: ManagerContext, computer: Computer): Promise<OpenContact> {
   const {store, credentials} = ctx
   const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
-  const socket = await connectTls({host, port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, ca: credentials.caCertPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: (await currentCrl(ctx)).pem}})
+  const socket = await connectTls({host, port, cert: `${credentials.managerCertPem}${credentials.chainPem}`, key: credentials.managerKeyPem, ca: credentials.trustedCasPem, rejectUnauthorized: false, checkServerIdentity: skipHostnameCheck, overrides: {crl: await tlsCrls(ctx)}})
   const peer = peerCertificate(socket)
   const sha256 = peer ? fingerprint(peer) : undefined
   const expired = String(socket.authorizationError) === 'CERT_HAS_EXPIRED' && sha256 === computer.certSha256 && withinGrace(peer!.validTo, await getSettings(store), ctx.now())
-  if (sha256 === computer.certSha256 && (socket.authorized || expired)) return {session: new HttpSession(socket), computer, expired}
+  if (sha256 === computer.certSha256 && (socket.authorized || expired)) return {session: new HttpSession(socket), computer, expired, peer: peer!}
   if (sha256 && sha256 !== computer.certSha256 && socket.authorized && (await confirmRenewal(ctx, computer, renewedFrom(peer!)))) {
     // The agent installed a certificate it was sent at an earlier contact: confirmed now.
-    return {session: new HttpSession(socket), computer: await reload(store, computer.id), expired: false}
+    return {session: new HttpSession(socket), computer: await reload(store, computer.id), expired: false, peer: peer!}
   }
 
   socket.destroy()
@@ -106,7 +107,7 @@ export function renewedFrom(peer: crypto.X509Certificate): RenewedCertificate {
 /** Manager-initiated: confirm a renewal over a new mutual-TLS connection pinned to the renewed certificate. */
 export async function confirmOverNewConnection(ctx: ManagerContext, computer: Computer, renewed: RenewedCertificate): Promise<void> {
   const {host, port} = parseHostPort(computer.address!, DEFAULT_AGENT_PORT)
-  const session = new HttpSession(await connectMutual(ctx.credentials, host, port, renewed.sha256, (await currentCrl(ctx)).pem))
+  const session = new HttpSession(await connectMutual(ctx.credentials, host, port, renewed.sha256, await tlsCrls(ctx)))
   try {
     const status = await session.command('GetAgentStatus')
     if (status.certificateSha256 === renewed.sha256) await confirmRenewal(ctx, computer, renewed)

@@ -1,4 +1,7 @@
+import type crypto from 'node:crypto'
+
 import type {HttpSession} from '../channel/http-session.js'
+import {fingerprint, issuedBy} from '../pki/certificate.js'
 import {isTetherError} from '../errors.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {HeartbeatRequest, Reply} from '../protocol/messages.js'
@@ -36,6 +39,8 @@ export interface ContactReport {
 export interface ContactOptions {
   /** The agent presented its certificate expired (within the grace): it may only renew. */
   expired?: boolean
+  /** The certificate the agent presented: during a CA rotation, one of the other CA is renewed onto the issuing one. */
+  peer?: crypto.X509Certificate
 }
 
 export async function runContact(ctx: ManagerContext, session: HttpSession, computer: Computer, options: ContactOptions = {}): Promise<ContactReport> {
@@ -57,6 +62,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
 
     if (options.expired) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     await ctx.store.computers.recordContact(computer.id, {at: ctx.now(), clock: status.clock, applied: status.configuration})
+    // The CAs first: during a CA rotation what follows (a CRL, a renewal) may be the new CA's.
+    await deliverTrustBundle(ctx, session, status.trustedCaSha256)
     await deliverCrl(ctx, session, status.crlNumber)
     // dsa_control -m words: what the operator asked, applied before the queue is read.
     if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
@@ -79,7 +86,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.
     if (operations.length > 0) await pullEvents(ctx, session, computer)
     // Last, once everything else is done: the new certificate counts from the next connection.
-    if (renewalDue(computer, await getSettings(ctx.store), ctx.now())) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
+    if (renewalDue(computer, await getSettings(ctx.store), ctx.now()) || onOtherCa(ctx, options.peer)) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     return {deactivated: false}
   } finally {
     session.close()
@@ -101,6 +108,20 @@ async function deactivateNow(ctx: ManagerContext, session: HttpSession, computer
   }
 
   return {deactivated: true}
+}
+
+/** An agent whose trusted CAs are not the manager's (a CA rotation began, was retired or rolled back) is given them. */
+async function deliverTrustBundle(ctx: ManagerContext, session: HttpSession, held: string[] | undefined): Promise<void> {
+  // An agent of an earlier version does not say, and has no command to take them.
+  if (held === undefined) return
+  const trusted = ctx.credentials.trustedCas.map((ca) => fingerprint(ca))
+  if (held.length === trusted.length && trusted.every((sha256) => held.includes(sha256))) return
+  await session.command('SetTrustBundle', {certificate: ctx.credentials.trustedCasPem})
+}
+
+/** A certificate of a CA other than the issuing one, while both are trusted: moved over at this contact. */
+function onOtherCa(ctx: ManagerContext, peer: crypto.X509Certificate | undefined): boolean {
+  return peer !== undefined && ctx.credentials.trustedCas.length > 1 && !issuedBy(peer, ctx.credentials.caCert)
 }
 
 /** The agent holds an older CRL than the one in force: give it the current one (one more exchange, only then). */
@@ -180,7 +201,7 @@ export async function contactNow(ctx: ManagerContext, computer: Computer): Promi
 
   try {
     const open = await openAgentConnection(ctx, computer)
-    const report = await runContact(ctx, open.session, open.computer, {expired: open.expired})
+    const report = await runContact(ctx, open.session, open.computer, {expired: open.expired, peer: open.peer})
     if (report.renewed) await confirmOverNewConnection(ctx, open.computer, report.renewed)
     return {contacted: true, report}
   } catch (error) {

@@ -56,8 +56,9 @@ const REFUSALS: Record<TokenRefusal, string> = {
 }
 
 /** Count one use of a presented `tt1.` token; refused with why. */
-export async function useToken(ctx: StoreContext, parsed: ParsedToken, caSha256: string): Promise<EnrolmentToken> {
-  if (!sameSecret(parsed.caSha256, caSha256)) {
+export async function useToken(ctx: StoreContext, parsed: ParsedToken, trustedCaSha256: string[]): Promise<EnrolmentToken> {
+  // Any CA the manager trusts: a token made before a CA rotation works until the old CA is retired.
+  if (!trustedCaSha256.some((caSha256) => sameSecret(parsed.caSha256, caSha256))) {
     throw new TetherError('trust', 'token-for-other-ca', 'the enrolment token was made for another CA (another manager installation)', {hint: 'use a token from `tether manager tokens create` on this manager'})
   }
 

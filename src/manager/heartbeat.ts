@@ -24,7 +24,7 @@ import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {withinGrace} from './certificate-life.js'
 import {confirmRenewal} from './renewal.js'
-import {crlAged, currentCrl} from './revocation.js'
+import {crlAged, currentCrl, tlsCrls} from './revocation.js'
 import {managerCertificateDue} from './manager-renewal.js'
 import {errorFields} from '../platform/log.js'
 import {Settings, getSettings, listenerLimits} from './settings.js'
@@ -61,11 +61,11 @@ export class HeartbeatListener {
   private readonly front: net.Server
   private readonly guard: ConnectionGuard
 
-  /** The manager certificate the server context holds (renewed while running). */
-  private certificate: string
+  /** What the server context holds: the manager certificate and the CAs (renewed, rotated while running). */
+  private credentialsKey: string
 
-  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, limits: FailureLimits, listener: ListenerLimits) {
-    this.certificate = manager.credentials.managerCertPem
+  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, private crlPems: string[], limits: FailureLimits, listener: ListenerLimits) {
+    this.credentialsKey = credentialsKey(manager)
     this.journalSink = managerJournal(manager)
     this.limits = limits
     this.guard = new ConnectionGuard(listener, manager.log, 'heartbeat')
@@ -98,7 +98,8 @@ export class HeartbeatListener {
 
   static async create(manager: ManagerContext): Promise<HeartbeatListener> {
     const settings = await getSettings(manager.store)
-    return new HeartbeatListener(manager, await currentCrl(manager), failureLimits(settings), listenerLimits(settings))
+    const crl = await currentCrl(manager)
+    return new HeartbeatListener(manager, crl, await tlsCrls(manager, crl), failureLimits(settings), listenerLimits(settings))
   }
 
   /**
@@ -107,7 +108,7 @@ export class HeartbeatListener {
    */
   private secureContextOptions(): tls.SecureContextOptions {
     const {credentials} = this.manager
-    return {...TLS_POLICY, cert: `${credentials.managerCertPem}${credentials.caCertPem}`, key: credentials.managerKeyPem, ca: credentials.caCertPem, crl: this.crl.pem}
+    return {...TLS_POLICY, cert: `${credentials.managerCertPem}${credentials.chainPem}`, key: credentials.managerKeyPem, ca: credentials.trustedCasPem, crl: this.crlPems}
   }
 
   /** Run before the listener catches up with the clock: the runtime renews the manager certificate. */
@@ -142,10 +143,11 @@ export class HeartbeatListener {
   async refresh(): Promise<void> {
     this.limits = failureLimits(await getSettings(this.manager.store))
     const crl = await currentCrl(this.manager)
-    const certificate = this.manager.credentials.managerCertPem
-    if (crl.number === this.crl.number && certificate === this.certificate) return
+    const key = credentialsKey(this.manager)
+    if (crl.number === this.crl.number && crl.publishedAt === this.crl.publishedAt && key === this.credentialsKey) return
     this.crl = crl
-    this.certificate = certificate
+    this.crlPems = await tlsCrls(this.manager, crl)
+    this.credentialsKey = key
     this.server.setSecureContext(this.secureContextOptions())
     for (const [sha256, sockets] of this.live) {
       if (!(await this.manager.store.certificates.isRevoked(sha256))) continue
@@ -200,7 +202,7 @@ export class HeartbeatListener {
   private refusal(socket: tls.TLSSocket, peer: crypto.X509Certificate | undefined): {reason: string; detail: string} | undefined {
     const code = peer ? String(socket.authorizationError ?? '') : 'PEER_DID_NOT_RETURN_A_CERTIFICATE'
     // With CRL checking on, OpenSSL reports a foreign issuer as "unable to get CRL": name what it is.
-    if (peer && !issuedBy(peer, this.manager.credentials.caCert)) {
+    if (peer && !this.manager.credentials.trustedCas.some((ca) => issuedBy(peer, ca))) {
       return {reason: isSelfSigned(peer) ? 'self-signed' : 'unknown-ca', detail: `${code || 'UNVERIFIED'}: the certificate is not issued by this manager's CA (issuer ${oneLineName(peer.issuer)})`}
     }
 
@@ -293,7 +295,7 @@ export class HeartbeatListener {
 
     journal('accepted', expired ? 'expired-renewal' : 'heartbeat')
     try {
-      await settleContact(this.manager, computer, await runContact(this.manager, session, computer, {expired}))
+      await settleContact(this.manager, computer, await runContact(this.manager, session, computer, {expired, peer}))
     } catch (error) {
       if (isTetherError(error) && error.code === 'cloned-agent') journal('refused', 'cloned-agent', error.message)
       throw error
@@ -341,6 +343,11 @@ export class HeartbeatListener {
       })
     })
   }
+}
+
+function credentialsKey(manager: ManagerContext): string {
+  const {credentials} = manager
+  return `${credentials.managerCertPem}${credentials.chainPem}${credentials.trustedCasPem}`
 }
 
 function failureLimits(settings: Settings): FailureLimits {

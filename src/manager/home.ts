@@ -1,3 +1,4 @@
+import type crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,7 +11,8 @@ import {Logger, silentLogger} from '../platform/log.js'
 import {checkPrivateDirectory} from '../platform/private-dir.js'
 import {ManagerContext, systemClock} from './context.js'
 import {previousIdentity, recoverIdentityChange} from './manager-identity.js'
-import type {ManagerCredentials, NodeCredentials} from './credentials.js'
+import type {CaRotationView, ManagerCredentials, NodeCredentials} from './credentials.js'
+import {ROTATION_FILES, readRotation, readRotationFile} from './ca-rotation-files.js'
 
 export type {ManagerCredentials} from './credentials.js'
 import {newGuid} from './guid.js'
@@ -117,16 +119,35 @@ export class ManagerHome {
     }
 
     const node = this.loadNodeCredentials()
-    const caKeyPem = this.readRequired('caKey').toString('utf8')
-    let caKey: ManagerCredentials['caKey']
-    try {
-      caKey = loadPrivateKey(caKeyPem, HOME_FILES.caKey)
-    } catch (error) {
-      throw this.damaged(`${HOME_FILES.caKey} is not a valid private key (truncated or corrupted)`, error)
+    const key = (pem: string, name: string, cert: crypto.X509Certificate, certName: string) => {
+      let loaded: crypto.KeyObject
+      try {
+        loaded = loadPrivateKey(pem, name)
+      } catch (error) {
+        throw this.damaged(`${name} is not a valid private key (truncated or corrupted)`, error)
+      }
+
+      if (!keyMatchesCertificate(loaded, cert)) throw this.damaged(`${name} does not belong to ${certName}`)
+      return loaded
     }
 
-    if (!keyMatchesCertificate(caKey, node.caCert)) throw this.damaged(`${HOME_FILES.caKey} does not belong to ${HOME_FILES.caCert}`)
-    return {...node, caKey, caKeyPem}
+    const stored = readRotation(this.dir)
+    const nextKeyPem = stored ? readRotationFile(this.dir, 'nextKey') : undefined
+    const currentKeyPem = this.readRequired('caKey').toString('utf8')
+    if (!node.rotation) {
+      // No rotation, or a retire finishing: the one CA, from ca-next.* while its certificate is there.
+      const fromNext = stored?.phase === 'retiring' && readRotationFile(this.dir, 'nextCert') !== undefined && nextKeyPem !== undefined
+      const caKeyPem = fromNext ? nextKeyPem! : currentKeyPem
+      const caKey = key(caKeyPem, fromNext ? ROTATION_FILES.nextKey : HOME_FILES.caKey, node.caCert, fromNext ? ROTATION_FILES.nextCert : HOME_FILES.caCert)
+      return {...node, caKey, caKeyPem, crlSigners: [{cert: node.caCert, key: caKey}]}
+    }
+
+    if (nextKeyPem === undefined) throw this.damaged(`${ROTATION_FILES.nextKey} is missing while a CA rotation is ${node.rotation.phase}`)
+    const currentKey = key(currentKeyPem, HOME_FILES.caKey, node.rotation.current, HOME_FILES.caCert)
+    const nextKey = key(nextKeyPem, ROTATION_FILES.nextKey, node.rotation.next, ROTATION_FILES.nextCert)
+    const issuing = node.rotation.phase === 'active' ? {key: nextKey, pem: nextKeyPem} : {key: currentKey, pem: currentKeyPem}
+    const other = node.rotation.phase === 'active' ? {cert: node.rotation.current, key: currentKey} : {cert: node.rotation.next, key: nextKey}
+    return {...node, caKey: issuing.key, caKeyPem: issuing.pem, crlSigners: [{cert: node.caCert, key: issuing.key}, other]}
   }
 
   /** Credentials for work that signs or issues: from the files, and on a node the CA key and binding identity from the database. */
@@ -138,7 +159,7 @@ export class ManagerHome {
     if (!keyMatchesCertificate(caKey, node.caCert)) throw this.damaged(`the CA key in the database does not belong to ${HOME_FILES.caCert}`)
     const bindingCert = parseCertificate(secrets.binding.certPem, 'the binding certificate in the database')
     if (!issuedBy(bindingCert, node.caCert)) throw this.damaged(`the binding certificate in the database is not issued by ${HOME_FILES.caCert}`)
-    return {...node, caKey, caKeyPem: secrets.caKeyPem, binding: {...secrets.binding, cert: bindingCert}}
+    return {...node, caKey, caKeyPem: secrets.caKeyPem, crlSigners: [{cert: node.caCert, key: caKey}], binding: {...secrets.binding, cert: bindingCert}}
   }
 
   private damaged(what: string, cause?: unknown): TetherError {
@@ -178,16 +199,46 @@ export class ManagerHome {
       }
     }
 
-    const caCert = certificate(caCertPem, HOME_FILES.caCert)
+    const cas = this.loadCas(caCertPem, certificate)
     const managerCert = certificate(managerCertPem, HOME_FILES.managerCert)
     const managerKey = key(managerKeyPem, HOME_FILES.managerKey)
     if (!keyMatchesCertificate(managerKey, managerCert)) throw damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
-    if (!issuedBy(managerCert, caCert)) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}`)
+    const issuer = cas.trusted.find((ca) => issuedBy(managerCert, ca.cert))
+    if (!issuer) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}${cas.rotation ? ` or ${ROTATION_FILES.nextCert}` : ''}`)
 
     const kept = previousIdentity(this.dir)
     const previousCert = kept ? certificate(kept.certPem, 'manager.previous.crt') : undefined
-    const previous = kept && previousCert && issuedBy(previousCert, caCert) ? {...kept, cert: previousCert} : undefined
-    return {caCertPem, caCert, managerCertPem, managerKeyPem, managerKey, managerCert, previous}
+    const previous = kept && previousCert && cas.trusted.some((ca) => issuedBy(previousCert, ca.cert)) ? {...kept, cert: previousCert} : undefined
+    // During a rotation the chain leads to the installation's CA so far: from a certificate of
+    // the new CA through its cross-signed certificate.
+    const anchor = cas.rotation?.current ?? cas.issuing.cert
+    const chainPem = issuer.cert === anchor || !cas.rotation ? issuer.pem : `${cas.crossPem}${cas.trusted.find((ca) => ca.cert === anchor)!.pem}`
+    return {
+      caCertPem: cas.issuing.pem, caCert: cas.issuing.cert,
+      trustedCas: cas.trusted.map((ca) => ca.cert), trustedCasPem: cas.trusted.map((ca) => ca.pem).join(''),
+      chainPem, anchorCa: anchor, ...(cas.rotation ? {rotation: cas.rotation} : {}),
+      managerCertPem, managerKeyPem, managerKey, managerCert, previous,
+    }
+  }
+
+  /** The CA certificates: the installation's, and during a rotation the new one and its cross-signed certificate. */
+  private loadCas(caCertPem: string, certificate: (pem: string, name: string) => crypto.X509Certificate) {
+    const stored = this.isNode() ? undefined : readRotation(this.dir)
+    const nextPem = stored ? readRotationFile(this.dir, 'nextCert') : undefined
+    const current = {pem: caCertPem, cert: certificate(caCertPem, HOME_FILES.caCert)}
+    if (!stored || nextPem === undefined) return {issuing: current, trusted: [current], crossPem: '', rotation: undefined}
+    const next = {pem: nextPem, cert: certificate(nextPem, ROTATION_FILES.nextCert)}
+    if (stored.phase === 'retiring') return {issuing: next, trusted: [next], crossPem: '', rotation: undefined}
+    const crossPem = readRotationFile(this.dir, 'cross')
+    if (crossPem === undefined) throw this.damaged(`${ROTATION_FILES.cross} is missing while a CA rotation is ${stored.phase}`)
+    const cross = certificate(crossPem, ROTATION_FILES.cross)
+    if (!issuedBy(cross, current.cert) || cross.publicKey.export({type: 'spki', format: 'der'}).compare(next.cert.publicKey.export({type: 'spki', format: 'der'})) !== 0) {
+      throw this.damaged(`${ROTATION_FILES.cross} is not ${ROTATION_FILES.nextCert}'s key signed by ${HOME_FILES.caCert}`)
+    }
+
+    const rotation: CaRotationView = {phase: stored.phase, preparedAt: stored.preparedAt, ...(stored.activatedAt ? {activatedAt: stored.activatedAt} : {}), current: current.cert, next: next.cert}
+    const issuing = stored.phase === 'active' ? next : current
+    return {issuing, trusted: [issuing, issuing === next ? current : next], crossPem, rotation}
   }
 
   /**

@@ -17,7 +17,7 @@ import type {ManagerContext} from './context.js'
 import {newGuid} from './guid.js'
 import {managerJournal} from './journal.js'
 import {reactivateAsNewComputer} from './reactivation.js'
-import {currentCrl} from './revocation.js'
+import {tlsCrls} from './revocation.js'
 import {heartbeatCommunication} from './heartbeat-addresses.js'
 import {getSettings} from './settings.js'
 
@@ -138,7 +138,7 @@ async function confirmOwnAgent(ctx: ManagerContext, peer: crypto.X509Certificate
     })
   }
 
-  const mutual: tls.TLSSocket = await connectMutual(ctx.credentials, where.host, where.port, sha256, (await currentCrl(ctx)).pem)
+  const mutual: tls.TLSSocket = await connectMutual(ctx.credentials, where.host, where.port, sha256, await tlsCrls(ctx))
   const session = new HttpSession(mutual)
   try {
     const status = await session.command('GetAgentStatus')

@@ -1,4 +1,4 @@
-import {fingerprint, subjectAltNames} from '../pki/certificate.js'
+import {fingerprint, issuedBy, subjectAltNames} from '../pki/certificate.js'
 import {LEAF_KEY_BITS, generateRsaKeyPair} from '../pki/keys.js'
 import {hasManagerRole} from '../pki/roles.js'
 import type {ManagerContext} from './context.js'
@@ -17,9 +17,11 @@ import {readNodeIdentity} from './node-home.js'
 
 export const MANAGER_RENEW_AFTER = 2 / 3
 
-export function managerCertificateDue(credentials: ManagerCredentials, now: Date): 'no-manager-role' | 'renewal' | undefined {
+export function managerCertificateDue(credentials: ManagerCredentials, now: Date): 'no-manager-role' | 'ca-rotation' | 'renewal' | undefined {
   const cert = credentials.managerCert
   if (!hasManagerRole(cert)) return 'no-manager-role'
+  // A CA rotation was activated (or rolled back): the manager's own certificate follows the issuing CA.
+  if (credentials.rotation && !issuedBy(cert, credentials.caCert)) return 'ca-rotation'
   const from = Date.parse(cert.validFrom)
   const to = Date.parse(cert.validTo)
   return now.getTime() >= from + (to - from) * MANAGER_RENEW_AFTER ? 'renewal' : undefined

@@ -1,4 +1,7 @@
-import {buildCrl} from '../pki/crl.js'
+import type crypto from 'node:crypto'
+
+import {fingerprint} from '../pki/certificate.js'
+import {buildCrl, readVerifiedCrl} from '../pki/crl.js'
 import type {ManagerContext} from './context.js'
 import type {PublishedCrl} from './store/store.js'
 
@@ -30,7 +33,7 @@ export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
   for (;;) {
     const now = ctx.now()
     const [latest, revocationVersion] = await Promise.all([store.crls.latest(), store.certificates.revocationVersion()])
-    if (latest && isCurrent(latest, revocationVersion, now)) return latest
+    if (latest && isCurrent(latest, revocationVersion, now) && signedByIssuingCa(latest, credentials.caCert)) return latest
     const revoked = await store.certificates.revoked()
     const thisUpdate = new Date(now.getTime() - BACKDATE_MS)
     const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS)
@@ -43,4 +46,53 @@ export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
       return crl
     }
   }
+}
+
+const signedBy = new Map<string, boolean>()
+
+/** A CA rotation changed the issuing CA: the CRL it published before is re-issued by the new one. */
+function signedByIssuingCa(crl: PublishedCrl, ca: crypto.X509Certificate): boolean {
+  const key = `${fingerprint(ca)}:${crl.number}:${crl.publishedAt}`
+  let verdict = signedBy.get(key)
+  if (verdict === undefined) {
+    try {
+      readVerifiedCrl(crl.pem, ca)
+      verdict = true
+    } catch {
+      verdict = false
+    }
+
+    if (signedBy.size > 64) signedBy.clear()
+    signedBy.set(key, verdict)
+  }
+
+  return verdict
+}
+
+const otherCrls = new Map<string, string>()
+
+/**
+ * The CRLs a TLS context checks peers with: the current one, and during a CA rotation the same
+ * list signed by the other trusted CA (OpenSSL wants one from the issuer of each certificate in a
+ * chain). Signed once per CRL number.
+ */
+export async function tlsCrls(ctx: ManagerContext, crl?: PublishedCrl): Promise<string[]> {
+  const current = crl ?? (await currentCrl(ctx))
+  const others = ctx.credentials.crlSigners.slice(1)
+  if (others.length === 0) return [current.pem]
+  const pems = [current.pem]
+  for (const signer of others) {
+    const key = `${fingerprint(signer.cert)}:${current.number}:${current.publishedAt}`
+    let pem = otherCrls.get(key)
+    if (pem === undefined) {
+      const revoked = await ctx.store.certificates.revoked()
+      pem = buildCrl(signer.cert, signer.key, revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason})), {number: current.number, thisUpdate: new Date(current.thisUpdate), nextUpdate: new Date(current.nextUpdate)})
+      if (otherCrls.size > 16) otherCrls.clear()
+      otherCrls.set(key, pem)
+    }
+
+    pems.push(pem)
+  }
+
+  return pems
 }

@@ -1,4 +1,9 @@
+import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
+
+import {fingerprint} from '../pki/certificate.js'
+import {finishInterruptedRetire} from './ca-rotation.js'
 
 import {TetherError} from '../errors.js'
 import type {DirLock} from '../platform/lock.js'
@@ -50,6 +55,7 @@ export class ManagerRuntime {
     const lock = await lockManagerHome(home.dir)
     let context: ManagerContext & {close(): Promise<void>}
     try {
+      finishInterruptedRetire(home)
       context = await home.open(options)
     } catch (error) {
       lock.release()
@@ -79,6 +85,29 @@ export class ManagerRuntime {
         hint: 'join it again with a new invitation (`tether manager nodes invite` on another node, then `tether manager join` with a new --home)',
       })
     }
+  }
+
+  private homeStamp = ''
+
+  /**
+   * A CA rotation step (run by \`tether manager ca rotate\`, another process) changes the home's CA
+   * and certificate files: the credentials are read again, and the listener takes them at refresh.
+   */
+  private async followHome(): Promise<void> {
+    const stamp = ['ca-rotation.json', 'ca.crt', 'manager.crt'].map((name) => {
+      try {
+        const st = fs.statSync(path.join(this.home.dir, name))
+        return `${st.ino}:${st.mtimeMs}:${st.size}`
+      } catch {
+        return '-'
+      }
+    }).join('|')
+    if (stamp === this.homeStamp) return
+    const first = this.homeStamp === ''
+    this.homeStamp = stamp
+    if (first) return
+    this.context.credentials = await this.home.credentials(this.context.store)
+    this.context.log.info('credentials-reloaded', {caRotation: this.context.credentials.rotation?.phase ?? 'none', issuingCa: fingerprint(this.context.credentials.caCert), manager: fingerprint(this.context.credentials.managerCert)})
   }
 
   /** The manager's own certificate: given the manager role, or renewed before it expires, while running. */
@@ -130,6 +159,7 @@ export class ManagerRuntime {
     this.polling = true
     try {
       await this.sayAlive()
+      await this.followHome()
       await this.renewOwnCertificate()
       await this.listener?.refresh()
       const defaults = await getSettings(this.context.store)
@@ -171,7 +201,7 @@ export class ManagerRuntime {
   async contact(computer: Computer): Promise<void> {
     try {
       const open = await openAgentConnection(this.context, computer)
-      const report = await runContact(this.context, open.session, open.computer, {expired: open.expired})
+      const report = await runContact(this.context, open.session, open.computer, {expired: open.expired, peer: open.peer})
       await settleContact(this.context, open.computer, report)
       if (report.renewed) await confirmOverNewConnection(this.context, open.computer, report.renewed)
       this.context.log.debug('contact', {computer: computer.id, address: computer.address ?? undefined, deactivated: report.deactivated})

@@ -13,7 +13,8 @@ import {hasManagerRole} from './roles.js'
 export type PeerKind = 'bootstrap' | 'own-agent' | 'own-manager' | 'foreign'
 
 export interface TrustAnchors {
-  ca: crypto.X509Certificate
+  /** The installation's CAs: one, or two during a CA rotation. */
+  cas: crypto.X509Certificate[]
   /** The manager certificates of this installation. */
   managers: crypto.X509Certificate[]
 }
@@ -22,7 +23,7 @@ export function classifyPeer(cert: crypto.X509Certificate | undefined, trust: Tr
   if (!cert) return 'foreign'
   if (isBootstrapCertificate(cert)) return 'bootstrap'
   if (trust.managers.some((manager) => cert.raw.equals(manager.raw))) return 'own-manager'
-  if (!issuedBy(cert, trust.ca)) return 'foreign'
+  if (!trust.cas.some((ca) => issuedBy(cert, ca))) return 'foreign'
   // Issued by our CA: a manager's (another node, a renewed one) only with the role, else an agent's.
   return hasManagerRole(cert) ? 'own-manager' : 'own-agent'
 }

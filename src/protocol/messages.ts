@@ -82,6 +82,8 @@ export const AgentStatusReplySchema = v.object({
   certificateSha256: SHA256,
   managerSha256: v.optional(SHA256),
   caSha256: v.optional(SHA256),
+  /** Every CA the agent trusts (two during a CA rotation); the manager sends its set when it differs. */
+  trustedCaSha256: v.optional(v.array(SHA256)),
   clock: text(64),
   configuration: v.optional(AppliedConfigurationSchema),
   /** The number of the CRL the agent holds (0: none); the manager sends a newer one. */
@@ -137,6 +139,8 @@ export const MESSAGES = {
   Deactivate: {request: Empty, reply: v.object({state: v.literal('unactivated')})},
   ReportActivationResult: {request: ActivationReportSchema, reply: v.object({received: v.literal(true)})},
   SetRevocationList: {request: v.object({crl: CRL}), reply: v.object({number: COUNT})},
+  /** A CA rotation: the CAs the agent trusts from now on (the old and the new, then the new). */
+  SetTrustBundle: {request: Certificate, reply: v.object({trustedCaSha256: v.array(SHA256)})},
 } as const
 
 export type CommandName = keyof typeof MESSAGES

@@ -25,7 +25,7 @@ export default class TokensCreate extends ManagerCommand {
     const {flags} = await this.parse(TokensCreate)
     const ttlMs = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl')
     const manager = await this.manager()
-    const {text, token} = await createToken(manager, fingerprint(manager.credentials.caCert), {ttlMs, uses: flags.uses, policy: flags.policy, group: flags.group})
+    const {text, token} = await createToken(manager, fingerprint(manager.credentials.anchorCa), {ttlMs, uses: flags.uses, policy: flags.policy, group: flags.group})
     this.log(text)
     this.logToStderr(fieldLines([
       ['Token id', token.id],

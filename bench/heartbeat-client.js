@@ -84,7 +84,8 @@ lines.once('close', () => process.exit())
  * manager's heartbeat exchange shows up as failures here rather than as a silently shorter run.
  */
 const replies = {
-  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, ...config.status, clock: new Date().toISOString()}),
+  // eventsWaiting: false, as the real agent says with none waiting (so a current manager does not ask for them).
+  GetAgentStatus: (agent) => ({state: 'activated', hostname: agent.hostname, certificateSha256: agent.sha256, eventsWaiting: false, ...config.status, clock: new Date().toISOString()}),
   GetAgentEvents: (agent) => ({instance: agent.instance, events: [], more: false}),
   AckAgentEvents: () => ({deleted: 0}),
 }

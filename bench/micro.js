@@ -18,6 +18,7 @@ import zlib from 'node:zlib'
 import {initManagerHome} from '../dist/manager/home.js'
 import {generateRsaKeyPair} from '../dist/pki/keys.js'
 import {issueCertificate} from '../dist/pki/x509.js'
+import {peerCertificate} from '../dist/channel/tls.js'
 import {decodeBody, encodeBody} from '../dist/protocol/codec.js'
 import {median, printTable, round} from './lib.js'
 
@@ -67,7 +68,8 @@ try {
   // The peer certificate on the server side, after a full and after a resumed handshake.
   const peer = await peerCertificateCosts(caPem, managerPem, managerKeyPem, agentPem, agentKeys.privateKeyPem)
   add('socket.getPeerX509Certificate() after a full handshake', peer.x509Full, 'socket.getPeerCertificate() (fingerprint256, raw, ext_key_usage)', peer.legacyFull, 'src/channel/tls.ts peerCertificate')
-  add('socket.getPeerX509Certificate() after a resumed handshake', peer.x509Resumed, '-', peer.x509Resumed, 'src/channel/tls.ts peerCertificate')
+  add('socket.getPeerX509Certificate() after a full handshake', peer.x509Full, 'peerCertificate(socket): cached by DER (same agent certificate again)', peer.cachedFull, 'src/channel/tls.ts peerCertificate')
+  add('socket.getPeerX509Certificate() after a resumed handshake', peer.x509Resumed, 'peerCertificate(socket) after a resumed handshake', peer.cachedResumed, 'src/channel/tls.ts peerCertificate')
   const agentCert = new crypto.X509Certificate(agentPem)
   const caCert = new crypto.X509Certificate(caPem)
   add('issuedBy(peer, ca): checkIssued + RSA-3072 verify', await perCall(2000, () => agentCert.checkIssued(caCert) && agentCert.verify(caCert.publicKey)), 'nothing when socket.authorized (OpenSSL verified against the only CA)', 0, 'src/manager/heartbeat.ts refusal')
@@ -80,18 +82,20 @@ try {
 /** Median wall ms of each call inside 'secureConnection' (synchronous calls: wall = CPU here). */
 async function peerCertificateCosts(caPem, managerPem, managerKeyPem, agentPem, agentKeyPem) {
   const server = tls.createServer({cert: managerPem + caPem, key: managerKeyPem, ca: caPem, requestCert: true, rejectUnauthorized: false})
-  const t = {x509Full: [], x509Resumed: [], legacyFull: []}
+  const t = {x509Full: [], x509Resumed: [], legacyFull: [], cachedFull: [], cachedResumed: []}
   let order = 0
+  let resumedOrder = 0
   server.on('secureConnection', (socket) => {
     const reused = socket.isSessionReused()
-    // Alternate which is called first on full handshakes: each is timed as the first call on its socket.
-    const legacyFirst = !reused && order++ % 2 === 1
+    // Rotate which is called first on full handshakes: each is timed as the first call on its socket.
+    const which = reused ? (resumedOrder++ % 2 === 0 ? 0 : 2) : order++ % 3
     const t0 = performance.now()
-    if (legacyFirst) socket.getPeerCertificate()
+    if (which === 1) socket.getPeerCertificate()
+    else if (which === 2) peerCertificate(socket)
     else socket.getPeerX509Certificate()
     const ms = performance.now() - t0
-    if (reused) t.x509Resumed.push(ms)
-    else (legacyFirst ? t.legacyFull : t.x509Full).push(ms)
+    if (reused) (which === 2 ? t.cachedResumed : t.x509Resumed).push(ms)
+    else [t.x509Full, t.legacyFull, t.cachedFull][which].push(ms)
     socket.end('x')
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -107,7 +111,7 @@ async function peerCertificateCosts(caPem, managerPem, managerKeyPem, agentPem, 
     socket.once('close', resolve)
     socket.resume()
   })
-  for (let i = 0; i < 400; i++) await once(i % 2 === 1)
+  for (let i = 0; i < 600; i++) await once(i % 2 === 1)
   await new Promise((resolve) => server.close(resolve))
-  return {x509Full: median(t.x509Full), x509Resumed: median(t.x509Resumed), legacyFull: median(t.legacyFull)}
+  return {x509Full: median(t.x509Full), x509Resumed: median(t.x509Resumed), legacyFull: median(t.legacyFull), cachedFull: median(t.cachedFull), cachedResumed: median(t.cachedResumed)}
 }

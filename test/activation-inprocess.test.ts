@@ -1,5 +1,8 @@
 import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
 import path from 'node:path'
+import zlib from 'node:zlib'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -7,7 +10,9 @@ import {AgentRuntime, AgentServer} from '../src/agent/server.js'
 import type {ManagerContext} from '../src/manager/context.js'
 import {ManagerHome, initManagerHome} from '../src/manager/home.js'
 import {activate} from '../src/manager/manager-initiated.js'
-import {contactNow} from '../src/manager/contact.js'
+import {openAgentConnection} from '../src/manager/connections.js'
+import {contactNow, runContact} from '../src/manager/contact.js'
+import {HttpSession} from '../src/channel/http-session.js'
 import {deactivate} from '../src/manager/deactivation.js'
 import {tempDir} from './helpers.js'
 
@@ -69,5 +74,44 @@ describe('manager and agent runtimes, in one process', () => {
     expect(result).toMatchObject({outcome: 'deactivated', revoked: true})
     expect(runtime.store.state()).toBe('unactivated')
     expect(await manager.store.certificates.isRevoked(computer.certSha256!)).toBe(true)
+  })
+
+  it('the status reply says whether events are waiting: none waiting is one exchange, an agent that does not say is still asked', async () => {
+    const {address} = await agentRuntime('inproc-3.test')
+    const {computer} = await activate(manager, address)
+    expect((await contactNow(manager, computer)).contacted).toBe(true)
+    // The real agent: its 'activated' event was picked up by the contact above, so none is waiting now.
+    const open = await openAgentConnection(manager, computer)
+    try {
+      expect((await open.session.command('GetAgentStatus')).eventsWaiting).toBe(false)
+    } finally {
+      open.session.close()
+    }
+
+    // The manager's half, against a stand-in agent over a loopback socket, counting what it is asked.
+    const commandsFor = async (eventsWaiting: boolean | undefined): Promise<string[]> => {
+      const asked: string[] = []
+      const server = http.createServer((req, res) => {
+        req.resume()
+        asked.push(req.url!.slice(1))
+        const status = {state: 'activated', hostname: 'inproc-3.test', certificateSha256: computer.certSha256, clock: new Date().toISOString(), ...(eventsWaiting === undefined ? {} : {eventsWaiting})}
+        const body = req.url === '/GetAgentStatus' ? status : {instance: 'stand-in', events: [], more: false}
+        res.writeHead(200, {'content-type': 'application/json', 'content-encoding': 'gzip'}).end(zlib.gzipSync(JSON.stringify(body)))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+        await new Promise((resolve) => socket.once('connect', resolve))
+        const fresh = (await manager.store.computers.get(computer.id))!
+        expect(await runContact(manager, new HttpSession(socket), fresh)).toEqual({deactivated: false})
+        return asked
+      } finally {
+        server.close()
+      }
+    }
+
+    expect(await commandsFor(false)).toEqual(['GetAgentStatus'])
+    expect(await commandsFor(true)).toEqual(['GetAgentStatus', 'GetAgentEvents'])
+    expect(await commandsFor(undefined)).toEqual(['GetAgentStatus', 'GetAgentEvents'])
   })
 })

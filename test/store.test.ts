@@ -158,6 +158,27 @@ describe.each(engines)('the $name store', (engine) => {
       expect(await store.computers.list()).toEqual([computer])
     })
 
+    it('poll candidates: activated or being deactivated, with an address, and manager-initiated or with operations queued', async () => {
+      const managerInitiated = await activated(store, 1, {address: '10.0.0.1', mode: 'manager-initiated'})
+      const queued = await activated(store, 2, {address: '10.0.0.2'})
+      const finished = await activated(store, 3, {address: '10.0.0.3'})
+      const agentInitiated = await activated(store, 4, {address: '10.0.0.4', mode: 'agent-initiated'})
+      const noAddress = await activated(store, 5, {mode: 'manager-initiated'})
+      const deactivating = await activated(store, 6, {address: '10.0.0.6'})
+      const deactivated = await activated(store, 7, {address: '10.0.0.7', mode: 'manager-initiated'})
+      await activated(store, 8, {address: '10.0.0.8'})
+      for (const id of [queued, agentInitiated, noAddress]) await store.operations.queue(id, 'GetAgentStatus', {}, at(1))
+      const done = await store.operations.queue(finished, 'GetAgentStatus', {}, at(1))
+      await store.operations.finish(done.id, {ok: true, result: {}, maxAttempts: 3}, at(2))
+      await store.computers.beginDeactivation(deactivating, at(2))
+      await store.computers.beginDeactivation(deactivated, at(2))
+      await store.computers.finishDeactivation(deactivated, {remove: false, at: at(3)})
+      const candidates = await store.computers.pollCandidates()
+      expect(candidates.map((c) => c.id)).toEqual([managerInitiated, queued, deactivating])
+      expect(candidates[0]).toEqual(await store.computers.get(managerInitiated))
+      expect(candidates[2]).toMatchObject({state: 'deactivation-pending', address: '10.0.0.6'})
+    })
+
     it('upserts on the GUID: a reactivation keeps the id, the creation time and what it does not restate', async () => {
       const id = await activated(store, 1, {displayName: 'Web 1', description: 'first', group: 'web', policy: 'base', address: '10.0.0.1'})
       await store.certificates.record(certificate(2), at(30))

@@ -68,6 +68,11 @@ export function acknowledgeEvents(db: Database, throughId: number): number {
   return statements(db).run('DELETE FROM events WHERE id <= ?', throughId).changes
 }
 
+/** Whether any event awaits pickup (told in GetAgentStatus, so the manager asks only then). */
+export function hasEvents(db: Database): boolean {
+  return statements(db).get('SELECT 1 AS one FROM events LIMIT 1') !== undefined
+}
+
 export function listEvents(db: Database, afterId = 0, limit = 1000): AgentEvent[] {
   const rows = statements(db).all<{id: number; at: string; type: string; detail: string}>('SELECT id, at, type, detail FROM events WHERE id > ? ORDER BY id LIMIT ?', afterId, limit)
   return rows.map((r) => ({...r, detail: JSON.parse(r.detail) as Record<string, unknown>}))

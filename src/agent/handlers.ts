@@ -12,7 +12,7 @@ import {KeyPairPem, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
 import {failpoint} from '../platform/failpoint.js'
 import type {Logger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
-import {acknowledgeEvents, agentInstance, listEvents, recordEvent} from './database.js'
+import {acknowledgeEvents, agentInstance, hasEvents, listEvents, recordEvent} from './database.js'
 import {applyConfiguration} from './configuration.js'
 import {acceptCrl, crlNumber, heldCrl, trustedCas} from './manager-trust.js'
 import {writeComputerIdentity} from './identity.js'
@@ -231,6 +231,7 @@ const HANDLERS: Handlers = {
       crlNumber: crlNumber(heldCrl(ctx.store)),
       ...(ctx.heartbeatRequest ? {heartbeatRequest: ctx.heartbeatRequest} : {}),
       managerAddresses: ctx.store.communication()?.managerAddresses ?? [],
+      eventsWaiting: hasEvents(ctx.db),
     }
   },
 

@@ -68,7 +68,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     // dsa_control -m words: what the operator asked, applied before the queue is read.
     if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
     await syncHeartbeatAddresses(ctx, session, status)
-    await pullEvents(ctx, session, computer)
+    // One exchange fewer when the agent says nothing is waiting (one of an earlier version does not say).
+    if (status.eventsWaiting !== false) await pullEvents(ctx, session, computer)
     // Claimed for this contact: one through another node at the same moment delivers none of them.
     const {operations, release} = await claimOperations(ctx, computer)
     if (operations.length > 0) failpoint('manager-contact:claimed')

@@ -164,7 +164,8 @@ export class ManagerRuntime {
       await this.listener?.refresh()
       const defaults = await getSettings(this.context.store)
       const now = this.context.now()
-      for (const computer of await this.context.store.computers.list()) {
+      // Only those that may be due: reading every computer each tick stalls a large registry.
+      for (const computer of await this.context.store.computers.pollCandidates()) {
         if (!['activated', 'deactivation-pending'].includes(computer.state) || !computer.address || this.contacting.has(computer.id)) continue
         if (!(await this.isDue(computer, defaults, now))) continue
         // Another node may be polling it: one at a time, and re-read once ours (it may have just been contacted).

@@ -91,6 +91,8 @@ export const AgentStatusReplySchema = v.object({
   heartbeatRequest: v.optional(HeartbeatRequestSchema),
   /** The manager heartbeat addresses the agent holds; the manager sends its list when it differs. */
   managerAddresses: v.optional(v.array(text(300))),
+  /** Whether events await pickup; an agent of an earlier version does not say, and is asked. */
+  eventsWaiting: v.optional(v.boolean()),
 })
 export type AgentStatusReply = v.InferOutput<typeof AgentStatusReplySchema>
 

@@ -154,6 +154,9 @@ export class PostgresManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => (await this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers'))!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Computer>(`${COMPUTER} ORDER BY id`),
+    pollCandidates: async (): Promise<Computer[]> =>
+      this.sql.all<Computer>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
+      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`),
     get: async (id: number): Promise<Computer | undefined> => this.computer(this.sql, id),
     // lower() under "C" folds ASCII letters only, as SQLite's NOCASE does.
     matching: async (ref: string): Promise<Computer[]> =>

@@ -164,6 +164,10 @@ export class SqliteManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers')!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Row>(`${COMPUTER} ORDER BY id`).map((r) => computerFrom(r)!),
+    // One scan, the queued operations read once (not one query per computer).
+    pollCandidates: async (): Promise<Computer[]> =>
+      this.sql.all<Row>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
+      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`).map((r) => computerFrom(r)!),
     get: async (id: number): Promise<Computer | undefined> => this.computer(id),
     matching: async (ref: string): Promise<Computer[]> =>
       this.sql.all<Row>(`${COMPUTER} WHERE guid = ? COLLATE NOCASE OR hostname = ? OR display_name = ? OR address = ? ORDER BY id`, ref, ref, ref, ref).map((r) => computerFrom(r)!),

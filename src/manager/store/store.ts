@@ -196,6 +196,12 @@ export interface Identity {
 export interface ComputerStore {
   count(): Promise<number>
   list(): Promise<Computer[]>
+  /**
+   * The computers the poller may have to contact: activated or being deactivated, with an address,
+   * and manager-initiated or with operations queued, in id order. Whether one is due now (its
+   * interval) is the poller's to decide; every other computer is left out by the store.
+   */
+  pollCandidates(): Promise<Computer[]>
   get(id: number): Promise<Computer | undefined>
   /** Computers whose GUID (any case), hostname, display name or address is `ref`. */
   matching(ref: string): Promise<Computer[]>

@@ -191,6 +191,13 @@ describe('handshake inspect: agents', () => {
       // The CA names come from the agent's CertificateRequest, decrypted from the TLS 1.3 records.
       expect(report.clientCertificate).toMatchObject({requested: true, sent: true, accepted: true, acceptableCAs: [managerA.caSubject]})
       expect(report.agentAnswer.state).toBe('activated')
+      // The CRL the manager checks peers with, and how long it has left (a week, issued an hour back).
+      expect(report.trust.crl).toMatchObject({source: 'the manager registry', number: expect.any(Number)})
+      expect(report.trust.crl.daysLeft).toBeGreaterThanOrEqual(6)
+      expect(report.trust.crl.daysLeft).toBeLessThanOrEqual(7)
+      // The agent's side: the CRL it holds, from its dsa_core.
+      const asAgent = json(await inspect(a.address, ['--as', 'agent', '--dsa-core', a.dsaCore]))
+      expect(asAgent.trust.crl).toMatchObject({source: expect.stringContaining('ds_agent_dsm.crl'), number: expect.any(Number), daysLeft: expect.any(Number)})
     })
 
     it('anonymously: the agent asks for a certificate and refuses us without one (no-client-certificate)', async () => {

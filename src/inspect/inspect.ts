@@ -1,11 +1,11 @@
 import {parseHostPort} from '../channel/connect.js'
 import {DEFAULT_AGENT_PORT, DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {type Perspective, loadPerspective} from './identity.js'
-import {openRegistry} from './perspective.js'
+import {agentCrl, openRegistry} from './perspective.js'
 import {type KeyLogSink, openKeyLog} from './probe/keylog.js'
 import {type Target, probe} from './probe/probe.js'
 import {assembleReport} from './report/report.js'
-import {DEFAULT_SETTLE_MS, type InspectReport, type InspectRequest} from './types.js'
+import {type CrlStanding, DEFAULT_SETTLE_MS, type InspectReport, type InspectRequest} from './types.js'
 import {gatherEvidence} from './verdicts/evidence.js'
 
 /**
@@ -26,10 +26,17 @@ export async function inspectEndpoint(request: InspectRequest): Promise<InspectR
     const connection = await probe(target, perspective, request, keyLog)
     const evidence = gatherEvidence({perspective, connection, where: target.where, now, settleMs: request.settleMs ?? DEFAULT_SETTLE_MS})
     evidence.registry = perspective.manager ? await openRegistry(perspective.manager, evidence.peer) : undefined
-    return assembleReport(evidence, request, keyLog)
+    const report = assembleReport(evidence, request, keyLog)
+    const crl = crlStanding(evidence.registry?.crl ? {...evidence.registry.crl, source: 'the manager registry'} : perspective.agent ? agentCrl(perspective.agent) : undefined, now)
+    return crl ? {...report, trust: {...report.trust, crl}} : report
   } finally {
     keyLog?.close()
   }
+}
+
+function crlStanding(crl: {number: number; thisUpdate: string; nextUpdate?: string; source: string} | undefined, now: Date): CrlStanding | undefined {
+  if (!crl) return undefined
+  return {...crl, ...(crl.nextUpdate ? {daysLeft: Math.floor((Date.parse(crl.nextUpdate) - now.getTime()) / 86_400_000)} : {})}
 }
 
 /** HOST[:PORT]; the default port is the agent's, or the manager's heartbeat port when probing as an agent. */

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 
+import {crlNumber, heldCrl} from '../agent/manager-trust.js'
 import {DsaCore, type AgentState} from '../agent/store.js'
 import {TetherError} from '../errors.js'
 import {DEFAULT_MAX_CLOCK_SKEW_MS, checkClockSkew} from '../manager/clock.js'
@@ -86,6 +87,13 @@ export function loadAgent(dir: string): AgentMaterial {
   }
 }
 
+/** The CRL an agent holds (delivered by its manager), if any. */
+export function agentCrl(agent: AgentMaterial): {number: number; thisUpdate: string; nextUpdate?: string; source: string} | undefined {
+  const store = new DsaCore(agent.dsaCore)
+  const held = heldCrl(store)
+  return held ? {number: crlNumber(held), thisUpdate: held.thisUpdate.toISOString(), ...(held.nextUpdate ? {nextUpdate: held.nextUpdate.toISOString()} : {}), source: store.file('crl')} : undefined
+}
+
 /** What the agent presents: its own certificate once activated, before that the shipped bootstrap one. */
 export function agentIdentity(agent: AgentMaterial): Identity {
   if (agent.state === 'activated') {
@@ -121,6 +129,8 @@ export interface CertificateRecord {
 export interface Registry {
   certificate(sha256: string): CertificateRecord | undefined
   maxClockSkewMs(): number
+  /** The CRL in force, as published in the registry. */
+  crl?: {number: number; thisUpdate: string; nextUpdate: string}
 }
 
 export async function openRegistry(manager: ManagerMaterial, peer: crypto.X509Certificate | undefined): Promise<Registry> {
@@ -129,7 +139,9 @@ export async function openRegistry(manager: ManagerMaterial, peer: crypto.X509Ce
     const sha256 = peer ? fingerprint(peer) : undefined
     const record = sha256 ? await store.certificates.revocation(sha256) : undefined
     const maxSkewMs = (await getSettings(store)).maxClockSkewSeconds * 1000
+    const crl = await store.crls.latest()
     return {
+      ...(crl ? {crl: {number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate}} : {}),
       certificate: (wanted) => (wanted === sha256 && record ? {revokedAt: record.revokedAt ?? undefined, reason: record.reason ?? undefined} : undefined),
       maxClockSkewMs: () => maxSkewMs,
     }

@@ -90,13 +90,23 @@ export interface AgentAnswer {
   error?: {code?: string; message: string}
 }
 
+/** The CRL this side checks peers with: the registry's current one, or the one the agent holds. */
+export interface CrlStanding {
+  source: string
+  number: number
+  thisUpdate: string
+  nextUpdate?: string
+  /** Whole days until nextUpdate (negative: past it; the manager issues a new one at its next contact or tick). */
+  daysLeft?: number
+}
+
 export interface InspectReport {
   target: string
   as: ProbeIdentity
   /** Why this identity: given with --as, or the default and what it was based on. */
   asSource: string
   presented?: {subject: string; sha256: string; source: string}
-  trust: {managerHome?: string; dsaCore?: string; agentState?: AgentState; anchor?: string}
+  trust: {managerHome?: string; dsaCore?: string; agentState?: AgentState; anchor?: string; crl?: CrlStanding}
   handshake: {
     completed: boolean
     protocol?: string

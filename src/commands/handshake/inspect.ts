@@ -105,6 +105,7 @@ Exit status: 0 when the handshake succeeds and no verdict fails; 5 when the hand
       ['Probe', `${report.target} as ${report.as} (${report.asSource})`],
       ['Presented', report.presented ? `${report.presented.subject} [SHA-256 ${report.presented.sha256}]` : 'no certificate'],
       ['Trust anchor', report.trust.anchor ?? 'none'],
+      ['CRL', report.trust.crl ? `number ${report.trust.crl.number} from ${report.trust.crl.source}, next update ${report.trust.crl.nextUpdate ?? 'none'}${report.trust.crl.daysLeft === undefined ? '' : ` (${report.trust.crl.daysLeft} days left)`}` : undefined],
       ['Handshake', handshake],
       ['Peer', peer.chain.length > 0 ? peer.description : undefined],
       ['Client certificate', clientCertificate],

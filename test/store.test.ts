@@ -120,6 +120,20 @@ describe.each(engines)('the $name store', (engine) => {
   })
 
   describe('computers', () => {
+    it('never gives a deleted computer\'s id again (its events and certificates keep naming it), nor a released reservation\'s', async () => {
+      const first = await activated(store, 1)
+      const last = await activated(store, 2)
+      await store.computers.finishDeactivation(last, {remove: true, at: at(5)})
+      const next = await activated(store, 3)
+      expect(next).toBeGreaterThan(last)
+      expect(await store.computers.reserve(claim(4, 'held', false), at(6))).toBe(true)
+      const reservedId = (await store.computers.byHostname('held'))[0].id
+      expect(reservedId).toBeGreaterThan(next)
+      await store.computers.release(activation(4).guid)
+      expect(await activated(store, 5)).toBeGreaterThan(reservedId)
+      expect(first).toBeLessThan(last)
+    })
+
     it('records an activation, links its certificate and reads it back in full', async () => {
       await store.certificates.record(certificate(1), at())
       const computer = await store.computers.recordActivation(activation(1, {displayName: 'Web 1', group: 'web', address: '10.0.0.1', policy: 'base'}), at())

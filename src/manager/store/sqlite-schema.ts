@@ -170,4 +170,12 @@ export const SQLITE_MIGRATIONS: string[] = [
   ALTER TABLE operations ADD COLUMN claimed_by TEXT;
   ALTER TABLE operations ADD COLUMN claimed_until TEXT;
   `,
+  // 9: a computer's id is never given again once it is deleted (events, certificates and journal
+  // rows keep naming it): the highest deleted id is kept, and new rows are numbered past it.
+  `
+  CREATE TRIGGER computers_id_high AFTER DELETE ON computers BEGIN
+    INSERT INTO meta (key, value) VALUES ('computer_id_high', OLD.id)
+      ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), OLD.id);
+  END;
+  `,
 ]

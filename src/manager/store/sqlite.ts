@@ -40,6 +40,9 @@ import type {
 } from './store.js'
 import {REGISTRY_TABLES} from './store.js'
 
+/** Past every id given so far, deleted ones included (migration 9 keeps the highest deleted). */
+const NEXT_COMPUTER_ID = "(SELECT max(coalesce((SELECT MAX(id) FROM computers), 0), coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'computer_id_high'), 0)) + 1)"
+
 /**
  * The embedded engine: one SQLite file (WAL, busy timeout) shared by the CLI and a running manager.
  * better-sqlite3 is synchronous, so every operation runs to completion before the next starts and
@@ -179,7 +182,7 @@ export class SqliteManagerStore implements ManagerStore {
       this.db.transaction(() => {
         this.sql.run("DELETE FROM computers WHERE state = 'activating' AND hostname = ? AND created_at < ?", claim.hostname, new Date(at.getTime() - claim.staleAfterMs).toISOString())
         if (claim.unique && this.sql.get('SELECT 1 FROM computers WHERE hostname = ? AND guid != ?', claim.hostname, claim.guid)) return false
-        this.sql.run(`INSERT INTO computers (guid, hostname, state, created_at) VALUES (?, ?, 'activating', ?) ON CONFLICT(guid) DO NOTHING`, claim.guid, claim.hostname, at.toISOString())
+        this.sql.run(`INSERT INTO computers (id, guid, hostname, state, created_at) VALUES (${NEXT_COMPUTER_ID}, ?, ?, 'activating', ?) ON CONFLICT(guid) DO NOTHING`, claim.guid, claim.hostname, at.toISOString())
         return true
       })(),
 
@@ -191,8 +194,8 @@ export class SqliteManagerStore implements ManagerStore {
       const when = at.toISOString()
       this.db.transaction(() => {
         if (options.cancelQueued) this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: the computer was reactivated\"' WHERE computer_id = (SELECT id FROM computers WHERE guid = ?) AND state = 'queued'", record.guid)
-        this.sql.run(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
-          VALUES (@guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @certNotBefore, @certNotAfter, @at, @at, @at)
+        this.sql.run(`INSERT INTO computers (id, guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
+          VALUES (${NEXT_COMPUTER_ID}, @guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @certNotBefore, @certNotAfter, @at, @at, @at)
           ON CONFLICT(guid) DO UPDATE SET hostname = excluded.hostname, display_name = coalesce(excluded.display_name, display_name),
             description = coalesce(excluded.description, description), group_name = coalesce(excluded.group_name, group_name),
             policy = coalesce(excluded.policy, policy), address = coalesce(excluded.address, address), mode = excluded.mode, state = 'activated',

@@ -26,22 +26,29 @@ export class ChunkedOutput {
 }
 
 /**
- * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time.
- * (Pretty JSON has no line break inside a string, so each element's lines are indented as a whole.)
+ * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time: each
+ * element is printed inside a one-element document of the same shape and cut out of it, so its
+ * indentation is JSON.stringify's own.
  */
 export class JsonArrayOutput {
   /** The last element, written once it is known whether a comma follows it. */
   private pending?: string
+  private readonly head: string
 
-  constructor(private readonly output: ChunkedOutput, private readonly key: string) {}
+  constructor(private readonly output: ChunkedOutput, private readonly key: string) {
+    this.head = `{\n  ${JSON.stringify(key)}: [`
+  }
 
   element(value: unknown): void {
-    this.output.line(this.pending === undefined ? `{\n  ${JSON.stringify(this.key)}: [` : `${this.pending},`)
-    this.pending = `    ${JSON.stringify(value, null, 2).replaceAll('\n', '\n    ')}`
+    this.output.line(this.pending === undefined ? this.head : `${this.pending},`)
+    const alone = JSON.stringify({[this.key]: [value]}, null, 2)
+    this.pending = alone.slice(this.head.length + 1, alone.length - ARRAY_END.length)
   }
 
   end(): void {
-    this.output.line(this.pending === undefined ? `{\n  ${JSON.stringify(this.key)}: []\n}` : `${this.pending}\n  ]\n}`)
+    this.output.line(this.pending === undefined ? `{\n  ${JSON.stringify(this.key)}: []\n}` : `${this.pending}${ARRAY_END}`)
     this.output.flush()
   }
 }
+
+const ARRAY_END = '\n  ]\n}'

@@ -30,6 +30,29 @@ describe('exporting the manager certificate', () => {
     expect(verify.exitCode).toBe(0)
   })
 
+  it('dsm_c -action exportdsmcert loads neither oclif nor node-forge, and prints what manager export-cert prints', async () => {
+    // Preloaded into both processes: at exit, how many oclif and forge modules were loaded (last line of stderr).
+    const probe = path.join(tempDir(), 'heavy-modules.cjs')
+    fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write(`heavy=${Object.keys(require.cache).filter((f) => /@oclif[\\\\/]core|node-forge/.test(f)).length}\\n`))\n")
+    const probed = {...env, NODE_OPTIONS: `--require ${probe}`}
+    const dir = tempDir()
+    const cases = [
+      [['-output', path.join(dir, 'ds_agent_dsm.crt')], ['--output', path.join(dir, 'ds_agent_dsm.crt')]],
+      [['-output', `${dir}/`, '--json'], ['--output', `${dir}/`, '--json']],
+      [['-output', path.join(dir, 'wrong.crt')], ['--output', path.join(dir, 'wrong.crt')]],
+      [['-output', path.join(dir, 'missing', 'ds_agent_dsm.crt')], ['--output', path.join(dir, 'missing', 'ds_agent_dsm.crt')]],
+      [['-output', path.join(dir, 'ds_agent_dsm.crt'), '-home', path.join(dir, 'no-home'), '--json'], ['--output', path.join(dir, 'ds_agent_dsm.crt'), '--home', path.join(dir, 'no-home'), '--json']],
+    ]
+    for (const [classic, modern] of cases) {
+      const viaDsmC = await run('dsm_c', ['-action', 'exportdsmcert', ...classic], probed)
+      const viaTether = await tether(['manager', 'export-cert', ...modern], probed)
+      expect(viaDsmC.stderr, classic.join(' ')).toMatch(/heavy=0$/)
+      expect(viaTether.stderr).toMatch(/heavy=[1-9]\d*$/)
+      const strip = (result: typeof viaDsmC) => ({exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr.replace(/\n?heavy=\d+$/, '')})
+      expect(strip(viaDsmC)).toEqual(strip(viaTether))
+    }
+  })
+
   it('dsm_c option names are case-insensitive', async () => {
     const dir = tempDir()
     const result = await run('dsm_c', ['-Action', 'exportdsmcert', '-OUTPUT', path.join(dir, 'ds_agent_dsm.crt')], env)

@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {AgentProcess, ManagerProcess, newDsaCore, startAgent, startManager} from './agents.js'
 import {CliResult, ROOT, initManager, json, run, tempDir, tether} from './helpers.js'
 import {usePostgres} from './postgres.js'
+import {ChunkedOutput, JsonArrayOutput} from '../src/cli/chunked-output.js'
 
 const postgres = usePostgres()
 
@@ -211,5 +212,22 @@ describe('JSON output: one document per command, with the documented keys', () =
     expect(Object.keys(exported)).toEqual(expect.arrayContaining(table.get('tether manager export-cert')!))
     const reset = json(await run('dsa_control', ['-r', '--json'], {TETHER_DSA_CORE: newDsaCore()}))
     expect(Object.keys(reset)).toEqual(expect.arrayContaining(table.get('tether agent reset')!))
+  })
+})
+
+describe('a JSON document written as it is produced (computers list)', () => {
+  it('is byte for byte what JSON.stringify(document, null, 2) prints, in chunks of any size', () => {
+    const many = Array.from({length: 3000}, (_, i) => ({id: i, name: 'z'.repeat(i % 50), nested: {list: [i, null], empty: {}}}))
+    for (const elements of [[], [1], [{text: 'a\nb "quoted"', list: [1, {deep: null}], empty: {}, none: []}, 'string', []], many]) {
+      for (const chunkChars of [1, 1000, 64 * 1024]) {
+        const writes: string[] = []
+        const output = new ChunkedOutput((text) => writes.push(`${text}\n`), chunkChars)
+        const json = new JsonArrayOutput(output, 'computers')
+        for (const element of elements) json.element(element)
+        json.end()
+        expect(writes.join('')).toBe(`${JSON.stringify({computers: elements}, null, 2)}\n`)
+        if (elements === many && chunkChars === 1000) expect(writes.length).toBeGreaterThan(100)
+      }
+    }
   })
 })

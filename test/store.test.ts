@@ -193,6 +193,19 @@ describe.each(engines)('the $name store', (engine) => {
       expect(candidates[2]).toMatchObject({state: 'deactivation-pending', address: '10.0.0.6'})
     })
 
+    it('each: every computer in id order, a page at a time, the same as list', async () => {
+      for (let n = 1; n <= 5; n++) await activated(store, n, {address: `10.0.0.${n}`})
+      const all = async (pageSize?: number) => {
+        const seen = []
+        for await (const computer of store.computers.each(pageSize)) seen.push(computer)
+        return seen
+      }
+
+      const listed = await store.computers.list()
+      expect(listed).toHaveLength(5)
+      for (const pageSize of [1, 2, 5, 6, undefined]) expect(await all(pageSize)).toEqual(listed)
+    })
+
     it('upserts on the GUID: a reactivation keeps the id, the creation time and what it does not restate', async () => {
       const id = await activated(store, 1, {displayName: 'Web 1', description: 'first', group: 'web', policy: 'base', address: '10.0.0.1'})
       await store.certificates.record(certificate(2), at(30))

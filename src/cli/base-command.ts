@@ -6,6 +6,7 @@ import {ManagerHome} from '../manager/home.js'
 import type {ManagerStore} from '../manager/store/store.js'
 import {silentLogger} from '../platform/log.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
+import {ChunkedOutput} from './chunked-output.js'
 import {renderFailure, toTetherError} from './errors.js'
 import {dsaCoreFlag, homeFlag} from './flags.js'
 import {paint} from './render.js'
@@ -43,6 +44,11 @@ export abstract class TetherCommand extends Command {
   /** One JSON document on one line of stdout: a daemon's ready line, or one of a stream of results. */
   protected jsonLine(value: unknown): void {
     ux.stdout(JSON.stringify(value))
+  }
+
+  /** Lines written in chunks as they come, in text and --json alike (a listing too large to hold at once). */
+  protected chunkedOutput(): ChunkedOutput {
+    return new ChunkedOutput((text) => ux.stdout(text))
   }
 
   /** Parse the flags every command of a kind shares (the subclass's own are parsed by `run`). */

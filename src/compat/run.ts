@@ -1,7 +1,6 @@
-import {execute} from '@oclif/core'
-
-import {renderFailure} from '../cli/errors.js'
+import {renderFailure} from '../cli/render-failure.js'
 import {TetherError} from '../errors.js'
+import {runDirect} from './direct.js'
 import {dsaControlUsage, translateDsaControl} from './dsa_control.js'
 import {dsaQueryUsage, sendCommandUsage, translateDsaQuery, translateSendCommand} from './dsa_query.js'
 import {dsmCUsage, translateDsmC} from './dsm_c.js'
@@ -30,5 +29,8 @@ export async function runCompat(tool: keyof typeof TOOLS, argv: string[], dir: s
     return
   }
 
+  if (await runDirect(args)) return
+  // Lazy: oclif is most of a cold start, and a command with a direct path never needs it.
+  const {execute} = await import('@oclif/core')
   await execute({args, dir})
 }

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {TetherError, errnoCode} from '../errors.js'
 import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/certificate.js'
 import {CA_KEY_BITS, LEAF_KEY_BITS, generateRsaKeyPair, keyMatchesCertificate, loadPrivateKey} from '../pki/keys.js'
-import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
+import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readHeadIfExists, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
 import {Logger, silentLogger} from '../platform/log.js'
 import {checkPrivateDirectory} from '../platform/private-dir.js'
 import {ManagerContext, systemClock} from './context.js'
@@ -77,10 +77,11 @@ export class ManagerHome {
     return this.isNode() ? readNodeIdentity(this.dir).name : undefined
   }
 
-  private readRequired(name: keyof typeof HOME_FILES): Buffer {
+  /** `headOnly`: that it is there and readable, its first byte only (the database can be hundreds of MB). */
+  private readRequired(name: keyof typeof HOME_FILES, options: {headOnly?: boolean} = {}): Buffer {
     let content: Buffer | undefined
     try {
-      content = readIfExists(this.file(name))
+      content = options.headOnly ? readHeadIfExists(this.file(name), 1) : readIfExists(this.file(name))
     } catch (error) {
       throw new TetherError('internal', 'home-unreadable', `cannot read ${this.file(name)}: ${(error as Error).message}`, {
         hint: 'run tether as the user that owns the manager home',
@@ -248,7 +249,7 @@ export class ManagerHome {
   async openStore(): Promise<ManagerStore> {
     checkPrivateDirectory(this.dir, 'the manager home')
     if (!this.isNode()) {
-      this.readRequired('database')
+      this.readRequired('database', {headOnly: true})
       return SqliteManagerStore.open(this.file('database'))
     }
 

@@ -132,7 +132,11 @@ export interface ConfigurationState {
 }
 
 export async function configurationState(store: ManagerStore, computer: Computer): Promise<ConfigurationState> {
-  const policy = await assignedPolicy(store, computer)
+  return configurationStateWith(computer, await assignedPolicy(store, computer))
+}
+
+/** The state against the computer's assigned policy, read by the caller (`assignedPolicy`). */
+export function configurationStateWith(computer: Computer, policy: Policy | undefined): ConfigurationState {
   return {
     assigned: policy?.name ?? computer.policy ?? null,
     desiredVersion: policy?.version ?? null,

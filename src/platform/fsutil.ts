@@ -76,6 +76,24 @@ export function readIfExists(file: string): Buffer | undefined {
   }
 }
 
+/** The first `bytes` of a file (undefined: it does not exist): proof it is there and readable, without reading it all. */
+export function readHeadIfExists(file: string, bytes: number): Buffer | undefined {
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined
+    throw error
+  }
+
+  try {
+    const head = Buffer.alloc(bytes)
+    return head.subarray(0, fs.readSync(fd, head, 0, bytes, 0))
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 export function fileMode(file: string): number {
   return fs.statSync(file).mode & 0o777
 }

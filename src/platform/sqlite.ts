@@ -122,6 +122,7 @@ type Parameters = unknown[]
  */
 export class StatementCache {
   private readonly statements = new Map<string, BetterSqlite3.Statement>()
+  private readonly rawStatements = new Map<string, BetterSqlite3.Statement>()
 
   constructor(private readonly db: Database) {}
 
@@ -133,6 +134,17 @@ export class StatementCache {
     }
 
     return statement
+  }
+
+  /** Rows as arrays of column values: no object made per row, for a scan that builds its own (of one shape). */
+  values(sql: string, ...parameters: Parameters): unknown[][] {
+    let statement = this.rawStatements.get(sql)
+    if (!statement) {
+      statement = this.db.prepare(sql).raw(true)
+      this.rawStatements.set(sql, statement)
+    }
+
+    return statement.all(...parameters) as unknown[][]
   }
 
   get<T>(sql: string, ...parameters: Parameters): T | undefined {

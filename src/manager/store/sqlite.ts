@@ -73,6 +73,17 @@ function computerFrom(row: Row | undefined): Computer | undefined {
   return {...row, hostInfo: row.hostInfo ? JSON.parse(row.hostInfo as string) : null, renewRequested: Boolean(row.renewRequested)} as Computer
 }
 
+/** A computer from the column values of COMPUTER, in its order (the same object as computerFrom's). */
+function computerFromValues(v: unknown[]): Computer {
+  return {
+    id: v[0], guid: v[1], hostname: v[2], displayName: v[3], description: v[4], group: v[5], policy: v[6], address: v[7], mode: v[8], state: v[9],
+    hostInfo: v[10] ? JSON.parse(v[10] as string) : null, certSerial: v[11], certSha256: v[12], createdAt: v[13], activatedAt: v[14],
+    lastSeenAt: v[15], heartbeatIntervalSeconds: v[16], missedHeartbeats: v[17],
+    configPolicy: v[18], configVersion: v[19], configSha256: v[20],
+    certNotBefore: v[21], certNotAfter: v[22], renewalSha256: v[23], renewRequested: Boolean(v[24]),
+  } as Computer
+}
+
 function operationFrom(row: Row): Operation {
   return {...row, body: JSON.parse(row.body as string), result: row.result ? JSON.parse(row.result as string) : null} as Operation
 }
@@ -133,6 +144,20 @@ export class SqliteManagerStore implements ManagerStore {
     await this.db.backup(file, {progress: () => 0x7fff_ffff})
   }
 
+  /**
+   * Keyset pages rather than one open `.iterate()`: an open better-sqlite3 iterator keeps the
+   * connection busy, and a caller reads other tables (policies) between computers.
+   */
+  private async *computersInPages(pageSize: number): AsyncGenerator<Computer> {
+    for (let after = 0; ;) {
+      // Column values, one object each of one shape: half the cost of better-sqlite3's row objects.
+      const rows = this.sql.values(`${COMPUTER} WHERE id > ? ORDER BY id LIMIT ?`, after, pageSize)
+      for (const values of rows) yield computerFromValues(values)
+      if (rows.length < pageSize) return
+      after = rows.at(-1)![0] as number
+    }
+  }
+
   private computer(id: number): Computer | undefined {
     return computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = ?`, id))
   }
@@ -171,6 +196,7 @@ export class SqliteManagerStore implements ManagerStore {
     pollCandidates: async (): Promise<Computer[]> =>
       this.sql.all<Row>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
       AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`).map((r) => computerFrom(r)!),
+    each: (pageSize = 1000): AsyncIterable<Computer> => this.computersInPages(pageSize),
     get: async (id: number): Promise<Computer | undefined> => this.computer(id),
     matching: async (ref: string): Promise<Computer[]> =>
       this.sql.all<Row>(`${COMPUTER} WHERE guid = ? COLLATE NOCASE OR hostname = ? OR display_name = ? OR address = ? ORDER BY id`, ref, ref, ref, ref).map((r) => computerFrom(r)!),

@@ -202,6 +202,8 @@ export interface ComputerStore {
    * interval) is the poller's to decide; every other computer is left out by the store.
    */
   pollCandidates(): Promise<Computer[]>
+  /** Every computer in id order, read `pageSize` at a time (a large registry is never held at once). */
+  each(pageSize?: number): AsyncIterable<Computer>
   get(id: number): Promise<Computer | undefined>
   /** Computers whose GUID (any case), hostname, display name or address is `ref`. */
   matching(ref: string): Promise<Computer[]>

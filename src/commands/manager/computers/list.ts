@@ -1,9 +1,8 @@
 import {ManagerCommand} from '../../../cli/base-command.js'
-import {paint, printableFields} from '../../../cli/render.js'
+import {JsonArrayOutput} from '../../../cli/chunked-output.js'
+import {paint, printable} from '../../../cli/render.js'
 import type {CertificateLife} from '../../../manager/certificate-life.js'
-import {viewComputer} from '../../../manager/computers.js'
-import {configurationState} from '../../../manager/policies.js'
-import {getSettings} from '../../../manager/settings.js'
+import {listComputers} from '../../../manager/computer-listing.js'
 
 export default class ComputersList extends ManagerCommand {
   static summary = 'List the computers in the registry'
@@ -11,18 +10,26 @@ export default class ComputersList extends ManagerCommand {
   static examples = ['<%= config.bin %> manager computers list', '<%= config.bin %> manager computers list --json | jq -r ".computers[].hostname"']
   async run() {
     await this.parse(ComputersList)
-    const store = await this.store()
-    const defaults = await getSettings(store)
-    const computers = []
-    for (const c of await store.computers.list()) computers.push({...viewComputer(c, defaults), configuration: await configurationState(store, c)})
-    if (computers.length === 0) this.log('No computers')
-    for (const computer of computers) {
+    // Written as it is read (the same document as a returned {computers}): a large registry is never held at once.
+    const output = this.chunkedOutput()
+    const json = this.jsonEnabled() ? new JsonArrayOutput(output, 'computers') : undefined
+    let count = 0
+    for await (const computer of listComputers(await this.store())) {
+      count++
+      if (json) {
+        json.element(computer)
+        continue
+      }
+
       // Hostnames and display names are the agents' own words: shown printable, exact in --json.
-      const c = {...printableFields(computer), configuration: computer.configuration}
-      this.log(`${String(c.id).padStart(4)}  ${c.state.padEnd(12)} ${c.presence.padEnd(8)} ${(c.configuration.upToDate ? 'config ok' : 'config old').padEnd(11)}${c.mode.padEnd(17)} ${certificateColumn(computer.certificate)} ${c.hostname}${c.displayName ? ` (${c.displayName})` : ''}  ${c.address ?? ''}  last seen ${c.lastSeenAt ?? 'never'}`)
+      const c = computer
+      const shown = (text: string | null) => (text === null ? text : printable(text))
+      output.line(`${String(c.id).padStart(4)}  ${printable(c.state).padEnd(12)} ${printable(c.presence).padEnd(8)} ${(c.configuration.upToDate ? 'config ok' : 'config old').padEnd(11)}${printable(c.mode).padEnd(17)} ${certificateColumn(c.certificate)} ${printable(c.hostname)}${c.displayName ? ` (${printable(c.displayName)})` : ''}  ${shown(c.address) ?? ''}  last seen ${shown(c.lastSeenAt) ?? 'never'}`)
     }
 
-    return {computers}
+    if (json) json.end()
+    else if (count === 0) output.line('No computers')
+    output.flush()
   }
 }
 

@@ -303,9 +303,12 @@ describe('deactivation cannot be refused', () => {
     })
     await played.closed
     expect(played.requests).toEqual(['/Deactivate'])
-    const computer = await withStore(m.home, async (store) => store.computers.get(1))
-    expect(computer?.state).toBe('deactivated')
-    expect(await withStore(m.home, (store) => store.certificates.isRevoked(computer!.certSha256!))).toBe(true)
+    // The manager finishes the deactivation once the session is over: a moment after it closed.
+    const computer = await eventually(async () => {
+      const c = await withStore(m.home, async (store) => store.computers.get(1))
+      return c?.state === 'deactivated' && c
+    }, 10_000, 'the deactivation finished')
+    expect(await withStore(m.home, (store) => store.certificates.isRevoked(computer.certSha256!))).toBe(true)
     const again = await playAgent(m.process.port, saved)
     await again.closed
     expect(again.requests).toEqual([])

@@ -14,6 +14,7 @@ import {performance} from 'node:perf_hooks'
 
 import {activateRotation, prepareRotation, rotationStatus} from '../dist/manager/ca-rotation.js'
 import {initManagerHome} from '../dist/manager/home.js'
+import {currentCrl} from '../dist/manager/revocation.js'
 import {cpuMsSince, measureCalls, round, startAgentsHost} from './lib.js'
 
 /**
@@ -34,6 +35,7 @@ export async function measureRotation({root, work, count, concurrency, pool, key
   if (computers.length !== count) throw new Error(`${computers.length} computers activated, expected ${count}`)
 
   const crlNumber = async () => (await store.crls.latest())?.number ?? 0
+  await currentCrl(context)
   const crlsBefore = await crlNumber()
   const cpuStart = process.cpuUsage()
   const start = performance.now()

@@ -41,8 +41,19 @@ export async function measureRotation({root, work, count, concurrency, pool, key
   const start = performance.now()
   await activateRotation(home, context)
   const activated = performance.now()
-  const contacts = await measureCalls(computers, concurrency, (computer) => steps.renew(context, computer))
+  // Manager CPU per contact in the first and the last quarter: does a move cost more as the CRL grows?
+  const quarter = Math.max(1, Math.floor(count / 4))
+  const marks = {start: process.cpuUsage()}
+  let done = 0
+  const contacts = await measureCalls(computers, concurrency, async (computer) => {
+    await steps.renew(context, computer)
+    done += 1
+    if (done === quarter) marks.first = process.cpuUsage()
+    if (done === count - quarter) marks.last = process.cpuUsage()
+  })
   const contacted = performance.now()
+  const sinceLast = marks.last && cpuMsSince(marks.last)
+  const quarters = count < 8 ? 'too few agents to compare quarters' : `manager CPU per move: first quarter ${round((cpuMsSince(marks.start) - cpuMsSince(marks.first)) / quarter, 1)} ms, last quarter ${round(sinceLast / quarter, 1)} ms`
   const status = await rotationStatus(context)
   const end = performance.now()
   const cpuMs = cpuMsSince(cpuStart)
@@ -52,7 +63,7 @@ export async function measureRotation({root, work, count, concurrency, pool, key
 
   const crls = (await crlNumber()) - crlsBefore
   const crlSigners = context.credentials.crlSigners.length
-  console.log(`renewal: CA rotation, ${count} agents at concurrency ${concurrency}: activateRotation ${round(activated - start, 0)} ms, contacts ${round((contacted - activated) / 1000, 2)} s, rotationStatus ${round(end - contacted, 0)} ms, all ${count} on the new CA after ${round((end - start) / 1000, 2)} s; ${crls} CRLs issued, each signed by ${crlSigners} CAs; manager CPU ${round(cpuMs / 1000, 2)} s`)
+  console.log(`renewal: CA rotation, ${count} agents at concurrency ${concurrency}: activateRotation ${round(activated - start, 0)} ms, contacts ${round((contacted - activated) / 1000, 2)} s, rotationStatus ${round(end - contacted, 0)} ms, all ${count} on the new CA after ${round((end - start) / 1000, 2)} s; ${crls} CRLs issued, each signed by ${crlSigners} CAs; manager CPU ${round(cpuMs / 1000, 2)} s (${quarters})`)
   await track.stopped(host)
   return {reference, activation: activationRun, move: {count, wallMs: end - start, cpuMs, latencies: contacts.latencies, crls}, crlSigners}
 }

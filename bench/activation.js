@@ -18,19 +18,18 @@
 // levels. TETHER_BENCH_MANAGER_PROFILE=DIR: a V8 CPU profile of the timed activations of each level
 // (this process is the manager), DIR/activation-cN.cpuprofile (bench/PROFILE.md).
 //
-// Renewals (issue 12 section 7: renewals per second and manager CPU per renewal, beside these
-// rows, same run) belong here once renewal exists: see bench/renewal.js.
+// Renewals (issue 12 section 7) are measured beside activations of their own, in the same run, by
+// bench/renewal.js, which uses the reference and activation calls exported here.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {performance} from 'node:perf_hooks'
 
 import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {connectTls} from '../dist/channel/connect.js'
 import {HttpSession} from '../dist/channel/http-session.js'
 import {initManagerHome} from '../dist/manager/home.js'
 import {keyPool} from './key-pool.js'
-import {cpuMsSince, mapConcurrent, median, percentile, positiveInt, round, startAgentsHost} from './lib.js'
+import {measureCalls, median, percentile, positiveInt, round, startAgentsHost} from './lib.js'
 import {startProfiler} from './profiler.js'
 import {ACTIVATION_OPERATIONS, HANDSHAKE_OPERATIONS, floorCost, measureSignatures} from './signature-floor.js'
 
@@ -73,23 +72,8 @@ export async function run({
     context = await home.open()
     const {credentials} = context
 
-    const reference = async (target) => {
-      const socket = await connectTls({host: target.host, port: target.port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
-      const session = new HttpSession(socket)
-      try {
-        const reply = await session.call('GetHostInfo')
-        if (reply.status !== 200) throw new Error(`GetHostInfo at ${target.host}:${target.port} answered ${reply.status}`)
-      } finally {
-        session.close()
-      }
-    }
-
-    const activate = async (target) => {
-      const {computer, alreadyActivated} = await activateAgent(context, `${target.host}:${target.port}`)
-      if (alreadyActivated || computer.state !== 'activated') {
-        throw new Error(`activation of ${target.host}:${target.port} ended as ${computer.state}${alreadyActivated ? ' (already activated)' : ''}`)
-      }
-    }
+    const reference = handshakeReference(credentials)
+    const activate = activation(context)
 
     const rows = []
     let activated = 0
@@ -104,9 +88,9 @@ export async function run({
       }
 
       // Reference first (it needs the agents still in bootstrap state), then the activations.
-      const ref = await measure(timed, concurrency, reference)
+      const ref = await measureCalls(timed, concurrency, reference)
       const profiler = profileDir ? await startProfiler() : undefined
-      const act = await measure(timed, concurrency, activate)
+      const act = await measureCalls(timed, concurrency, activate)
       if (profiler) console.log(`activation: CPU profile of the timed activations at c${concurrency}: ${await profiler.stop(path.join(profileDir, `activation-c${concurrency}.cpuprofile`))}`)
       activated += warm.length + timed.length
       const recorded = await context.store.computers.count()
@@ -127,18 +111,30 @@ export async function run({
   }
 }
 
-/** Run `fn` once per target with `concurrency` in flight: wall time, per-call latency, CPU of this process. */
-async function measure(targets, concurrency, fn) {
-  const latencies = new Array(targets.length)
-  const cpuStart = process.cpuUsage()
-  const start = performance.now()
-  await mapConcurrent(targets, concurrency, async (target, i) => {
-    const t0 = performance.now()
-    await fn(target)
-    latencies[i] = performance.now() - t0
-  })
-  const wallMs = performance.now() - start
-  return {count: targets.length, wallMs, cpuMs: cpuMsSince(cpuStart), latencies}
+/** The reference call: one TLS handshake with the manager's certificate offered, and one GetHostInfo. */
+export function handshakeReference(credentials) {
+  return async (target) => {
+    const socket = await connectTls({host: target.host, port: target.port, cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false})
+    const session = new HttpSession(socket)
+    try {
+      const reply = await session.call('GetHostInfo')
+      if (reply.status !== 200) throw new Error(`GetHostInfo at ${target.host}:${target.port} answered ${reply.status}`)
+    } finally {
+      session.close()
+    }
+  }
+}
+
+/** One manager-initiated activation of a bootstrap agent; throws unless it ends activated. Resolves to the computer. */
+export function activation(context) {
+  return async (target) => {
+    const {computer, alreadyActivated} = await activateAgent(context, `${target.host}:${target.port}`)
+    if (alreadyActivated || computer.state !== 'activated') {
+      throw new Error(`activation of ${target.host}:${target.port} ended as ${computer.state}${alreadyActivated ? ' (already activated)' : ''}`)
+    }
+
+    return computer
+  }
 }
 
 const floorOf = (floor, operations) => (floor.error ? undefined : floorCost(floor, operations).allMs)

@@ -60,6 +60,20 @@ export async function mapConcurrent(items, concurrency, fn) {
   return results
 }
 
+/** Run `fn` once per target with `concurrency` in flight: wall time, per-call latency, CPU of this process. */
+export async function measureCalls(targets, concurrency, fn) {
+  const latencies = new Array(targets.length)
+  const cpuStart = process.cpuUsage()
+  const start = performance.now()
+  await mapConcurrent(targets, concurrency, async (target, i) => {
+    const t0 = performance.now()
+    await fn(target, i)
+    latencies[i] = performance.now() - t0
+  })
+  const wallMs = performance.now() - start
+  return {count: targets.length, wallMs, cpuMs: cpuMsSince(cpuStart), latencies}
+}
+
 /** This process's CPU time (user + system) since `start` (a `process.cpuUsage()` value), in milliseconds. */
 export function cpuMsSince(start) {
   const {user, system} = process.cpuUsage(start)
@@ -76,11 +90,12 @@ export function positiveInt(text, fallback) {
 
 /**
  * Start bench/agents-host.js and wait for its ready line; `stop()` ends it (SIGTERM, then SIGKILL)
- * and waits. `pool`: {file, offset} of pre-generated keys (bench/key-pool.js); else it makes them.
+ * and waits. `pool`: {file, offset, perAgent = 1} of pre-generated keys (bench/key-pool.js), perAgent
+ * of them for each agent (one per activation or renewal); else it makes them.
  */
 export async function startAgentsHost(root, dir, count, pool) {
   fs.mkdirSync(dir, {recursive: true})
-  const poolArgs = pool ? [pool.file, String(pool.offset)] : []
+  const poolArgs = pool ? [pool.file, String(pool.offset), String(pool.perAgent ?? 1)] : []
   const child = spawn(process.execPath, [path.join(root, 'bench', 'agents-host.js'), dir, String(count), ...poolArgs], {stdio: ['pipe', 'pipe', 'inherit']})
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
   const stop = async () => {

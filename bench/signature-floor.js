@@ -18,6 +18,19 @@ import {spawnSync} from 'node:child_process'
 export const ACTIVATION_OPERATIONS = {sign: {2048: 2, 3072: 1}, verify: {2048: 3, 3072: 1}}
 export const HANDSHAKE_OPERATIONS = {sign: {2048: 1}, verify: {2048: 1}}
 
+// A contact over mutual TLS (src/manager/connections.ts openAgentConnection): one handshake, 1
+// RSA-2048 signature (the manager's CertificateVerify), the agent's CertificateVerify (RSA-2048)
+// and its certificate's CA signature (RSA-3072) verified.
+export const MUTUAL_CONTACT_OPERATIONS = {sign: {2048: 1}, verify: {2048: 1, 3072: 1}}
+
+// A manager-initiated renewal (src/manager/renewal.ts, contact.ts contactNow): the contact's
+// handshake, the CSR's signature verified (RSA-2048), the certificate signed by the CA (RSA-3072),
+// and the confirmation over a new mutual-TLS connection (as the contact's handshake). Superseding
+// the old certificate is a revocation, so the next currentCrl() signs a CRL again (1 RSA-3072):
+// counted from the CRLs the run actually issued (CRL_OPERATIONS each), not assumed here.
+export const RENEWAL_OPERATIONS = {sign: {2048: 2, 3072: 1}, verify: {2048: 3, 3072: 2}}
+export const CRL_OPERATIONS = {sign: {3072: 1}}
+
 /** {2048: {signMs, verifyMs}, 3072: {...}, seconds, version}, or undefined (with the reason) where openssl is missing. */
 export function measureSignatures(seconds) {
   const result = spawnSync('openssl', ['speed', '-seconds', String(seconds), 'rsa2048', 'rsa3072'], {encoding: 'utf8', timeout: 120_000})

@@ -1,5 +1,4 @@
 import type crypto from 'node:crypto'
-import fs from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
@@ -15,6 +14,7 @@ import {CONTENT_ENCODING, CONTENT_TYPE, bodyLimitsFor, decodeBody, encodeBody} f
 import {ErrorReply, httpStatusFor, isCommandName} from '../protocol/messages.js'
 import {fingerprint, parseCertificate} from '../pki/certificate.js'
 import {KeyPairPem, generateRsaKeyPair} from '../pki/keys.js'
+import {filesStamp} from '../platform/fsutil.js'
 import {Logger, silentLogger} from '../platform/log.js'
 import type {Database} from '../platform/sqlite.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
@@ -227,15 +227,7 @@ export class AgentRuntime {
   }
 
   private stateKey(): string {
-    const parts = ['key', 'cert', 'dsmCert', 'dsmCaCert', 'journal'].map((name) => {
-      try {
-        const st = fs.statSync(this.store.file(name as keyof typeof DSA_FILES))
-        return `${st.mtimeMs}:${st.size}:${st.ino}`
-      } catch {
-        return '-'
-      }
-    })
-    return parts.join('|')
+    return filesStamp((['key', 'cert', 'dsmCert', 'dsmCaCert', 'journal'] as const).map((name) => this.store.file(name)))
   }
 
   private onSecureConnection(socket: tls.TLSSocket, context: SecurityContext, binding?: crypto.X509Certificate): void {

@@ -1,11 +1,10 @@
 import type crypto from 'node:crypto'
 
 import {TetherError} from '../errors.js'
-import {CertificateSummary, issuedBy, parseCertificate, summarize} from '../pki/certificate.js'
-import {CA_KEY_BITS, generateRsaKeyPair} from '../pki/keys.js'
+import {CertificateSummary, issuedBy, parseCertificate, subjectAttribute, summarize} from '../pki/certificate.js'
 import {finishRetire, readRotation, removeRotation, writeNextCa, writeRotation} from './ca-rotation-files.js'
 import type {ManagerContext} from './context.js'
-import type {ManagerHome} from './home.js'
+import {type ManagerHome, createCa} from './home.js'
 import {renewManagerCertificate} from './manager-renewal.js'
 import type {Computer} from './store/store.js'
 
@@ -67,10 +66,10 @@ function refuseOnNodes(home: ManagerHome): void {
 }
 
 /** Each activated computer with the CA its current certificate is from. */
-async function computersByCa(ctx: ManagerContext): Promise<Array<{computer: Computer; ca: 'old' | 'new' | 'unknown'}>> {
+async function computersByCa(ctx: ManagerContext, all: Computer[]): Promise<Array<{computer: Computer; ca: 'old' | 'new' | 'unknown'}>> {
   const rotation = ctx.credentials.rotation
   const out: Array<{computer: Computer; ca: 'old' | 'new' | 'unknown'}> = []
-  for (const computer of await ctx.store.computers.list()) {
+  for (const computer of all) {
     if (!['activated', 'deactivation-pending'].includes(computer.state)) continue
     const pem = computer.certSha256 ? await ctx.store.certificates.pem(computer.certSha256) : undefined
     const cert = pem ? parseCertificate(pem, `the certificate of computer ${computer.id}`) : undefined
@@ -105,7 +104,8 @@ export async function rotationStatus(ctx: ManagerContext): Promise<RotationStatu
   const {credentials} = ctx
   const rotation = credentials.rotation
   const phase: RotationPhase = rotation?.phase ?? 'none'
-  const computers = await computersByCa(ctx)
+  const all = await ctx.store.computers.list()
+  const computers = await computersByCa(ctx, all)
   const since = rotation ? Date.parse(rotation.preparedAt) : 0
   const pending = rotation ? computers.filter((c) => c.ca !== 'new').map((c) => affected(c.computer, c.ca, c.ca === 'old' ? 'holds a certificate of the old CA' : 'its certificate is not in the registry')) : []
   const onNew = computers.filter((c) => c.ca === 'new')
@@ -133,7 +133,7 @@ export async function rotationStatus(ctx: ManagerContext): Promise<RotationStatu
     },
     pending,
     steps,
-    needsReactivation: (await ctx.store.computers.list()).filter((c) => c.state === 'reactivation-required').map((c) => ({id: c.id, hostname: c.hostname, command: reactivationCommand(c, url)})),
+    needsReactivation: all.filter((c) => c.state === 'reactivation-required').map((c) => ({id: c.id, hostname: c.hostname, command: reactivationCommand(c, url)})),
   }
 }
 
@@ -141,13 +141,13 @@ export async function rotationStatus(ctx: ManagerContext): Promise<RotationStatu
 async function newCaFor(old: crypto.X509Certificate, oldKeyPem: string): Promise<{certPem: string; keyPem: string; crossPem: string}> {
   // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
-  const rdn = (key: string) => old.subject.split('\n').find((part) => part.startsWith(`${key}=`))?.slice(key.length + 1)
+  const rdn = (key: string) => subjectAttribute(old, key)
   const subject = {commonName: rdn('CN') ?? 'tether manager CA', ...(rdn('O') ? {organization: rdn('O')} : {}), ...(rdn('OU') ? {organizationalUnit: rdn('OU')} : {})}
-  const keys = await generateRsaKeyPair(CA_KEY_BITS)
-  const certPem = await issueCertificate({profile: 'ca', subject, publicKeyPem: keys.publicKeyPem, signerKeyPem: keys.privateKeyPem, validityDays: VALIDITY_DAYS.ca})
+  const next = await createCa('', undefined, subject)
+  const publicKeyPem = parseCertificate(next.certPem, 'the new CA').publicKey.export({type: 'spki', format: 'pem'}).toString()
   // Valid while the old CA is: beyond it, nothing can lead to the old CA anyway.
-  const crossPem = await issueCertificate({profile: 'ca', subject, publicKeyPem: keys.publicKeyPem, issuerCertPem: old.toString(), signerKeyPem: oldKeyPem, validityDays: VALIDITY_DAYS.ca, notAfter: new Date(old.validTo)})
-  return {certPem, keyPem: keys.privateKeyPem, crossPem}
+  const crossPem = await issueCertificate({profile: 'ca', subject, publicKeyPem, issuerCertPem: old.toString(), signerKeyPem: oldKeyPem, validityDays: VALIDITY_DAYS.ca, notAfter: new Date(old.validTo)})
+  return {certPem: next.certPem, keyPem: next.keyPem, crossPem}
 }
 
 /** Reload the home's credentials after a phase change, and re-issue the manager's own certificate when it is of the other CA. */

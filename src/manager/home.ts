@@ -10,6 +10,7 @@ import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readHeadIfExists,
 import {Logger, silentLogger} from '../platform/log.js'
 import {checkPrivateDirectory} from '../platform/private-dir.js'
 import {ManagerContext, systemClock} from './context.js'
+import type {NameSpec} from '../pki/x509.js'
 import {previousIdentity, recoverIdentityChange} from './manager-identity.js'
 import type {CaRotationView, ManagerCredentials, NodeCredentials} from './credentials.js'
 import {ROTATION_FILES, readRotation, readRotationFile} from './ca-rotation-files.js'
@@ -121,13 +122,7 @@ export class ManagerHome {
 
     const node = this.loadNodeCredentials()
     const key = (pem: string, name: string, cert: crypto.X509Certificate, certName: string) => {
-      let loaded: crypto.KeyObject
-      try {
-        loaded = loadPrivateKey(pem, name)
-      } catch (error) {
-        throw this.damaged(`${name} is not a valid private key (truncated or corrupted)`, error)
-      }
-
+      const loaded = this.keyIn(pem, name)
       if (!keyMatchesCertificate(loaded, cert)) throw this.damaged(`${name} does not belong to ${certName}`)
       return loaded
     }
@@ -170,45 +165,39 @@ export class ManagerHome {
     })
   }
 
+  private certificateIn(pem: string, name: string): crypto.X509Certificate {
+    try {
+      return parseCertificate(pem, name)
+    } catch (error) {
+      throw this.damaged(`${name} is not a valid certificate (truncated or corrupted)`, error)
+    }
+  }
+
+  private keyIn(pem: string, name: string): crypto.KeyObject {
+    try {
+      return loadPrivateKey(pem, name)
+    } catch (error) {
+      throw this.damaged(`${name} is not a valid private key (truncated or corrupted)`, error)
+    }
+  }
+
   /** The node's own credentials (no CA key): its certificate and key, and the CA certificate, cross-checked. */
   loadNodeCredentials(): NodeCredentials {
     checkPrivateDirectory(this.dir, 'the manager home')
-    const damaged = (what: string, cause?: unknown) =>
-      new TetherError('internal', 'home-corrupted', `the manager home ${this.dir} is damaged: ${what}`, {
-        hint: 'restore it from a backup, or re-create it with `tether manager init --force --yes` (agents must then be re-activated)',
-        cause,
-      })
-
     recoverIdentityChange(this.dir)
     const caCertPem = this.readRequired('caCert').toString('utf8')
     const managerCertPem = this.readRequired('managerCert').toString('utf8')
     const managerKeyPem = this.readRequired('managerKey').toString('utf8')
 
-    const certificate = (pem: string, name: string) => {
-      try {
-        return parseCertificate(pem, name)
-      } catch (error) {
-        throw damaged(`${name} is not a valid certificate (truncated or corrupted)`, error)
-      }
-    }
-
-    const key = (pem: string, name: string) => {
-      try {
-        return loadPrivateKey(pem, name)
-      } catch (error) {
-        throw damaged(`${name} is not a valid private key (truncated or corrupted)`, error)
-      }
-    }
-
-    const cas = this.loadCas(caCertPem, certificate)
-    const managerCert = certificate(managerCertPem, HOME_FILES.managerCert)
-    const managerKey = key(managerKeyPem, HOME_FILES.managerKey)
-    if (!keyMatchesCertificate(managerKey, managerCert)) throw damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
+    const cas = this.loadCas(caCertPem)
+    const managerCert = this.certificateIn(managerCertPem, HOME_FILES.managerCert)
+    const managerKey = this.keyIn(managerKeyPem, HOME_FILES.managerKey)
+    if (!keyMatchesCertificate(managerKey, managerCert)) throw this.damaged(`${HOME_FILES.managerKey} does not belong to ${HOME_FILES.managerCert}`)
     const issuer = cas.trusted.find((ca) => issuedBy(managerCert, ca.cert))
-    if (!issuer) throw damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}${cas.rotation ? ` or ${ROTATION_FILES.nextCert}` : ''}`)
+    if (!issuer) throw this.damaged(`${HOME_FILES.managerCert} is not signed by ${HOME_FILES.caCert}${cas.rotation ? ` or ${ROTATION_FILES.nextCert}` : ''}`)
 
     const kept = previousIdentity(this.dir)
-    const previousCert = kept ? certificate(kept.certPem, 'manager.previous.crt') : undefined
+    const previousCert = kept ? this.certificateIn(kept.certPem, 'manager.previous.crt') : undefined
     const previous = kept && previousCert && cas.trusted.some((ca) => issuedBy(previousCert, ca.cert)) ? {...kept, cert: previousCert} : undefined
     // During a rotation the chain leads to the installation's CA so far: from a certificate of
     // the new CA through its cross-signed certificate.
@@ -223,16 +212,16 @@ export class ManagerHome {
   }
 
   /** The CA certificates: the installation's, and during a rotation the new one and its cross-signed certificate. */
-  private loadCas(caCertPem: string, certificate: (pem: string, name: string) => crypto.X509Certificate) {
+  private loadCas(caCertPem: string) {
     const stored = this.isNode() ? undefined : readRotation(this.dir)
     const nextPem = stored ? readRotationFile(this.dir, 'nextCert') : undefined
-    const current = {pem: caCertPem, cert: certificate(caCertPem, HOME_FILES.caCert)}
+    const current = {pem: caCertPem, cert: this.certificateIn(caCertPem, HOME_FILES.caCert)}
     if (!stored || nextPem === undefined) return {issuing: current, trusted: [current], crossPem: '', rotation: undefined}
-    const next = {pem: nextPem, cert: certificate(nextPem, ROTATION_FILES.nextCert)}
+    const next = {pem: nextPem, cert: this.certificateIn(nextPem, ROTATION_FILES.nextCert)}
     if (stored.phase === 'retiring') return {issuing: next, trusted: [next], crossPem: '', rotation: undefined}
     const crossPem = readRotationFile(this.dir, 'cross')
     if (crossPem === undefined) throw this.damaged(`${ROTATION_FILES.cross} is missing while a CA rotation is ${stored.phase}`)
-    const cross = certificate(crossPem, ROTATION_FILES.cross)
+    const cross = this.certificateIn(crossPem, ROTATION_FILES.cross)
     if (!issuedBy(cross, current.cert) || cross.publicKey.export({type: 'spki', format: 'der'}).compare(next.cert.publicKey.export({type: 'spki', format: 'der'})) !== 0) {
       throw this.damaged(`${ROTATION_FILES.cross} is not ${ROTATION_FILES.nextCert}'s key signed by ${HOME_FILES.caCert}`)
     }
@@ -383,14 +372,14 @@ export function directoryState(dir: string): DirectoryState {
   return new ManagerHome(dir).looksInitialized() ? 'initialized' : 'foreign'
 }
 
-/** A new installation's CA: its key and self-signed certificate. */
-export async function createCa(managerGuid: string, organization = 'tether'): Promise<{keyPem: string; certPem: string}> {
+/** A new installation's CA: its key and self-signed certificate (a CA rotation's new CA gives the old one's name). */
+export async function createCa(managerGuid: string, organization = 'tether', name?: NameSpec): Promise<{keyPem: string; certPem: string}> {
   // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const caKeys = await generateRsaKeyPair(CA_KEY_BITS)
   const certPem = await issueCertificate({
     profile: 'ca',
-    subject: {commonName: `tether manager CA ${managerGuid.slice(0, 8)}`, organization},
+    subject: name ?? {commonName: `tether manager CA ${managerGuid.slice(0, 8)}`, organization},
     publicKeyPem: caKeys.publicKeyPem,
     signerKeyPem: caKeys.privateKeyPem,
     validityDays: VALIDITY_DAYS.ca,

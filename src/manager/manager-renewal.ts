@@ -1,4 +1,4 @@
-import {fingerprint, issuedBy, subjectAltNames} from '../pki/certificate.js'
+import {fingerprint, issuedBy, subjectAltNames, subjectAttribute} from '../pki/certificate.js'
 import {LEAF_KEY_BITS, generateRsaKeyPair} from '../pki/keys.js'
 import {hasManagerRole} from '../pki/roles.js'
 import type {ManagerContext} from './context.js'
@@ -35,7 +35,7 @@ export async function renewManagerCertificate(home: ManagerHome, ctx: ManagerCon
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const {credentials} = ctx
   const old = credentials.managerCert
-  const rdn = (key: string) => old.subject.split('\n').find((part) => part.startsWith(`${key}=`))?.slice(key.length + 1)
+  const rdn = (key: string) => subjectAttribute(old, key)
   const keys = await generateRsaKeyPair(LEAF_KEY_BITS)
   const pem = await issueCertificate({
     profile: 'manager',

@@ -1,9 +1,9 @@
 import type crypto from 'node:crypto'
 
 import {fingerprint} from '../pki/certificate.js'
-import {buildCrl, readVerifiedCrl} from '../pki/crl.js'
+import {RevokedEntry, buildCrl, readVerifiedCrl} from '../pki/crl.js'
 import type {ManagerContext} from './context.js'
-import type {PublishedCrl} from './store/store.js'
+import type {PublishedCrl, RevokedCertificate} from './store/store.js'
 
 /**
  * The installation's CRL. It is issued into the store and read from there, so every node serves
@@ -38,7 +38,7 @@ export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
     const thisUpdate = new Date(now.getTime() - BACKDATE_MS)
     const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS)
     const number = (latest?.number ?? 0) + 1
-    const pem = buildCrl(credentials.caCert, credentials.caKey, revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason})), {number, thisUpdate, nextUpdate})
+    const pem = buildCrl(credentials.caCert, credentials.caKey, crlEntries(revoked), {number, thisUpdate, nextUpdate})
     const crl: PublishedCrl = {number, pem, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), revocationVersion, publishedAt: now.toISOString()}
     // Another node may have issued this number first: then read what it published.
     if (await store.crls.publish(crl)) {
@@ -46,6 +46,10 @@ export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
       return crl
     }
   }
+}
+
+function crlEntries(revoked: RevokedCertificate[]): RevokedEntry[] {
+  return revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason}))
 }
 
 const signedBy = new Map<string, boolean>()
@@ -86,7 +90,7 @@ export async function tlsCrls(ctx: ManagerContext, crl?: PublishedCrl): Promise<
     let pem = otherCrls.get(key)
     if (pem === undefined) {
       const revoked = await ctx.store.certificates.revoked()
-      pem = buildCrl(signer.cert, signer.key, revoked.map((r) => ({serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason})), {number: current.number, thisUpdate: new Date(current.thisUpdate), nextUpdate: new Date(current.nextUpdate)})
+      pem = buildCrl(signer.cert, signer.key, crlEntries(revoked), {number: current.number, thisUpdate: new Date(current.thisUpdate), nextUpdate: new Date(current.nextUpdate)})
       if (otherCrls.size > 16) otherCrls.clear()
       otherCrls.set(key, pem)
     }

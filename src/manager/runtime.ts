@@ -1,8 +1,9 @@
-import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {fingerprint} from '../pki/certificate.js'
+import {filesStamp} from '../platform/fsutil.js'
+import {ROTATION_FILES} from './ca-rotation-files.js'
 import {finishInterruptedRetire} from './ca-rotation.js'
 
 import {TetherError} from '../errors.js'
@@ -94,14 +95,7 @@ export class ManagerRuntime {
    * and certificate files: the credentials are read again, and the listener takes them at refresh.
    */
   private async followHome(): Promise<void> {
-    const stamp = ['ca-rotation.json', 'ca.crt', 'manager.crt'].map((name) => {
-      try {
-        const st = fs.statSync(path.join(this.home.dir, name))
-        return `${st.ino}:${st.mtimeMs}:${st.size}`
-      } catch {
-        return '-'
-      }
-    }).join('|')
+    const stamp = filesStamp([path.join(this.home.dir, ROTATION_FILES.state), this.home.file('caCert'), this.home.file('managerCert')])
     if (stamp === this.homeStamp) return
     const first = this.homeStamp === ''
     this.homeStamp = stamp

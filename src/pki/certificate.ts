@@ -49,8 +49,13 @@ export function oneLineName(name: string): string {
 }
 
 /** The subject's common name (CN), if it has one. */
+/** One attribute of the subject name (CN, O, OU...), if present. */
+export function subjectAttribute(certificate: crypto.X509Certificate, key: string): string | undefined {
+  return certificate.subject.split('\n').find((rdn) => rdn.startsWith(`${key}=`))?.slice(key.length + 1)
+}
+
 export function commonName(certificate: crypto.X509Certificate): string | undefined {
-  return certificate.subject.split('\n').find((rdn) => rdn.startsWith('CN='))?.slice(3)
+  return subjectAttribute(certificate, 'CN')
 }
 
 export function subjectAltNames(certificate: crypto.X509Certificate): string[] {

@@ -67,6 +67,18 @@ export function removeFileDurable(file: string): boolean {
   return true
 }
 
+/** A cheap stamp of some files (inode, mtime, size; `-` for a missing one): it changes when any is replaced. */
+export function filesStamp(files: string[]): string {
+  return files.map((file) => {
+    try {
+      const st = fs.statSync(file)
+      return `${st.mtimeMs}:${st.size}:${st.ino}`
+    } catch {
+      return '-'
+    }
+  }).join('|')
+}
+
 export function readIfExists(file: string): Buffer | undefined {
   try {
     return fs.readFileSync(file)

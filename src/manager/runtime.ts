@@ -105,9 +105,20 @@ export class ManagerRuntime {
   }
 
   /** The manager's own certificate: given the manager role, or renewed before it expires, while running. */
-  private async renewOwnCertificate(): Promise<void> {
-    const renewed = await renewManagerCertificate(this.home, this.context)
-    if (renewed) this.context.credentials = renewed
+  private renewing?: Promise<void>
+
+  /**
+   * One at a time: the poll and the listener's catch-up after a clock jump both ask, and two
+   * renewals at once would keep the first new certificate as the previous one, not the old.
+   */
+  private renewOwnCertificate(): Promise<void> {
+    this.renewing ??= (async () => {
+      const renewed = await renewManagerCertificate(this.home, this.context)
+      if (renewed) this.context.credentials = renewed
+    })().finally(() => {
+      this.renewing = undefined
+    })
+    return this.renewing
   }
 
   async start(port: number, host: string, options: StartOptions = {}): Promise<{host: string; port: number; heartbeatAddress: string; health?: string}> {

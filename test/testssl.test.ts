@@ -42,6 +42,16 @@ const BY_DESIGN: Record<string, {targets: Target[]; why: string}> = {
 /** WARN findings about the scanning machine, not the target. */
 const SCANNER_WARNINGS = new Set(['engine_problem'])
 
+/**
+ * What testssl prints for a check it skipped because the server asked for a client certificate and
+ * the handshake without one did not complete (its CLIENT_AUTH "required"). Whether it sees
+ * "required" or "optional" on the mutual targets depends on how fast the peer closes after its
+ * verdict, so on a loaded machine some runs skip these checks. A skipped check is accepted on a
+ * mutual target only when the same check ran, and found nothing, on the bootstrap agent: the same
+ * Node TLS stack with the same settings.
+ */
+const SKIPPED_FOR_CLIENT_AUTH = 'client x509-based authentication prevents this from being tested'
+
 /** Checks that must have run, so a scan that reached nothing cannot pass. */
 const MUST_HAVE_RUN = ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1', 'TLS1_2', 'TLS1_3', 'heartbleed', 'CCS', 'ticketbleed', 'ROBOT', 'secure_renego', 'CRIME_TLS', 'POODLE_SSL', 'fallback_SCSV', 'SWEET32', 'FREAK', 'DROWN', 'LOGJAM', 'BEAST', 'LUCKY13', 'RC4', 'cert_chain_of_trust', 'cert_keySize']
 
@@ -60,10 +70,12 @@ async function scan(port: number, ca: string, out: string): Promise<Finding[]> {
   return JSON.parse(fs.readFileSync(out, 'utf8')) as Finding[]
 }
 
-function failures(target: Target, findings: Finding[]): string[] {
+function failures(target: Target, findings: Finding[], bootstrap: Finding[]): string[] {
+  const passedOnBootstrap = (id: string) => bootstrap.some((f) => f.id === id && ['OK', 'INFO', 'LOW'].includes(f.severity))
   return findings
     .filter((f) => ['MEDIUM', 'HIGH', 'CRITICAL', 'FATAL'].includes(f.severity) || (f.severity === 'WARN' && !SCANNER_WARNINGS.has(f.id)))
     .filter((f) => !BY_DESIGN[f.id]?.targets.includes(target))
+    .filter((f) => !(target !== 'agent-bootstrap' && f.severity === 'WARN' && f.finding === SKIPPED_FOR_CLIENT_AUTH && passedOnBootstrap(f.id)))
     .map((f) => `${target}: ${f.severity} ${f.id}: ${f.finding}`)
 }
 
@@ -84,7 +96,8 @@ describe('testssl.sh finds nothing at MEDIUM or above', () => {
     const dir = tempDir('tether-testssl-')
     const targets = Object.keys(ports) as Target[]
     const scans = await Promise.all(targets.map((target) => scan(ports[target], ca, path.join(dir, `${target}.json`))))
-    const found = targets.flatMap((target, i) => failures(target, scans[i]))
+    const bootstrapFindings = scans[targets.indexOf('agent-bootstrap')]
+    const found = targets.flatMap((target, i) => failures(target, scans[i], bootstrapFindings))
     expect(found).toEqual([])
     for (const [i, findings] of scans.entries()) {
       const ran = new Set(findings.map((f) => f.id))

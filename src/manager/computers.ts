@@ -29,10 +29,14 @@ export type ComputerView = Computer & ReturnType<typeof presence> & {certificate
 
 /** A computer with its derived presence, effective heartbeat settings and certificate life, for display. */
 export function viewComputer(computer: Computer, defaults: HeartbeatDefaults & RenewalSettings, now: Date = new Date()): ComputerView {
+  return {...computer, ...presence(computer, defaults, now), certificate: certificateLifeOf(computer, defaults, now)}
+}
+
+/** The certificate life a view shows (null: no certificate to judge), under the computer's effective heartbeat interval. */
+export function certificateLifeOf(computer: Computer, defaults: HeartbeatDefaults & RenewalSettings, now: Date): CertificateLife | null {
   // Only what certificateLife reads: spreading the whole settings object costs more than the rest of the view.
   const settings = {renewAfter: defaults.renewAfter, expiredRenewalGrace: defaults.expiredRenewalGrace, heartbeatIntervalSeconds: computer.heartbeatIntervalSeconds ?? defaults.heartbeatIntervalSeconds}
-  const life = certificateLife(computer, settings, now)
-  return {...computer, ...presence(computer, defaults, now), certificate: life ?? null}
+  return certificateLife(computer, settings, now) ?? null
 }
 
 /** Find a computer by id, GUID, hostname, display name or address; ambiguity is an error, not a guess. */

@@ -164,9 +164,10 @@ export class PostgresManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => (await this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers'))!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Computer>(`${COMPUTER} ORDER BY id`),
+    // Two indexed lookups (migration 6), not a scan of every computer: the poller asks once a second.
     pollCandidates: async (): Promise<Computer[]> =>
-      this.sql.all<Computer>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
-      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`),
+      this.sql.all<Computer>(`${COMPUTER} WHERE id IN (SELECT id FROM computers WHERE mode = 'manager-initiated' UNION SELECT computer_id FROM operations WHERE state = 'queued')
+      AND state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> '' AND mode <> 'agent-initiated' ORDER BY id`),
     pages: (pageSize = 1000): AsyncIterable<Computer[]> => this.computersInPages(pageSize),
     get: async (id: number): Promise<Computer | undefined> => this.computer(this.sql, id),
     // lower() under "C" folds ASCII letters only, as SQLite's NOCASE does.

@@ -192,10 +192,10 @@ export class SqliteManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers')!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Row>(`${COMPUTER} ORDER BY id`).map((r) => computerFrom(r)!),
-    // One scan, the queued operations read once (not one query per computer).
+    // Two indexed lookups (migration 10), not a scan of every computer: the poller asks once a second.
     pollCandidates: async (): Promise<Computer[]> =>
-      this.sql.all<Row>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
-      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`).map((r) => computerFrom(r)!),
+      this.sql.all<Row>(`${COMPUTER} WHERE id IN (SELECT id FROM computers WHERE mode = 'manager-initiated' UNION SELECT computer_id FROM operations WHERE state = 'queued')
+      AND state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> '' AND mode <> 'agent-initiated' ORDER BY id`).map((r) => computerFrom(r)!),
     pages: (pageSize = 1000): AsyncIterable<Computer[]> => this.computersInPages(pageSize),
     get: async (id: number): Promise<Computer | undefined> => this.computer(id),
     matching: async (ref: string): Promise<Computer[]> =>

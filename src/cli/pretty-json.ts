@@ -19,19 +19,33 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001F\uD800-\uDFFF]/
 /** Deeper than this (a cycle, or data no listing has), JSON.stringify itself prints the rest, and throws what it throws. */
 const MAX_DEPTH = 32
 
-/** Keys' text (`,`, line end, indentation, quoted name, `: `) by depth; bounded, since the keys of nested data (an agent's host information) are not tether's. */
-const keyTexts: Array<Map<string, string>> = []
+/**
+ * The text before a field's value (`,` or the object's `{`, line end, indentation, quoted name,
+ * `: `), and with the values that are constants (null, true, false) or start with one (a string's
+ * opening quote) already after it: each piece less is a node less in the rope to flatten.
+ */
+interface KeyTexts {
+  key: string
+  quote: string
+  null: string
+  true: string
+  false: string
+}
+
+/** By depth, then first field or not; bounded, since the keys of nested data (an agent's host information) are not tether's. */
+const keyTextCaches: Array<[Map<string, KeyTexts>, Map<string, KeyTexts>]> = []
 const MAX_KEYS_PER_DEPTH = 1024
 
-function keyText(key: string, depth: number): string {
-  const cache = (keyTexts[depth] ??= new Map())
-  let text = cache.get(key)
-  if (text === undefined) {
-    text = `,${lineIndent(depth)}${quote(key)}: `
-    if (cache.size < MAX_KEYS_PER_DEPTH) cache.set(key, text)
+function keyTexts(key: string, depth: number, first: boolean): KeyTexts {
+  const cache = (keyTextCaches[depth] ??= [new Map(), new Map()])[first ? 0 : 1]
+  let texts = cache.get(key)
+  if (texts === undefined) {
+    const text = `${first ? '{' : ','}${lineIndent(depth)}${quote(key)}: `
+    texts = {key: text, quote: `${text}"`, null: `${text}null`, true: `${text}true`, false: `${text}false`}
+    if (cache.size < MAX_KEYS_PER_DEPTH) cache.set(key, texts)
   }
 
-  return text
+  return texts
 }
 
 function quote(text: string): string {
@@ -97,11 +111,23 @@ export class JsonFields {
   constructor(private readonly depth: number) {}
 
   field(key: string, value: unknown): void {
+    const texts = keyTexts(key, this.depth + 1, this.text === '')
+    switch (typeof value) {
+      case 'string':
+        this.text = NEEDS_ESCAPE.test(value) ? `${this.text}${texts.key}${JSON.stringify(value)}` : `${this.text}${texts.quote}${value}"`
+        return
+      case 'boolean':
+        this.text += value ? texts.true : texts.false
+        return
+      case 'object':
+        if (value === null) {
+          this.text += texts.null
+          return
+        }
+    }
+
     const json = prettyJson(value, this.depth + 1)
-    if (json === undefined) return
-    const keyPart = keyText(key, this.depth + 1)
-    // The first key's text without its comma: the object's brace instead (slicing the whole text at the end would flatten it).
-    this.text = this.text === '' ? `{${keyPart.slice(1)}${json}` : `${this.text}${keyPart}${json}`
+    if (json !== undefined) this.text = `${this.text}${texts.key}${json}`
   }
 
   /**

@@ -24,6 +24,13 @@ export function listingView(listed: ListedComputer): ComputerListing {
 }
 
 /**
+ * Computers read at a time by a listing. The page in hand is alive at each young-generation
+ * collection, which copies it: pages of 1,000 cost a fifth more CPU than pages of 250 (100,000
+ * computers, --json), and half as much memory again.
+ */
+const LISTING_PAGE = 250
+
+/**
  * Every computer with its presence, certificate life and configuration state, in id order, a page
  * at a time: a registry of 100,000 computers is listed without being held in memory. Each assigned
  * policy is read once, not once per computer; `now` is one instant for the whole listing.
@@ -31,7 +38,7 @@ export function listingView(listed: ListedComputer): ComputerListing {
 export async function* listComputers(store: ManagerStore, now: Date = new Date()): AsyncGenerator<ListedComputer[]> {
   const defaults = await getSettings(store)
   const policies = new Map<string, Policy | undefined>()
-  for await (const page of store.computers.pages()) {
+  for await (const page of store.computers.pages(LISTING_PAGE)) {
     const listed: ListedComputer[] = []
     for (const computer of page) {
       let policy: Policy | undefined

@@ -65,6 +65,26 @@ describe('JsonFields', () => {
     }
   })
 
+  it('spread: one writer for parts of changing keys, orders and inherited keys', () => {
+    const inherited = Object.assign(Object.create({b: 'inherited'}), {a: 1})
+    const sequence: object[][] = [
+      [{a: 1, b: 2}, {b: 3, c: 4}],
+      [{a: 5, b: 6}, {b: 7, c: 8}],
+      [{b: 6, a: 5}, {b: 7, c: 8}],
+      [{a: 5}, {b: 7, c: 8}],
+      [inherited, {b: 7, c: 8}],
+      [inherited, {c: 8}],
+      [{a: 1, b: 2}, {b: undefined, c: 4}],
+      [{a: 1, b: 2}, {b: 3, c: 4}, {a: 'last'}],
+      [{a: 1, b: 2}, {b: 3, c: 4}],
+    ]
+    const fields = new JsonFields(1)
+    for (const parts of sequence) {
+      fields.spread(parts)
+      expect(fields.end(), JSON.stringify(parts)).toBe(JSON.stringify(Object.assign({}, ...parts), null, 2).replaceAll('\n', '\n  '))
+    }
+  })
+
   it('field by field, the writer empty again after each object', () => {
     const fields = new JsonFields(0)
     expect(fields.end()).toBe('{}')

@@ -1,3 +1,5 @@
+import {prettyJson} from './pretty-json.js'
+
 /**
  * Output too large to hold as one string (a listing of every computer): lines encoded into
  * chunks of about 256 KiB, each written as it fills. One write per line costs a system call each;
@@ -39,9 +41,8 @@ export class ChunkedOutput {
 }
 
 /**
- * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time: each
- * element is printed inside a one-element document of the same shape and cut out of it, so its
- * indentation is JSON.stringify's own; or given as its text already (`elementJson`).
+ * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time:
+ * each element printed by prettyJson where it stands, or given as its text already (`elementJson`).
  */
 export class JsonArrayOutput {
   /** The last element, written once it is known whether a comma follows it. */
@@ -52,9 +53,9 @@ export class JsonArrayOutput {
     this.head = `{\n  ${JSON.stringify(key)}: [`
   }
 
+  /** An array element JSON.stringify leaves out (undefined, a function) is null, as there. */
   element(value: unknown): void {
-    const alone = JSON.stringify({[this.key]: [value]}, null, 2)
-    this.push(alone.slice(this.head.length + 1, alone.length - ARRAY_END.length))
+    this.elementJson(prettyJson(value, ELEMENT_DEPTH) ?? 'null')
   }
 
   /** An element's JSON text as it stands in the document (prettyJson or JsonFields at ELEMENT_DEPTH). */

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {JsonFields, prettyJson} from '../src/cli/pretty-json.js'
@@ -30,6 +31,21 @@ describe('prettyJson', () => {
         expect(prettyJson(value, depth), `${String(JSON.stringify(value))} at ${depth}`).toBe(expected)
       }
     }
+  })
+
+  it('is JSON.stringify for any value of data: any UTF-16 code units in keys and strings, any number, nesting (property)', () => {
+    const text = fc.string({unit: fc.integer({min: 0, max: 0xffff}).map((unit) => String.fromCharCode(unit)), maxLength: 12})
+    const {value} = fc.letrec((tie) => ({
+      value: fc.oneof({depthSize: 'small'}, fc.constant(null), fc.constant(undefined), fc.boolean(), fc.double(), fc.integer(), text, tie('array'), tie('object')),
+      array: fc.array(tie('value'), {maxLength: 5}),
+      object: fc.dictionary(text, tie('value'), {maxKeys: 6}),
+    }))
+    fc.assert(
+      fc.property(value, fc.integer({min: 0, max: 4}), (data, depth) => {
+        expect(prettyJson(data, depth)).toBe(JSON.stringify(data, null, 2)?.replaceAll('\n', `\n${'  '.repeat(depth)}`))
+      }),
+      {numRuns: 3000},
+    )
   })
 
   it('leaves out what JSON.stringify leaves out, and throws where it throws', () => {

@@ -1,5 +1,6 @@
 import {renewalPoint} from '../pki/certificate.js'
 import {parseDuration} from '../platform/duration.js'
+import {isoString} from '../platform/iso-time.js'
 import type {Computer} from './store/store.js'
 
 /**
@@ -68,7 +69,7 @@ export function certificateLife(computer: Computer, settings: RenewalSettings, n
     : 'ok'
   return {
     notAfter: computer.certNotAfter,
-    renewsAt: renewal.toISOString(),
+    renewsAt: isoString(renewsAt),
     daysLeft: Math.floor((notAfter - t) / DAY_MS),
     standing,
     attention: NEEDS_ATTENTION.has(standing),

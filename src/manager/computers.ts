@@ -1,4 +1,5 @@
 import {TetherError} from '../errors.js'
+import {isoString} from '../platform/iso-time.js'
 import {certificateLife, CertificateLife, RenewalSettings} from './certificate-life.js'
 import type {Computer, ManagerStore} from './store/store.js'
 
@@ -22,7 +23,7 @@ export function presence(computer: Computer, defaults: HeartbeatDefaults, now: D
   const missed = computer.missedHeartbeats ?? defaults.missedHeartbeats
   if (!computer.lastSeenAt || computer.state !== 'activated') return {presence: 'unknown', heartbeatIntervalSeconds: interval, missedHeartbeats: missed}
   const deadline = Date.parse(computer.lastSeenAt) + interval * missed * 1000
-  return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: new Date(deadline).toISOString()}
+  return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: isoString(deadline)}
 }
 
 export type ComputerView = Computer & ReturnType<typeof presence> & {certificate: CertificateLife | null}

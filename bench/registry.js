@@ -5,8 +5,9 @@
 //
 // Order: a home with a small fleet activated for real (bench/fleet.js: the agents whose
 // heartbeats are measured; "empty" = the registry holds only them); heartbeats through
-// `tether manager start` (its own process) and activations (in this process, the manager stopped,
-// so only the registry differs) on it; then the registry filled to COMPUTERS: a sample through
+// `tether manager start` (its own process) and activations (manager-initiated, from this process,
+// while that manager runs on the same home, so its poller and listener are part of what the
+// registry's size may slow down) on it; then the registry filled to COMPUTERS: a sample through
 // the store interface (reserve, certificates.record, recordActivation per computer, each an
 // atomic operation of its own: the rate is reported, extrapolated), the rest with
 // bench/seed-registry.js (better-sqlite3 straight on the file, one transaction); the lists; the
@@ -92,8 +93,9 @@ export async function run({
         beats.push({resume, ok: m.result.ok, failed: m.result.failed, ...perHeartbeat(m)})
       }
 
+      const activation = await activationLatency(root, work, home, activationAgents, pool, track, label)
       await track.stopped(manager)
-      return {beats, activation: await activationLatency(root, work, home, activationAgents, pool, track, label)}
+      return {beats, activation}
     }
 
     const empty = await phase('empty')
@@ -113,26 +115,29 @@ export async function run({
       lists.push({...l, ...(await measureList(root, home.dir, l, computers, listRuns))})
     }
 
+    // What every command pays before it lists anything: node, oclif, the home's store opened.
+    const startup = await measureStartup(root, home.dir, listRuns)
     note(`seeding ${computers} computers would take ${round(((storeMs / storeSample) * computers) / 1000, 1)} s through the store interface (${round(storeMs / storeSample, 3)} ms per computer, measured on ${storeSample}), ${round(((directMs / fill) * computers) / 1000, 1)} s with bench/seed-registry.js`)
     const full = await phase(`${computers}`)
     const rows = [
-      {measure: `seed: store interface (${storeSample} computers, 3 operations each)`, computers: storeSample, runs: 1, wall_ms: round(storeMs, 0), median_ms: round(storeMs / storeSample, 3), p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: '-', x_empty: '-', goal: '-'},
-      {measure: 'seed: bench/seed-registry.js (one transaction)', computers: fill, runs: 1, wall_ms: round(directMs, 0), median_ms: round(directMs / fill, 4), p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: '-', x_empty: '-', goal: '-'},
-      ...lists.map((l) => ({measure: l.measure, computers, runs: listRuns, wall_ms: round(l.wallMs, 0), median_ms: '-', p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: l.peakRssMb, x_empty: '-', goal: goalText(l.wallMs <= GOAL_LIST_MS, `< ${GOAL_LIST_MS / 1000} s`, computers)})),
+      {measure: `seed: store interface (${storeSample} computers, 3 operations each)`, computers: storeSample, runs: 1, wall_ms: round(storeMs, 0), cpu_ms: '-', median_ms: round(storeMs / storeSample, 3), p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: '-', x_empty: '-', goal: '-'},
+      {measure: 'seed: bench/seed-registry.js (one transaction)', computers: fill, runs: 1, wall_ms: round(directMs, 0), cpu_ms: '-', median_ms: round(directMs / fill, 4), p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: '-', x_empty: '-', goal: '-'},
+      ...lists.map((l) => ({measure: l.measure, computers, runs: listRuns, wall_ms: round(l.wallMs, 0), cpu_ms: l.cpuMs, median_ms: '-', p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: l.peakRssMb, x_empty: '-', goal: goalText(l.wallMs <= GOAL_LIST_MS, `< ${GOAL_LIST_MS / 1000} s`, computers)})),
+      {measure: 'reference: manager settings list (start-up)', computers, runs: listRuns, wall_ms: round(startup.wallMs, 0), cpu_ms: startup.cpuMs, median_ms: '-', p99_ms: '-', srv_cpu_ms_per_op: '-', peak_rss_mb: startup.peakRssMb, x_empty: '-', goal: '-'},
     ]
     for (const [i, resume] of [false, true].entries()) {
       const what = `heartbeat, ${resume ? 'resumed' : 'full handshake'} (c${CONCURRENCY})`
       for (const [p, size] of [[empty, agents], [full, computers]]) {
         const b = p.beats[i]
         const x = b.medianMs / empty.beats[i].medianMs
-        rows.push({measure: what, computers: size, runs: b.failed ? `${b.ok} (+${b.failed} failed)` : b.ok, wall_ms: '-', median_ms: round(b.medianMs, 2), p99_ms: round(b.p99Ms, 2), srv_cpu_ms_per_op: round(b.cpuMs, 3), peak_rss_mb: '-', x_empty: round(x, 2), goal: p === full ? goalText(x <= GOAL_X_EMPTY, `median <=${GOAL_X_EMPTY}x empty`, computers) : '-'})
+        rows.push({measure: what, computers: size, runs: b.failed ? `${b.ok} (+${b.failed} failed)` : b.ok, wall_ms: '-', cpu_ms: '-', median_ms: round(b.medianMs, 2), p99_ms: round(b.p99Ms, 2), srv_cpu_ms_per_op: round(b.cpuMs, 3), peak_rss_mb: '-', x_empty: round(x, 2), goal: p === full ? goalText(x <= GOAL_X_EMPTY, `median <=${GOAL_X_EMPTY}x empty`, computers) : '-'})
       }
     }
 
     for (const [p, size] of [[empty, agents], [full, computers]]) {
       const a = p.activation
       const x = a.medianMs / empty.activation.medianMs
-      rows.push({measure: 'activation (c1, manager in this process)', computers: size, runs: activations, wall_ms: '-', median_ms: round(a.medianMs, 1), p99_ms: round(a.p99Ms, 1), srv_cpu_ms_per_op: round(a.cpuMs, 2), peak_rss_mb: '-', x_empty: round(x, 2), goal: p === full ? goalText(x <= GOAL_X_EMPTY, `median <=${GOAL_X_EMPTY}x empty`, computers) : '-'})
+      rows.push({measure: 'activation (c1, from this process, manager running)', computers: size, runs: activations, wall_ms: '-', cpu_ms: '-', median_ms: round(a.medianMs, 1), p99_ms: round(a.p99Ms, 1), srv_cpu_ms_per_op: round(a.cpuMs, 2), peak_rss_mb: '-', x_empty: round(x, 2), goal: p === full ? goalText(x <= GOAL_X_EMPTY, `median <=${GOAL_X_EMPTY}x empty`, computers) : '-'})
     }
 
     return rows
@@ -176,7 +181,7 @@ async function seedThroughStore(context, count) {
   return performance.now() - start
 }
 
-/** Activations at concurrency 1 of fresh agents (their own host process), the manager in this process. */
+/** Activations at concurrency 1 of fresh agents (their own host process), by this process (the CPU column is its own). */
 async function activationLatency(root, work, home, count, pool, track, label) {
   const host = track.started(await startAgentsHost(root, path.join(work, `activate-${label}`), count, {file: pool.file, offset: pool.take(count)}))
   const context = await home.open()
@@ -203,15 +208,17 @@ async function activationLatency(root, work, home, count, pool, track, label) {
 
 const TIME = '/usr/bin/time'
 
-/** Wall time (median of `runs`) and peak RSS of `tether manager computers list`, its output checked. */
+/** Wall time and CPU (user + system; medians of `runs`) and peak RSS of `tether manager computers list`, its output checked. */
 async function measureList(root, home, list, expected, runs) {
   const out = path.join(os.tmpdir(), `tether-bench-list-${process.pid}.out`)
   const walls = []
+  const cpus = []
   let peakKb = 0
   try {
     for (let i = 0; i < runs; i++) {
-      const {wallMs, rssKb} = await runMeasured([path.join(root, 'bin', 'run.js'), 'manager', 'computers', 'list', '--home', home, ...list.args], out)
+      const {wallMs, cpuMs, rssKb} = await runMeasured([path.join(root, 'bin', 'run.js'), 'manager', 'computers', 'list', '--home', home, ...list.args], out)
       walls.push(wallMs)
+      cpus.push(cpuMs)
       peakKb = Math.max(peakKb, rssKb ?? 0)
       const text = fs.readFileSync(out, 'utf8')
       const listed = list.json ? JSON.parse(text).computers.length : text.split('\n').filter((line) => /^\s*\d+\s/.test(line)).length
@@ -221,7 +228,23 @@ async function measureList(root, home, list, expected, runs) {
     fs.rmSync(out, {force: true})
   }
 
-  return {wallMs: median(walls), peakRssMb: peakKb ? round(peakKb / 1024, 0) : 'n/a'}
+  const cpuMs = median(cpus)
+  return {wallMs: median(walls), cpuMs: Number.isFinite(cpuMs) ? round(cpuMs, 0) : 'n/a', peakRssMb: peakKb ? round(peakKb / 1024, 0) : 'n/a'}
+}
+
+/** Wall time, CPU and peak RSS of `tether manager settings list` (medians of `runs`). */
+async function measureStartup(root, home, runs) {
+  const out = path.join(os.tmpdir(), `tether-bench-startup-${process.pid}.out`)
+  const measured = []
+  try {
+    for (let i = 0; i < runs; i++) measured.push(await runMeasured([path.join(root, 'bin', 'run.js'), 'manager', 'settings', 'list', '--home', home], out))
+  } finally {
+    fs.rmSync(out, {force: true})
+  }
+
+  const cpuMs = median(measured.map((m) => m.cpuMs))
+  const peakKb = Math.max(...measured.map((m) => m.rssKb ?? 0))
+  return {wallMs: median(measured.map((m) => m.wallMs)), cpuMs: Number.isFinite(cpuMs) ? round(cpuMs, 0) : 'n/a', peakRssMb: peakKb ? round(peakKb / 1024, 0) : 'n/a'}
 }
 
 /**
@@ -248,7 +271,10 @@ async function runMeasured(args, out) {
     clearInterval(sampler)
     if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`)
     const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)
-    return {wallMs, rssKb: timed ? (match ? Number(match[1]) : undefined) : sampledKb || undefined}
+    // The CPU the process used, which on a shared machine says more than its wall time.
+    const seconds = (label) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? NaN)
+    const cpuMs = timed ? (seconds('User') + seconds('System')) * 1000 : NaN
+    return {wallMs, cpuMs, rssKb: timed ? (match ? Number(match[1]) : undefined) : sampledKb || undefined}
   } finally {
     fs.closeSync(fd)
   }

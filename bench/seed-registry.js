@@ -8,7 +8,8 @@
 // Each synthetic computer copies a template taken from a computer activated for real (its host
 // information, its certificate PEM as the stored certificate text, subject layout), with its own
 // GUID, hostname, address (10.0.0.0/8, never contacted: bidirectional mode, nothing queued),
-// serial and SHA-256, and a last-seen time within the last hour.
+// serial and SHA-256, and a last-seen time within the last hour. The certificate's validity is the
+// template's, so the listing judges each computer's certificate life as it would a real one's.
 import crypto from 'node:crypto'
 
 import Database from 'better-sqlite3'
@@ -36,8 +37,8 @@ export function seedComputers(file, count, template, {first = 0} = {}) {
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
-    const addComputer = db.prepare(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, created_at, activated_at, last_seen_at)
-      VALUES (?, ?, NULL, NULL, NULL, NULL, ?, 'bidirectional', 'activated', ?, ?, ?, ?, ?, ?)`)
+    const addComputer = db.prepare(`INSERT INTO computers (guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
+      VALUES (?, ?, NULL, NULL, NULL, NULL, ?, 'bidirectional', 'activated', ?, ?, ?, ?, ?, ?, ?, ?)`)
     const addCertificate = db.prepare(`INSERT INTO certificates (serial, computer_id, sha256, subject, not_before, not_after, issued_at, pem)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
     const {computer: c, certificate: t} = template
@@ -52,7 +53,7 @@ export function seedComputers(file, count, template, {first = 0} = {}) {
         const seen = new Date(now - Math.floor(Math.random() * 3_600_000)).toISOString()
         const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:4118`
         const info = JSON.stringify({...hostInfo, hostname})
-        const {lastInsertRowid} = addComputer.run(guid, hostname, address, info, serial, sha256, c.created_at, c.activated_at, seen)
+        const {lastInsertRowid} = addComputer.run(guid, hostname, address, info, serial, sha256, c.cert_not_before, c.cert_not_after, c.created_at, c.activated_at, seen)
         addCertificate.run(serial, lastInsertRowid, sha256, t.subject.replace(/CN=[^,/]+/, `CN=${guid}`), t.not_before, t.not_after, t.issued_at, t.pem)
       }
     })()

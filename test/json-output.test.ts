@@ -218,15 +218,15 @@ describe('JSON output: one document per command, with the documented keys', () =
 describe('a JSON document written as it is produced (computers list)', () => {
   it('is byte for byte what JSON.stringify(document, null, 2) prints, in chunks of any size', () => {
     const many = Array.from({length: 3000}, (_, i) => ({id: i, name: 'z'.repeat(i % 50), nested: {list: [i, null], empty: {}}}))
-    for (const elements of [[], [1], [{text: 'a\nb "quoted"', list: [1, {deep: null}], empty: {}, none: []}, 'string', []], many]) {
-      for (const chunkChars of [1, 1000, 64 * 1024]) {
+    for (const elements of [[], [1], [{text: 'a\nb "quoted"', list: [1, {deep: null}], empty: {}, none: []}, 'string', []], [undefined, () => 1, null, new Date(0)], many]) {
+      for (const chunkBytes of [1, 1000, 64 * 1024]) {
         const writes: string[] = []
-        const output = new ChunkedOutput((text) => writes.push(`${text}\n`), chunkChars)
+        const output = new ChunkedOutput((bytes) => writes.push(bytes.toString()), chunkBytes)
         const json = new JsonArrayOutput(output, 'computers')
         for (const element of elements) json.element(element)
         json.end()
         expect(writes.join('')).toBe(`${JSON.stringify({computers: elements}, null, 2)}\n`)
-        if (elements === many && chunkChars === 1000) expect(writes.length).toBeGreaterThan(100)
+        if (elements === many && chunkBytes === 1000) expect(writes.length).toBeGreaterThan(100)
       }
     }
   })

@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {hasManagerRole} from '../src/pki/roles.js'
 import {REGISTRY_TABLES} from '../src/manager/store/store.js'
+import {POSTGRES_MIGRATIONS} from '../src/manager/store/postgres-schema.js'
 import {ManagerProcess, agent, newDsaCore, startManager} from './agents.js'
 import {CliResult, eventually, json, run, tempDir, tether} from './helpers.js'
 import {PostgresServer, startPostgres, usePostgres} from './postgres.js'
@@ -71,7 +72,7 @@ describe('an installation on PostgreSQL: init, invitations, join', () => {
     }
 
     const shown = json(await tether(['manager', 'show', '--json', '--home', nodes.homes[1]]))
-    expect(shown).toMatchObject({node: 'n2', database: expect.stringMatching(/^postgres:\/\/tether@127\.0\.0\.1:\d+\/store_\d+$/), schemaVersion: 5})
+    expect(shown).toMatchObject({node: 'n2', database: expect.stringMatching(/^postgres:\/\/tether@127\.0\.0\.1:\d+\/store_\d+$/), schemaVersion: POSTGRES_MIGRATIONS.length})
     expect(JSON.stringify(shown)).not.toContain(password)
   })
 

@@ -193,17 +193,27 @@ describe.each(engines)('the $name store', (engine) => {
       expect(candidates[2]).toMatchObject({state: 'deactivation-pending', address: '10.0.0.6'})
     })
 
-    it('each: every computer in id order, a page at a time, the same as list', async () => {
+    it('pages: every computer in id order, a page at a time, the same as list, with the same keys on both engines', async () => {
       for (let n = 1; n <= 5; n++) await activated(store, n, {address: `10.0.0.${n}`})
       const all = async (pageSize?: number) => {
+        const pages: number[] = []
         const seen = []
-        for await (const computer of store.computers.each(pageSize)) seen.push(computer)
-        return seen
+        for await (const page of store.computers.pages(pageSize)) {
+          pages.push(page.length)
+          seen.push(...page)
+        }
+
+        return {pages, seen}
       }
 
       const listed = await store.computers.list()
       expect(listed).toHaveLength(5)
-      for (const pageSize of [1, 2, 5, 6, undefined]) expect(await all(pageSize)).toEqual(listed)
+      for (const pageSize of [1, 2, 5, 6, undefined]) expect((await all(pageSize)).seen).toEqual(listed)
+      expect((await all(2)).pages).toEqual([2, 2, 1])
+      expect((await all(5)).pages).toEqual([5])
+      // The listing's --json prints a computer's keys in their order: the engines agree on it.
+      const keys = ['id', 'guid', 'hostname', 'displayName', 'description', 'group', 'policy', 'address', 'mode', 'state', 'hostInfo', 'certSerial', 'certSha256', 'createdAt', 'activatedAt', 'lastSeenAt', 'heartbeatIntervalSeconds', 'missedHeartbeats', 'configPolicy', 'configVersion', 'configSha256', 'certNotBefore', 'certNotAfter', 'renewalSha256', 'renewRequested']
+      for (const computer of [...(await all()).seen, await store.computers.get(1)]) expect(Object.keys(computer!)).toEqual(keys)
     })
 
     it('upserts on the GUID: a reactivation keeps the id, the creation time and what it does not restate', async () => {

@@ -48,7 +48,7 @@ export abstract class TetherCommand extends Command {
 
   /** Lines written in chunks as they come, in text and --json alike (a listing too large to hold at once). */
   protected chunkedOutput(): ChunkedOutput {
-    return new ChunkedOutput((text) => ux.stdout(text))
+    return new ChunkedOutput(writeStdout)
   }
 
   /** Parse the flags every command of a kind shares (the subclass's own are parsed by `run`). */
@@ -122,3 +122,25 @@ export abstract class AgentCommand extends TetherCommand {
     return new DsaCore(this.dsaCoreDir ?? resolveDsaCore(undefined))
   }
 }
+
+/**
+ * Bytes to stdout, with console.log's indifference to a reader that went away (`| head`): a write
+ * error is swallowed, not thrown or left to crash the process as an unhandled 'error' event.
+ */
+function writeStdout(bytes: Buffer): void {
+  const {stdout} = process
+  const swallow = () => {
+    if (stdout.listenerCount('error') === 0) stdout.once('error', () => {})
+  }
+
+  try {
+    if (stdout.listenerCount('error') === 0) stdout.once('error', ignore)
+    stdout.write(bytes, (error) => error && swallow())
+  } catch {
+    // The reader is gone (a synchronous EPIPE on a file or TTY): nothing more can be shown.
+  } finally {
+    stdout.removeListener('error', ignore)
+  }
+}
+
+function ignore(): void {}

@@ -1,34 +1,48 @@
+import {prettyJson} from './pretty-json.js'
+
 /**
- * Output too large to hold as one string (a listing of every computer): lines gathered into
- * chunks of about 64 KiB, each written as it fills. One write per line costs a system call each;
- * one write of everything holds it all in memory.
+ * Output too large to hold as one string (a listing of every computer): lines encoded into
+ * chunks of about 256 KiB, each written as it fills. One write per line costs a system call each;
+ * one write of everything holds it all in memory. Each line is encoded straight into the chunk:
+ * joining lines into a string and then writing it (with its line end added) copies every byte
+ * twice more, which for a 190 MB listing is a fifth of its time.
  */
 export class ChunkedOutput {
-  private lines: string[] = []
-  private size = 0
+  private chunk: Buffer
+  private used = 0
 
-  /** `write` prints its text and a line end (oclif's ux.stdout). */
-  constructor(private readonly write: (text: string) => void, private readonly chunkChars = 64 * 1024) {}
+  /** `write` writes the bytes as they are (a fresh buffer each time: it may keep it). */
+  constructor(private readonly write: (bytes: Buffer) => void, private readonly chunkBytes = 256 * 1024) {
+    this.chunk = Buffer.allocUnsafe(chunkBytes)
+  }
 
   line(text: string): void {
-    this.lines.push(text)
-    this.size += text.length + 1
-    if (this.size >= this.chunkChars) this.flush()
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: what fits by that bound is never cut short.
+    const bound = 3 * text.length + 1
+    if (this.used + bound > this.chunkBytes) {
+      this.flush()
+      if (bound > this.chunkBytes) {
+        this.write(Buffer.from(`${text}\n`))
+        return
+      }
+    }
+
+    this.used += this.chunk.write(text, this.used)
+    this.chunk[this.used++] = 0x0a
   }
 
   flush(): void {
-    if (this.lines.length === 0) return
-    const text = this.lines.join('\n')
-    this.lines = []
-    this.size = 0
-    this.write(text)
+    if (this.used === 0) return
+    const bytes = this.chunk.subarray(0, this.used)
+    this.chunk = Buffer.allocUnsafe(this.chunkBytes)
+    this.used = 0
+    this.write(bytes)
   }
 }
 
 /**
- * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time: each
- * element is printed inside a one-element document of the same shape and cut out of it, so its
- * indentation is JSON.stringify's own.
+ * `{"<key>": [...]}` as `JSON.stringify(document, null, 2)` prints it, one element at a time:
+ * each element printed by prettyJson where it stands, or given as its text already (`elementJson`).
  */
 export class JsonArrayOutput {
   /** The last element, written once it is known whether a comma follows it. */
@@ -39,16 +53,29 @@ export class JsonArrayOutput {
     this.head = `{\n  ${JSON.stringify(key)}: [`
   }
 
+  /** An array element JSON.stringify leaves out (undefined, a function) is null, as there. */
   element(value: unknown): void {
-    this.output.line(this.pending === undefined ? this.head : `${this.pending},`)
-    const alone = JSON.stringify({[this.key]: [value]}, null, 2)
-    this.pending = alone.slice(this.head.length + 1, alone.length - ARRAY_END.length)
+    this.elementJson(prettyJson(value, ELEMENT_DEPTH) ?? 'null')
+  }
+
+  /** An element's JSON text as it stands in the document (prettyJson or JsonFields at ELEMENT_DEPTH). */
+  elementJson(text: string): void {
+    this.push(`${ELEMENT_INDENT}${text}`)
   }
 
   end(): void {
     this.output.line(this.pending === undefined ? `{\n  ${JSON.stringify(this.key)}: []\n}` : `${this.pending}${ARRAY_END}`)
     this.output.flush()
   }
+
+  private push(line: string): void {
+    this.output.line(this.pending === undefined ? this.head : `${this.pending},`)
+    this.pending = line
+  }
 }
 
 const ARRAY_END = '\n  ]\n}'
+
+/** How deep the elements of JsonArrayOutput's array are: inside the document's object, inside its array. */
+export const ELEMENT_DEPTH = 2
+const ELEMENT_INDENT = '  '.repeat(ELEMENT_DEPTH)

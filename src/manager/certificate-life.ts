@@ -1,5 +1,6 @@
 import {renewalPoint} from '../pki/certificate.js'
 import {parseDuration} from '../platform/duration.js'
+import {isoString} from '../platform/iso-time.js'
 import type {Computer} from './store/store.js'
 
 /**
@@ -48,11 +49,16 @@ export function renewalDue(computer: Computer, settings: Pick<RenewalSettings, '
   return computer.renewRequested || now >= renewalPoint(computer.certNotBefore, computer.certNotAfter, settings.renewAfter)
 }
 
+const JUDGED_STATES: ReadonlySet<string> = new Set(['activated', 'deactivation-pending'])
+const NEEDS_ATTENTION: ReadonlySet<CertificateStanding> = new Set(['overdue', 'expiring', 'expired', 'beyond-grace'])
+
 export function certificateLife(computer: Computer, settings: RenewalSettings, now: Date): CertificateLife | undefined {
-  if (!computer.certNotBefore || !computer.certNotAfter || !['activated', 'deactivation-pending'].includes(computer.state)) return undefined
+  if (!computer.certNotBefore || !computer.certNotAfter || !JUDGED_STATES.has(computer.state)) return undefined
   const notBefore = Date.parse(computer.certNotBefore)
   const notAfter = Date.parse(computer.certNotAfter)
-  const renewsAt = renewalPoint(computer.certNotBefore, computer.certNotAfter, settings.renewAfter).getTime()
+  // From the parsed times (the same Date as from the strings): a listing judges every computer.
+  const renewal = renewalPoint(notBefore, notAfter, settings.renewAfter)
+  const renewsAt = renewal.getTime()
   const t = now.getTime()
   const standing: CertificateStanding =
     t >= notAfter ? (withinGrace(computer.certNotAfter, settings, now) ? 'expired' : 'beyond-grace')
@@ -63,9 +69,9 @@ export function certificateLife(computer: Computer, settings: RenewalSettings, n
     : 'ok'
   return {
     notAfter: computer.certNotAfter,
-    renewsAt: new Date(renewsAt).toISOString(),
+    renewsAt: isoString(renewsAt),
     daysLeft: Math.floor((notAfter - t) / DAY_MS),
     standing,
-    attention: ['overdue', 'expiring', 'expired', 'beyond-grace'].includes(standing),
+    attention: NEEDS_ATTENTION.has(standing),
   }
 }

@@ -1,4 +1,5 @@
 import {TetherError} from '../errors.js'
+import {isoString} from '../platform/iso-time.js'
 import {certificateLife, CertificateLife, RenewalSettings} from './certificate-life.js'
 import type {Computer, ManagerStore} from './store/store.js'
 
@@ -22,17 +23,21 @@ export function presence(computer: Computer, defaults: HeartbeatDefaults, now: D
   const missed = computer.missedHeartbeats ?? defaults.missedHeartbeats
   if (!computer.lastSeenAt || computer.state !== 'activated') return {presence: 'unknown', heartbeatIntervalSeconds: interval, missedHeartbeats: missed}
   const deadline = Date.parse(computer.lastSeenAt) + interval * missed * 1000
-  return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: new Date(deadline).toISOString()}
+  return {presence: now.getTime() > deadline ? 'offline' : 'online', heartbeatIntervalSeconds: interval, missedHeartbeats: missed, offlineAfter: isoString(deadline)}
 }
 
 export type ComputerView = Computer & ReturnType<typeof presence> & {certificate: CertificateLife | null}
 
 /** A computer with its derived presence, effective heartbeat settings and certificate life, for display. */
 export function viewComputer(computer: Computer, defaults: HeartbeatDefaults & RenewalSettings, now: Date = new Date()): ComputerView {
+  return {...computer, ...presence(computer, defaults, now), certificate: certificateLifeOf(computer, defaults, now)}
+}
+
+/** The certificate life a view shows (null: no certificate to judge), under the computer's effective heartbeat interval. */
+export function certificateLifeOf(computer: Computer, defaults: HeartbeatDefaults & RenewalSettings, now: Date): CertificateLife | null {
   // Only what certificateLife reads: spreading the whole settings object costs more than the rest of the view.
   const settings = {renewAfter: defaults.renewAfter, expiredRenewalGrace: defaults.expiredRenewalGrace, heartbeatIntervalSeconds: computer.heartbeatIntervalSeconds ?? defaults.heartbeatIntervalSeconds}
-  const life = certificateLife(computer, settings, now)
-  return {...computer, ...presence(computer, defaults, now), certificate: life ?? null}
+  return certificateLife(computer, settings, now) ?? null
 }
 
 /** Find a computer by id, GUID, hostname, display name or address; ambiguity is an error, not a guess. */

@@ -77,7 +77,7 @@ export function summarize(certificate: crypto.X509Certificate): CertificateSumma
 }
 
 /** The point `fraction` of the way through a validity period (when a certificate is due for renewal). */
-export function renewalPoint(notBefore: string | Date, notAfter: string | Date, fraction: number): Date {
+export function renewalPoint(notBefore: string | Date | number, notAfter: string | Date | number, fraction: number): Date {
   const from = new Date(notBefore).getTime()
   return new Date(from + (new Date(notAfter).getTime() - from) * fraction)
 }

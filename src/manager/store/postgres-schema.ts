@@ -180,4 +180,10 @@ export const POSTGRES_MIGRATIONS: string[] = [
   ALTER TABLE operations ADD COLUMN claimed_by TEXT;
   ALTER TABLE operations ADD COLUMN claimed_until TEXT COLLATE "C";
   `,
+  // 6: the poller's candidates found by index, not by a scan of every computer once a second:
+  // the manager-initiated computers, and the computers with an operation queued.
+  `
+  CREATE INDEX computers_manager_initiated ON computers (id) WHERE mode = 'manager-initiated';
+  CREATE INDEX operations_state ON operations (state, computer_id);
+  `,
 ]

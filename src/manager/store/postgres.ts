@@ -114,10 +114,10 @@ export class PostgresManagerStore implements ManagerStore {
   }
 
   /** Keyset pages: no cursor holds a connection of the pool between pages. */
-  private async *computersInPages(pageSize: number): AsyncGenerator<Computer> {
+  private async *computersInPages(pageSize: number): AsyncGenerator<Computer[]> {
     for (let after = 0; ;) {
       const rows = await this.sql.all<Computer>(`${COMPUTER} WHERE id > $1 ORDER BY id LIMIT $2`, after, pageSize)
-      for (const row of rows) yield row
+      if (rows.length > 0) yield rows
       if (rows.length < pageSize) return
       after = rows.at(-1)!.id
     }
@@ -164,10 +164,11 @@ export class PostgresManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => (await this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers'))!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Computer>(`${COMPUTER} ORDER BY id`),
+    // Two indexed lookups (migration 6), not a scan of every computer: the poller asks once a second.
     pollCandidates: async (): Promise<Computer[]> =>
-      this.sql.all<Computer>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
-      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`),
-    each: (pageSize = 1000): AsyncIterable<Computer> => this.computersInPages(pageSize),
+      this.sql.all<Computer>(`${COMPUTER} WHERE id IN (SELECT id FROM computers WHERE mode = 'manager-initiated' UNION SELECT computer_id FROM operations WHERE state = 'queued')
+      AND state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> '' AND mode <> 'agent-initiated' ORDER BY id`),
+    pages: (pageSize = 1000): AsyncIterable<Computer[]> => this.computersInPages(pageSize),
     get: async (id: number): Promise<Computer | undefined> => this.computer(this.sql, id),
     // lower() under "C" folds ASCII letters only, as SQLite's NOCASE does.
     matching: async (ref: string): Promise<Computer[]> =>

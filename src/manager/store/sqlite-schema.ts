@@ -178,4 +178,10 @@ export const SQLITE_MIGRATIONS: string[] = [
       ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), OLD.id);
   END;
   `,
+  // 10: the poller's candidates found by index, not by a scan of every computer once a second:
+  // the manager-initiated computers, and the computers with an operation queued.
+  `
+  CREATE INDEX computers_manager_initiated ON computers(id) WHERE mode = 'manager-initiated';
+  CREATE INDEX operations_state ON operations(state, computer_id);
+  `,
 ]

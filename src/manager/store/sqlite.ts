@@ -148,11 +148,11 @@ export class SqliteManagerStore implements ManagerStore {
    * Keyset pages rather than one open `.iterate()`: an open better-sqlite3 iterator keeps the
    * connection busy, and a caller reads other tables (policies) between computers.
    */
-  private async *computersInPages(pageSize: number): AsyncGenerator<Computer> {
+  private async *computersInPages(pageSize: number): AsyncGenerator<Computer[]> {
     for (let after = 0; ;) {
       // Column values, one object each of one shape: half the cost of better-sqlite3's row objects.
       const rows = this.sql.values(`${COMPUTER} WHERE id > ? ORDER BY id LIMIT ?`, after, pageSize)
-      for (const values of rows) yield computerFromValues(values)
+      if (rows.length > 0) yield rows.map(computerFromValues)
       if (rows.length < pageSize) return
       after = rows.at(-1)![0] as number
     }
@@ -192,11 +192,11 @@ export class SqliteManagerStore implements ManagerStore {
   readonly computers = {
     count: async (): Promise<number> => this.sql.get<{n: number}>('SELECT count(*) AS n FROM computers')!.n,
     list: async (): Promise<Computer[]> => this.sql.all<Row>(`${COMPUTER} ORDER BY id`).map((r) => computerFrom(r)!),
-    // One scan, the queued operations read once (not one query per computer).
+    // Two indexed lookups (migration 10), not a scan of every computer: the poller asks once a second.
     pollCandidates: async (): Promise<Computer[]> =>
-      this.sql.all<Row>(`${COMPUTER} WHERE state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> ''
-      AND (mode = 'manager-initiated' OR (mode <> 'agent-initiated' AND id IN (SELECT computer_id FROM operations WHERE state = 'queued'))) ORDER BY id`).map((r) => computerFrom(r)!),
-    each: (pageSize = 1000): AsyncIterable<Computer> => this.computersInPages(pageSize),
+      this.sql.all<Row>(`${COMPUTER} WHERE id IN (SELECT id FROM computers WHERE mode = 'manager-initiated' UNION SELECT computer_id FROM operations WHERE state = 'queued')
+      AND state IN ('activated', 'deactivation-pending') AND address IS NOT NULL AND address <> '' AND mode <> 'agent-initiated' ORDER BY id`).map((r) => computerFrom(r)!),
+    pages: (pageSize = 1000): AsyncIterable<Computer[]> => this.computersInPages(pageSize),
     get: async (id: number): Promise<Computer | undefined> => this.computer(id),
     matching: async (ref: string): Promise<Computer[]> =>
       this.sql.all<Row>(`${COMPUTER} WHERE guid = ? COLLATE NOCASE OR hostname = ? OR display_name = ? OR address = ? ORDER BY id`, ref, ref, ref, ref).map((r) => computerFrom(r)!),

@@ -202,8 +202,11 @@ export interface ComputerStore {
    * interval) is the poller's to decide; every other computer is left out by the store.
    */
   pollCandidates(): Promise<Computer[]>
-  /** Every computer in id order, read `pageSize` at a time (a large registry is never held at once). */
-  each(pageSize?: number): AsyncIterable<Computer>
+  /**
+   * Every computer in id order, a page of `pageSize` at a time (a large registry is never held at
+   * once). Pages, not single computers: one await per page instead of one per computer.
+   */
+  pages(pageSize?: number): AsyncIterable<Computer[]>
   get(id: number): Promise<Computer | undefined>
   /** Computers whose GUID (any case), hostname, display name or address is `ref`. */
   matching(ref: string): Promise<Computer[]>

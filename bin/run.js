@@ -3,6 +3,7 @@
 import {runDirect} from '../dist/compat/direct.js'
 
 if (!(await runDirect(process.argv.slice(2)))) {
-  const {execute} = await import('@oclif/core')
+  // oclif's execute alone, not its index: a command class loads the index when it runs, help needs less.
+  const {execute} = await import('@oclif/core/execute')
   await execute({dir: import.meta.url})
 }

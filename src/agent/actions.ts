@@ -4,18 +4,19 @@ import path from 'node:path'
 import {TetherError} from '../errors.js'
 import type {HeartbeatRequest} from '../protocol/messages.js'
 import type {HeartbeatResult} from './outbound.js'
-import {recordEventIn} from './database.js'
-import {proxyView, readProxySettings} from './proxy-settings.js'
-import {requireUnprotected, selfProtectionStatus} from './self-protection.js'
-import {AgentStatus, DsaCore, ResetResult, resetAgent, stateIfReadable} from './store.js'
+import {requireUnprotected} from './self-protection.js'
+import {DsaCore, ResetResult, resetAgent, stateIfReadable} from './store.js'
 import {ClassicWords, ENGINE_WORDS, heartbeatRequestOf} from './words.js'
 
 /**
- * The local agent actions behind `tether agent reset|heartbeat|status` and `dsa_control -r|-m`,
+ * The local agent actions behind `tether agent reset|heartbeat` and `dsa_control -r|-m`,
  * one implementation for the oclif commands and the classic tools' direct path (which runs them
  * without oclif). Asking a person (password, confirmation) is the caller's: it is given as
  * functions, called at the point the action needs them.
  */
+
+// Lazy: the agent database's modules load only when there is an event to record.
+const events = () => import('./database.js')
 
 export interface ResetOptions {
   unbind: boolean
@@ -38,7 +39,7 @@ export async function resetLocalAgent(store: DsaCore, options: ResetOptions): Pr
   if (!options.unbind && stateIfReadable(store) === 'pre-activated') resetAgent(store, {unbind: false})
   await options.confirm(`Reset the agent in ${store.dir}${options.unbind ? ' and clear its binding' : ''} (it must be activated again)`)
   const result = resetAgent(store, {unbind: options.unbind})
-  if (result.removed.length > 0) await recordEventIn(store.dir, 'reset', {previousState: result.previousState, removed: result.removed})
+  if (result.removed.length > 0) await (await events()).recordEventIn(store.dir, 'reset', {previousState: result.previousState, removed: result.removed})
   return result
 }
 
@@ -62,7 +63,7 @@ export async function heartbeatNow(store: DsaCore, words: ClassicWords, options:
   const request = heartbeatRequestOf(words)
   if (!store.exists()) store.ensureDir()
   await requireUnprotected(store, 'dsa_control -m', await options.password())
-  for (const word of words.engineWords) await recordEventIn(store.dir, 'on-demand-unsupported', {word})
+  for (const word of words.engineWords) await (await events()).recordEventIn(store.dir, 'on-demand-unsupported', {word})
   const notes = words.engineWords.map((word) => `Note: ${ENGINE_WORDS[word.toLowerCase()]}; recorded as an event`)
   if (options.noContact) return {notes, request}
   // Lazy: the control channel (a socket to the running agent, or the agent runtime) loads only for -m.
@@ -71,9 +72,4 @@ export async function heartbeatNow(store: DsaCore, words: ClassicWords, options:
   const failure = replyError(reply)
   if (failure) throw failure
   return {notes, request, heartbeat: reply.ok ? reply.heartbeat : undefined}
-}
-
-/** `tether agent status`: the state, the proxy settings (never a password) and self-protection. */
-export function agentStatusReport(store: DsaCore): AgentStatus & {proxy: ReturnType<typeof proxyView>; selfProtection: ReturnType<typeof selfProtectionStatus>} {
-  return {...store.status(), proxy: proxyView(readProxySettings(store)), selfProtection: selfProtectionStatus(store)}
 }

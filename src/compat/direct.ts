@@ -1,4 +1,4 @@
-import type {CommandOutput} from '../cli/agent-commands.js'
+import type {CommandOutput} from '../cli/command-output.js'
 import type {RenderOptions} from '../cli/render-failure.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
@@ -84,11 +84,9 @@ interface DirectCommand extends Spec {
 }
 
 const AGENT: Pick<Spec, 'values'> = {values: ['--dsa-core']}
-const dsaCore = async (parsed: Parsed) => new (await agentStore()).DsaCore(resolveDsaCore(parsed.values.get('--dsa-core')))
 // Lazy: each command loads only its own modules (the manager home alone is thirty of them).
 const agentStore = () => import('../agent/store.js')
-// Lazy: as above; the agent commands' code, without the manager's.
-const agentCommands = () => import('../cli/agent-commands.js')
+const dsaCore = async (parsed: Parsed) => new (await agentStore()).DsaCore(resolveDsaCore(parsed.values.get('--dsa-core')))
 
 const COMMANDS: Record<string, DirectCommand> = {
   'manager export-cert': {
@@ -111,7 +109,9 @@ const COMMANDS: Record<string, DirectCommand> = {
     positionals: {min: 0, max: 0},
     async run(parsed, out) {
       const flags = {yes: parsed.switches.has('--yes'), unbind: parsed.switches.has('--unbind'), password: parsed.values.get('--password')}
-      return (await agentCommands()).agentResetCommand(await dsaCore(parsed), flags, out)
+      // Lazy: as above, this command's modules only.
+      const {agentResetCommand} = await import('../cli/agent/reset.js')
+      return agentResetCommand(await dsaCore(parsed), flags, out)
     },
   },
   'agent heartbeat': {
@@ -122,7 +122,9 @@ const COMMANDS: Record<string, DirectCommand> = {
     accepts: (parsed) => /^\d{1,4}$/.test(parsed.values.get('--service-retries') ?? '0') && Number(parsed.values.get('--service-retries') ?? 0) <= 1000,
     async run(parsed, out) {
       const flags = {password: parsed.values.get('--password'), 'service-retries': Number(parsed.values.get('--service-retries') ?? 0), 'no-contact': parsed.switches.has('--no-contact')}
-      return (await agentCommands()).agentHeartbeatCommand(await dsaCore(parsed), parsed.positionals, flags, out)
+      // Lazy: as above, this command's modules only.
+      const {agentHeartbeatCommand} = await import('../cli/agent/heartbeat.js')
+      return agentHeartbeatCommand(await dsaCore(parsed), parsed.positionals, flags, out)
     },
   },
   'agent query': {
@@ -131,7 +133,9 @@ const COMMANDS: Record<string, DirectCommand> = {
     positionals: {min: 1, max: 2},
     async run(parsed, out) {
       const [command, pattern] = parsed.positionals
-      return (await agentCommands()).agentQueryCommand(await dsaCore(parsed), {command, pattern}, {xml: parsed.switches.has('--xml'), raw: parsed.switches.has('--raw')}, out)
+      // Lazy: as above, this command's modules only.
+      const {agentQueryCommand} = await import('../cli/agent/query.js')
+      return agentQueryCommand(await dsaCore(parsed), {command, pattern}, {xml: parsed.switches.has('--xml'), raw: parsed.switches.has('--raw')}, out)
     },
   },
   'agent status': {
@@ -139,7 +143,9 @@ const COMMANDS: Record<string, DirectCommand> = {
     switches: [],
     positionals: {min: 0, max: 0},
     async run(parsed, out) {
-      return (await agentCommands()).agentStatusCommand(await dsaCore(parsed), out)
+      // Lazy: as above, this command's modules only.
+      const {agentStatusCommand} = await import('../cli/agent/status.js')
+      return agentStatusCommand(await dsaCore(parsed), out)
     },
   },
 }

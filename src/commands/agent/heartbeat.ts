@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {ENGINE_WORDS} from '../../agent/words.js'
-import {agentHeartbeatCommand} from '../../cli/agent-commands.js'
+import {agentHeartbeatCommand} from '../../cli/agent/heartbeat.js'
 import {passwordFlag, serviceRetriesFlag} from '../../cli/agent-flags.js'
 import {AgentCommand} from '../../cli/base-command.js'
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {QUERY_COMMANDS} from '../../agent/query.js'
-import {agentQueryCommand} from '../../cli/agent-commands.js'
+import {agentQueryCommand} from '../../cli/agent/query.js'
 import {AgentCommand} from '../../cli/base-command.js'
 
 export default class AgentQuery extends AgentCommand {

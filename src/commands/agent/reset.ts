@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {agentResetCommand} from '../../cli/agent-commands.js'
+import {agentResetCommand} from '../../cli/agent/reset.js'
 import {passwordFlag} from '../../cli/agent-flags.js'
 import {AgentCommand} from '../../cli/base-command.js'
 import {yesFlag} from '../../cli/flags.js'

@@ -1,4 +1,4 @@
-import {agentStatusCommand} from '../../cli/agent-commands.js'
+import {agentStatusCommand} from '../../cli/agent/status.js'
 import {AgentCommand} from '../../cli/base-command.js'
 
 export default class AgentStatus extends AgentCommand {

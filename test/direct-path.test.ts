@@ -260,3 +260,24 @@ describe('tether agent status, direct and through oclif', () => {
 it('the status reasons tether keeps are node:http\'s', () => {
   for (const [status, text] of Object.entries(LOCAL_STATUS_TEXT)) expect(text).toBe(http.STATUS_CODES[Number(status)])
 })
+
+describe('colour, written as chalk wrote it (tether no longer loads chalk)', () => {
+  it('each style opens and closes with its SGR codes, per line, reopening after a close code inside', async () => {
+    const {paint} = await import('../src/cli/render.js')
+    const saved = process.env.FORCE_COLOR
+    try {
+      process.env.FORCE_COLOR = '1'
+      expect(paint.stderr.red('Error:')).toBe('\u001B[31mError:\u001B[39m')
+      expect(paint.stdout.dim('a\r\nb')).toBe('\u001B[2ma\u001B[22m\r\n\u001B[2mb\u001B[22m')
+      expect(paint.stdout.yellow('x\u001B[39my')).toBe('\u001B[33mx\u001B[39m\u001B[33my\u001B[39m')
+      expect(paint.stdout.green('')).toBe('')
+      for (const off of ['0', 'false']) {
+        process.env.FORCE_COLOR = off
+        expect(paint.stdout.cyan('x')).toBe('x')
+      }
+    } finally {
+      if (saved === undefined) delete process.env.FORCE_COLOR
+      else process.env.FORCE_COLOR = saved
+    }
+  })
+})

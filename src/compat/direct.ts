@@ -160,6 +160,10 @@ export async function runDirect(args: string[]): Promise<boolean> {
   if (!command || process.env.TETHER_CONTENT_TYPE !== undefined) return false
   const parsed = parseOnly(args.slice(2), command)
   if (!parsed || (command.accepts && !command.accepts(parsed))) return false
+  // As oclif does: a reader that closed early (`dsa_query ... | head -1`) is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+  })
   let result: object
   try {
     result = await command.run(parsed, outputFor(parsed.json))

@@ -251,6 +251,15 @@ describe('tether agent status, direct and through oclif', () => {
     expect((await same(['tether', ['agent', 'status']], ['agent', 'status'], {TETHER_DSA_CORE: guarded})).stdout).toMatch(/Self-protection: +on/)
   })
 
+  it('--json with a user\'s oclif theme (which colours it) is left to oclif', async () => {
+    const config = tempDir()
+    fs.mkdirSync(path.join(config, 'tether'))
+    fs.writeFileSync(path.join(config, 'tether', 'theme.json'), JSON.stringify({json: {key: 'red'}}))
+    const env = {TETHER_DSA_CORE: running, XDG_CONFIG_HOME: config}
+    await same(['tether', ['agent', 'status', '--json']], ['agent', 'status', '--json'], env, {directPath: false})
+    await same(['tether', ['agent', 'status']], ['agent', 'status'], env)
+  })
+
   it('TETHER_CONTENT_TYPE=json is oclif\'s to honour', async () => {
     const result = await same(['tether', ['agent', 'status']], ['agent', 'status'], {TETHER_DSA_CORE: running, TETHER_CONTENT_TYPE: 'json'}, {directPath: false})
     expect(json(result).state).toBe('activated')

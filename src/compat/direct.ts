@@ -1,3 +1,7 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
 import type {CommandOutput} from '../cli/command-output.js'
 import type {RenderOptions} from '../cli/render-failure.js'
 import {TetherError, isTetherError} from '../errors.js'
@@ -151,6 +155,17 @@ const COMMANDS: Record<string, DirectCommand> = {
 }
 
 /**
+ * Whether oclif would colour --json with a user's theme (`<config dir>/theme.json`, the directory
+ * as oclif's Config names it): a rare setup, left to oclif.
+ */
+function userTheme(): boolean {
+  const env = process.env
+  if (env.TETHER_DISABLE_THEME === 'true' || env.TETHER_DISABLE_THEME === '1') return false
+  const base = env.XDG_CONFIG_HOME || (process.platform === 'win32' && env.LOCALAPPDATA) || path.join(env.HOME || os.homedir() || os.tmpdir(), '.config')
+  return fs.existsSync(path.join(env.TETHER_CONFIG_DIR || path.join(base, 'tether'), 'theme.json'))
+}
+
+/**
  * Run a tether command line directly if it has a direct path; false: oclif runs it. The parse
  * happens first, so a command line it does not take leaves nothing done and nothing printed.
  */
@@ -159,7 +174,7 @@ export async function runDirect(args: string[]): Promise<boolean> {
   // TETHER_CONTENT_TYPE=json turns on oclif's JSON output without --json: oclif's to honour.
   if (!command || process.env.TETHER_CONTENT_TYPE !== undefined) return false
   const parsed = parseOnly(args.slice(2), command)
-  if (!parsed || (command.accepts && !command.accepts(parsed))) return false
+  if (!parsed || (command.accepts && !command.accepts(parsed)) || (parsed.json && userTheme())) return false
   // As oclif does: a reader that closed early (`dsa_query ... | head -1`) is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error

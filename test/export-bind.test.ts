@@ -30,7 +30,7 @@ describe('exporting the manager certificate', () => {
     expect(verify.exitCode).toBe(0)
   })
 
-  it('dsm_c -action exportdsmcert loads neither oclif nor node-forge, and prints what manager export-cert prints', async () => {
+  it('dsm_c -action exportdsmcert (and tether manager export-cert) load neither oclif nor node-forge, and print what the command prints through oclif', async () => {
     // Preloaded into both processes: at exit, how many oclif and forge modules were loaded (last line of stderr).
     const probe = path.join(tempDir(), 'heavy-modules.cjs')
     fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write(`heavy=${Object.keys(require.cache).filter((f) => /@oclif[\\\\/]core|node-forge/.test(f)).length}\\n`))\n")
@@ -45,11 +45,15 @@ describe('exporting the manager certificate', () => {
     ]
     for (const [classic, modern] of cases) {
       const viaDsmC = await run('dsm_c', ['-action', 'exportdsmcert', ...classic], probed)
+      // tether takes the direct path too; test/fixtures/oclif-route.mjs runs the command through oclif.
       const viaTether = await tether(['manager', 'export-cert', ...modern], probed)
+      const viaOclif = await run('oclif', ['manager', 'export-cert', ...modern], probed)
       expect(viaDsmC.stderr, classic.join(' ')).toMatch(/heavy=0$/)
-      expect(viaTether.stderr).toMatch(/heavy=[1-9]\d*$/)
+      expect(viaTether.stderr, modern.join(' ')).toMatch(/heavy=0$/)
+      expect(viaOclif.stderr).toMatch(/heavy=[1-9]\d*$/)
       const strip = (result: typeof viaDsmC) => ({exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr.replace(/\n?heavy=\d+$/, '')})
-      expect(strip(viaDsmC)).toEqual(strip(viaTether))
+      expect(strip(viaDsmC)).toEqual(strip(viaOclif))
+      expect(strip(viaTether)).toEqual(strip(viaOclif))
     }
   })
 

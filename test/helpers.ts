@@ -16,6 +16,8 @@ export const BIN = {
   dsa_control: path.join(ROOT, 'bin', 'dsa_control'),
   dsa_query: path.join(ROOT, 'bin', 'dsa_query'),
   sendCommand: path.join(ROOT, 'bin', 'sendCommand'),
+  /** A tether command line through oclif even when it has a direct path (test/fixtures/oclif-route.mjs). */
+  oclif: path.join(ROOT, 'test', 'fixtures', 'oclif-route.mjs'),
 }
 
 const created: string[] = []

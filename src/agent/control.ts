@@ -6,9 +6,9 @@ import {TetherError, errnoCode, isTetherError} from '../errors.js'
 import {PRIVATE_FILE_MODE} from '../platform/fsutil.js'
 import {DirLock} from '../platform/lock.js'
 import type {ActivationReport, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
-import {RetryPolicy, activateWithRetries} from './classic-activation.js'
-import {HeartbeatResult, heartbeatOnce} from './outbound.js'
-import {AgentRuntime} from './server.js'
+import type {RetryPolicy} from './classic-activation.js'
+import type {HeartbeatResult} from './outbound.js'
+import type {AgentRuntime} from './server.js'
 import {DsaCore} from './store.js'
 
 /**
@@ -41,6 +41,9 @@ async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<
   log.info('control-request', {op: request.op, url: request.op === 'activate' ? request.url : undefined})
   try {
     if (request.op === 'activate') {
+      // Lazy: the activation and heartbeat code (TLS, protocol schemas) loads only where a request
+      // runs, never in a dsa_control that only asks the running agent.
+      const {activateWithRetries} = await import('./classic-activation.js')
       const report = await activateWithRetries(runtime, request.url, request.args, request.retry ?? {retries: 0, intervalSeconds: 1}, progress)
       const fields = {op: request.op, status: report.status, reason: report.reason, detail: report.status === 200 ? undefined : report.message}
       if (report.status === 200) log.info('control-done', fields)
@@ -48,6 +51,8 @@ async function perform(runtime: AgentRuntime, request: ControlRequest): Promise<
       return {ok: true, report, transcript}
     }
 
+    // Lazy: as above, loaded only where the request runs.
+    const {heartbeatOnce} = await import('./outbound.js')
     const heartbeat = await heartbeatOnce(runtime, request.request)
     log.info('control-done', {op: request.op, address: heartbeat.address})
     return {ok: true, heartbeat}
@@ -171,6 +176,9 @@ async function runControlOnce(dsaCore: string, request: ControlRequest, options:
   store.ensureDir()
   const lock = await DirLock.acquireAsync(dsaCore, {file: DAEMON_LOCK, waitMs: 2000, what: `the agent in ${dsaCore} (an agent is starting or running)`})
   try {
+    // Lazy: the agent runtime (its command server, TLS and the database driver) loads only when no
+    // running agent answers and the request runs in this process.
+    const {AgentRuntime} = await import('./server.js')
     // The same environment `tether agent start` reads, so one-shot and daemon report alike.
     const runtime = await AgentRuntime.open({
       dsaCore,

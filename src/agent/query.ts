@@ -3,7 +3,6 @@ import os from 'node:os'
 
 import {TetherError} from '../errors.js'
 import {commonName, fingerprint, oneLineName, parseCertificate} from '../pki/certificate.js'
-import {parseHostPort} from '../channel/connect.js'
 import {openAgentDatabase, readHandshakes} from './database.js'
 import {readComputerIdentity} from './identity.js'
 import {proxyView, readProxySettings} from './proxy-settings.js'
@@ -30,7 +29,9 @@ export function resolveQueryCommand(name: string): QueryCommand {
 }
 
 /** `dsm://HOST:PORT/` as the classic agent shows its manager, IPv6 in brackets. */
-function managerUrl(address: string, scheme: 'https' | 'dsm'): string {
+async function managerUrl(address: string, scheme: 'https' | 'dsm'): Promise<string> {
+  // Lazy: the address parser's module loads node:tls, needed only when there is an address to show.
+  const {parseHostPort} = await import('../channel/connect.js')
   const {host, port} = parseHostPort(address, 4120)
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`
 }
@@ -101,7 +102,7 @@ async function agentStatusFields(store: DsaCore, now: Date): Promise<Field[]> {
   const fields: Array<[string, string | undefined]> = [
     ['AgentStatus.agentState', state],
     ['AgentStatus.activation', status.state],
-    ['AgentStatus.dsmUrl', activated && communication?.managerAddress ? managerUrl(communication.managerAddress, 'https') : undefined],
+    ['AgentStatus.dsmUrl', activated && communication?.managerAddress ? await managerUrl(communication.managerAddress, 'https') : undefined],
     ['AgentStatus.dsmDN', manager ? oneLineName(manager.subject) : undefined],
     ['AgentStatus.agentCertHash', status.certificateHash.sha1],
     ['AgentStatus.agentCertHashSha256', status.certificateHash.sha256],
@@ -121,6 +122,24 @@ async function agentStatusFields(store: DsaCore, now: Date): Promise<Field[]> {
   return fields.filter((f): f is Field => f[1] !== undefined)
 }
 
+/**
+ * `tether agent query COMMAND [PATTERN]` (dsa_query, sendCommand): GetConfiguration as the
+ * classic XML (only with xml), any other command as its fields, filtered by PATTERN.
+ */
+export async function runQuery(store: DsaCore, name: string, pattern: string | undefined, options: {xml: boolean}): Promise<{command: 'GetConfiguration'; xml: string} | {command: QueryCommand; fields: Field[]}> {
+  if (!store.exists()) {
+    throw new TetherError('notFound', 'dsa-core-missing', `there is no agent at ${store.dir}`, {hint: "point --dsa-core / $TETHER_DSA_CORE at the agent's dsa_core directory"})
+  }
+
+  if (name.toLowerCase() === 'getconfiguration') {
+    if (!options.xml) throw new TetherError('usage', 'needs-xml', 'GetConfiguration is read as XML', {hint: 'sendCommand --get GetConfiguration (tether agent query GetConfiguration --xml)'})
+    return {command: 'GetConfiguration', xml: await configurationXml(store)}
+  }
+
+  const command = resolveQueryCommand(name)
+  return {command, fields: filterFields(await queryFields(store, command), pattern)}
+}
+
 /** PATTERN: a field name, case-insensitive, `*` a wildcard; matched against the name after the section. */
 export function filterFields(fields: Field[], pattern: string | undefined): Field[] {
   if (pattern === undefined || pattern === '') return fields
@@ -130,7 +149,7 @@ export function filterFields(fields: Field[], pattern: string | undefined): Fiel
 }
 
 /** sendCommand --get GetConfiguration: the configuration in force, as the classic XML. */
-export function configurationXml(store: DsaCore): string {
+export async function configurationXml(store: DsaCore): Promise<string> {
   const status = store.status()
   const activated = status.state === 'activated'
   const identity = activated ? readComputerIdentity(store) : undefined
@@ -140,7 +159,7 @@ export function configurationXml(store: DsaCore): string {
     ['hostID', identity ? String(identity.hostId) : ''],
     ['hostGUID', agentPem ? commonName(parseCertificate(agentPem, 'ds_agent.crt')) : ''],
     ['tenantGUID', identity?.tenantId ?? ''],
-    ['dsmUrls', communication?.managerAddress ? managerUrl(communication.managerAddress, 'dsm') : ''],
+    ['dsmUrls', communication?.managerAddress ? await managerUrl(communication.managerAddress, 'dsm') : ''],
   ]
   const config = status.configuration
   const profile = config

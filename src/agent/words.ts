@@ -1,5 +1,6 @@
 import {TetherError} from '../errors.js'
-import {ACTIVATION_ARG_KEYS, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
+import {ACTIVATION_ARG_KEYS} from '../protocol/activation-keys.js'
+import type {ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
 
 /**
  * The classic `keyword:value` words of `dsa_control -a` and `-m`. Keys are case-insensitive

@@ -6,6 +6,7 @@ import {ManagerHome} from '../manager/home.js'
 import type {ManagerStore} from '../manager/store/store.js'
 import {silentLogger} from '../platform/log.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
+import type {CommandOutput} from './command-output.js'
 import {ChunkedOutput} from './chunked-output.js'
 import {renderFailure, toTetherError} from './errors.js'
 import {dsaCoreFlag, homeFlag} from './flags.js'
@@ -34,6 +35,11 @@ export abstract class TetherCommand extends Command {
     process.exitCode = exitCode
     if (this.jsonEnabled()) return undefined
     return this.exit(exitCode)
+  }
+
+  /** Where a command shared with the classic tools' direct path prints (src/cli/agent/). */
+  protected get output(): CommandOutput {
+    return {log: (line) => this.log(line), logToStderr: (line) => this.logToStderr(line), json: this.jsonEnabled()}
   }
 
   /** Settings that leave the installation open: one `Warning:` line each on stderr (in JSON, the caller's `warnings`). */

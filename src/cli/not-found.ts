@@ -1,8 +1,7 @@
-import {Hook, toConfiguredId} from '@oclif/core'
-
-import {TetherError} from '../errors.js'
-import {isInteractive} from './prompt.js'
-import {renderFailure} from './errors.js'
+import type {Hook} from '@oclif/core'
+// Not the package's index: this hook runs before every command (and `tether --help`, which loads
+// nothing else of oclif's index); the index costs a sixth of that start-up.
+import {toConfiguredId} from '@oclif/core/util/ids'
 
 /**
  * A misspelt command, when nobody is at a terminal. @oclif/plugin-not-found offers its "Did you
@@ -40,6 +39,8 @@ export function closestCommand(id: string, ids: string[]): string | undefined {
 
 const hook: Hook.Init = async function ({argv, config, id}) {
   if (!id || id.startsWith('-') || config.findCommand(id) || config.findTopic(id)) return
+  // Lazy: what a command not found needs loads only then, not before every command.
+  const [{isInteractive}, {TetherError}, {renderFailure}] = await Promise.all([import('./prompt.js'), import('../errors.js'), import('./render-failure.js')])
   if (isInteractive()) return
   // Topics too, so that `tether managr --help` suggests `tether manager`.
   const ids = [

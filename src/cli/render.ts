@@ -1,22 +1,45 @@
-import {Chalk} from 'chalk'
-
 /**
- * Human output. Colour only where the stream is a terminal; chalk's detection honours
- * FORCE_COLOR, and NO_COLOR (https://no-color.org) turns it off whatever the terminal.
+ * Human output. Colour only where the stream is a terminal; FORCE_COLOR forces it (0 or false: off),
+ * and NO_COLOR (https://no-color.org) turns it off whatever the terminal unless FORCE_COLOR is set
+ * (non-empty).
+ * The few styles tether uses, written as chalk writes them (it cost a fifth of a classic tool's
+ * cold start): a code the text already contains is reopened after, each line is wrapped alone.
  */
-function chalkFor(stream: NodeJS.WriteStream): InstanceType<typeof Chalk> {
+
+const STYLES = {red: [31, 39], yellow: [33, 39], green: [32, 39], cyan: [36, 39], dim: [2, 22]} as const
+
+export type Style = (text: string) => string
+export type Paint = Record<keyof typeof STYLES, Style>
+
+function colourOn(stream: NodeJS.WriteStream): boolean {
   const env = process.env
-  if ('NO_COLOR' in env && env.NO_COLOR !== '' && !env.FORCE_COLOR) return new Chalk({level: 0})
-  if (env.FORCE_COLOR !== undefined) return new Chalk()
-  return new Chalk({level: stream.isTTY ? 1 : 0})
+  if ('NO_COLOR' in env && env.NO_COLOR !== '' && !env.FORCE_COLOR) return false
+  // As chalk reads it: empty or true forces colour; false or a number that is 0 turns it off.
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== 'false' && Number.parseInt(env.FORCE_COLOR, 10) !== 0
+  return Boolean(stream.isTTY)
+}
+
+function styled(open: string, close: string): Style {
+  return (text) => {
+    if (!text) return text
+    const reopened = text.includes('\u001B') ? text.replaceAll(close, `${close}${open}`) : text
+    return `${open}${reopened.replaceAll(/\r?\n/g, (lf) => `${close}${lf}${open}`)}${close}`
+  }
+}
+
+const PLAIN = Object.fromEntries(Object.keys(STYLES).map((name) => [name, (text: string) => text])) as Paint
+const COLOUR = Object.fromEntries(Object.entries(STYLES).map(([name, [open, close]]) => [name, styled(`\u001B[${open}m`, `\u001B[${close}m`)])) as Paint
+
+function paintFor(stream: NodeJS.WriteStream): Paint {
+  return colourOn(stream) ? COLOUR : PLAIN
 }
 
 export const paint = {
-  get stdout() {
-    return chalkFor(process.stdout)
+  get stdout(): Paint {
+    return paintFor(process.stdout)
   },
-  get stderr() {
-    return chalkFor(process.stderr)
+  get stderr(): Paint {
+    return paintFor(process.stderr)
   },
 }
 

@@ -1,26 +1,28 @@
-import {renderFailure} from '../cli/render-failure.js'
 import {TetherError} from '../errors.js'
-import {runDirect} from './direct.js'
-import {dsaControlUsage, translateDsaControl} from './dsa_control.js'
-import {dsaQueryUsage, sendCommandUsage, translateDsaQuery, translateSendCommand} from './dsa_query.js'
-import {dsmCUsage, translateDsmC} from './dsm_c.js'
+import {runDirect, showFailure} from './direct.js'
 
-const TOOLS = {
-  dsm_c: {translate: translateDsmC, usage: dsmCUsage},
-  dsa_control: {translate: translateDsaControl, usage: dsaControlUsage},
-  dsa_query: {translate: translateDsaQuery, usage: dsaQueryUsage},
-  sendCommand: {translate: translateSendCommand, usage: sendCommandUsage},
-} as const
+interface Tool {
+  translate(argv: string[]): string[]
+  usage(): string
+}
+
+// Lazy, each of them: a tool loads only its own translator (a cold start pays for every module loaded).
+const TOOLS: Record<'dsm_c' | 'dsa_control' | 'dsa_query' | 'sendCommand', () => Promise<Tool>> = {
+  dsm_c: async () => import('./dsm_c.js').then((m) => ({translate: m.translateDsmC, usage: m.dsmCUsage})),
+  dsa_control: async () => import('./dsa_control.js').then((m) => ({translate: m.translateDsaControl, usage: m.dsaControlUsage})),
+  dsa_query: async () => import('./dsa_query.js').then((m) => ({translate: m.translateDsaQuery, usage: m.dsaQueryUsage})),
+  sendCommand: async () => import('./dsa_query.js').then((m) => ({translate: m.translateSendCommand, usage: m.sendCommandUsage})),
+}
 
 /** Entry of the compatibility executables: translate the classic syntax, then run tether. */
 export async function runCompat(tool: keyof typeof TOOLS, argv: string[], dir: string): Promise<void> {
-  const {translate, usage} = TOOLS[tool]
+  const {translate, usage} = await TOOLS[tool]()
   let args: string[]
   try {
     args = translate(argv)
   } catch (error) {
     if (!(error instanceof TetherError)) throw error
-    process.exitCode = renderFailure(error, {json: argv.includes('--json'), usage: usage()})
+    process.exitCode = await showFailure(error, {json: argv.includes('--json'), usage: usage()})
     return
   }
 

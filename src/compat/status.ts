@@ -1,4 +1,4 @@
-import http from 'node:http'
+import {createRequire} from 'node:module'
 
 import {FailureClass, TetherError} from '../errors.js'
 
@@ -47,8 +47,19 @@ export function statusForFailure(error: TetherError): number {
   }
 }
 
+/**
+ * The reasons of the statuses tether itself reports, as node:http's STATUS_CODES has them (a test
+ * compares): loading node:http for its table alone cost the classic tools' cold start 4 ms.
+ */
+export const LOCAL_STATUS_TEXT: Record<number, string> = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable'}
+
+function statusText(status: number): string {
+  // Any other status (one a manager sent) is rare: node:http loads for it then, synchronously.
+  return LOCAL_STATUS_TEXT[status] ?? (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status] ?? 'Unknown'
+}
+
 export function statusLine(status: number, note?: string): string {
-  return `HTTP Status: ${status} - ${http.STATUS_CODES[status] ?? 'Unknown'}${note ? ` - ${note}` : ''}`
+  return `HTTP Status: ${status} - ${statusText(status)}${note ? ` - ${note}` : ''}`
 }
 
 /** The same failure, in the class its status says (so the exit code agrees with the line). */

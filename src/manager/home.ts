@@ -19,8 +19,6 @@ export type {ManagerCredentials} from './credentials.js'
 import {newGuid} from './guid.js'
 import {bindingCertificatePem, openSecrets} from './installation-secrets.js'
 import {NODE_FILES, isNodeHome, nodeDatabaseUrl, readKek, readNodeIdentity} from './node-home.js'
-import {PostgresManagerStore} from './store/postgres.js'
-import {SqliteManagerStore} from './store/sqlite.js'
 import type {ManagerStore} from './store/store.js'
 
 /** The manager home: its CA, its own certificate, and the registry. */
@@ -239,10 +237,14 @@ export class ManagerHome {
     checkPrivateDirectory(this.dir, 'the manager home')
     if (!this.isNode()) {
       this.readRequired('database', {headOnly: true})
+      // Lazy: a store's modules load only in commands that open it (not dsm_c -action exportdsmcert).
+      const {SqliteManagerStore} = await import('./store/sqlite.js')
       return SqliteManagerStore.open(this.file('database'))
     }
 
     const node = readNodeIdentity(this.dir)
+    // Lazy: as above.
+    const {PostgresManagerStore} = await import('./store/postgres.js')
     const store = await PostgresManagerStore.open(nodeDatabaseUrl(this.dir))
     const {managerGuid} = await store.meta.identity().catch(async (error: unknown) => {
       await store.close()
@@ -410,6 +412,8 @@ async function populateHome(home: ManagerHome, options: InitOptions): Promise<vo
   writeFileAtomic(home.file('managerKey'), managerKeys.privateKeyPem, PRIVATE_FILE_MODE)
   writeFileAtomic(home.file('managerCert'), managerCertPem, PUBLIC_FILE_MODE)
 
+  // Lazy: as in openStore.
+  const {SqliteManagerStore} = await import('./store/sqlite.js')
   const store = await SqliteManagerStore.open(home.file('database'), {create: true})
   try {
     store.seed({managerGuid, tenantId: newGuid(), createdAt: new Date().toISOString()})

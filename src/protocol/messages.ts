@@ -36,7 +36,7 @@ export const ActivationRequestArgsSchema = v.object({
   externalid: v.optional(text(1024)),
 })
 export type ActivationRequestArgs = v.InferOutput<typeof ActivationRequestArgsSchema>
-export const ACTIVATION_ARG_KEYS = ['hostname', 'displayname', 'description', 'group', 'groupid', 'policy', 'policyid', 'tenantID', 'token', 'relaygroup', 'relaygroupid', 'relayid', 'externalid'] as const
+export {ACTIVATION_ARG_KEYS} from './activation-keys.js'
 
 /** `dsa_control -m key:value ...`: what the operator asked the manager to change, told in GetAgentStatus. */
 export const HeartbeatRequestSchema = v.object({

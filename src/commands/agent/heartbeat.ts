@@ -1,13 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {replyError, runControl} from '../../agent/control.js'
-import {recordEventIn} from '../../agent/database.js'
-import {requireUnprotected} from '../../agent/self-protection.js'
-import {ENGINE_WORDS, heartbeatRequestOf, parseClassicWords} from '../../agent/words.js'
+import {ENGINE_WORDS} from '../../agent/words.js'
+import {agentHeartbeatCommand} from '../../cli/agent/heartbeat.js'
 import {passwordFlag, serviceRetriesFlag} from '../../cli/agent-flags.js'
 import {AgentCommand} from '../../cli/base-command.js'
-import {passwordOrAsk} from '../../cli/prompt.js'
-import {statusLine, withClassicStatus} from '../../compat/status.js'
 
 export default class AgentHeartbeat extends AgentCommand {
   static summary = 'Send a heartbeat to the manager now (same as dsa_control -m)'
@@ -22,27 +18,6 @@ export default class AgentHeartbeat extends AgentCommand {
 
   async run() {
     const {argv, flags} = await this.parse(AgentHeartbeat)
-    const words = parseClassicWords(argv as string[], 'heartbeat')
-    const store = this.dsaCore
-    const request = heartbeatRequestOf(words)
-    for (const warning of words.warnings) this.logToStderr(`Warning: ${warning}`)
-    return withClassicStatus({log: (line) => this.log(line), json: this.jsonEnabled()}, async () => {
-      if (!store.exists()) store.ensureDir()
-      await requireUnprotected(store, 'dsa_control -m', await passwordOrAsk(flags.password, 'Self-protection password'))
-      for (const word of words.engineWords) await recordEventIn(store.dir, 'on-demand-unsupported', {word})
-      const notes = words.engineWords.map((word) => `Note: ${ENGINE_WORDS[word.toLowerCase()]}; recorded as an event`)
-      if (flags['no-contact']) {
-        this.log([statusLine(200), ...notes].join('\n'))
-        return {status: 200, address: null, at: null, warnings: [], engineWords: words.engineWords, request: request ?? null}
-      }
-
-      const reply = await runControl(store.dir, {op: 'heartbeat', request}, {serviceRetries: flags['service-retries']})
-      const failure = replyError(reply)
-      if (failure) throw failure
-      this.log([statusLine(200), ...notes].join('\n'))
-      for (const warning of (reply.ok && reply.heartbeat?.warnings) || []) this.logToStderr(`Warning: ${warning}`)
-      const heartbeat = reply.ok ? reply.heartbeat : undefined
-      return {status: 200, address: heartbeat?.address ?? null, at: heartbeat?.at ?? null, warnings: heartbeat?.warnings ?? [], engineWords: words.engineWords, request: request ?? null, ...(heartbeat?.failedOver ? {failedOver: heartbeat.failedOver} : {})}
-    })
+    return agentHeartbeatCommand(this.dsaCore, argv as string[], flags, this.output)
   }
 }

@@ -1,9 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {QUERY_COMMANDS, configurationXml, filterFields, queryFields, resolveQueryCommand} from '../../agent/query.js'
+import {QUERY_COMMANDS} from '../../agent/query.js'
+import {agentQueryCommand} from '../../cli/agent/query.js'
 import {AgentCommand} from '../../cli/base-command.js'
-import {statusLine} from '../../compat/status.js'
-import {TetherError} from '../../errors.js'
 
 export default class AgentQuery extends AgentCommand {
   static summary = 'Read the local agent as dsa_query and sendCommand do: one Section.field: value per line'
@@ -26,22 +25,6 @@ export default class AgentQuery extends AgentCommand {
 
   async run() {
     const {args, flags} = await this.parse(AgentQuery)
-    const store = this.dsaCore
-    if (!store.exists()) {
-      throw new TetherError('notFound', 'dsa-core-missing', `there is no agent at ${store.dir}`, {hint: "point --dsa-core / $TETHER_DSA_CORE at the agent's dsa_core directory"})
-    }
-
-    if (args.command.toLowerCase() === 'getconfiguration') {
-      if (!flags.xml) throw new TetherError('usage', 'needs-xml', 'GetConfiguration is read as XML', {hint: 'sendCommand --get GetConfiguration (tether agent query GetConfiguration --xml)'})
-      const document = configurationXml(store)
-      this.log(`${statusLine(200)}\nResponse:\n\n${document}`)
-      return {command: 'GetConfiguration', xml: document}
-    }
-
-    const command = resolveQueryCommand(args.command)
-    const fields = filterFields(await queryFields(store, command), args.pattern)
-    const line = ([name, value]: [string, string]) => (flags.raw ? `${name.slice(name.indexOf('.') + 1)}=${value}` : `${name}: ${value}`)
-    if (fields.length > 0) this.log(fields.map(line).join('\n'))
-    return {command, fields: Object.fromEntries(fields)}
+    return agentQueryCommand(this.dsaCore, args, flags, this.output)
   }
 }

@@ -1,7 +1,5 @@
 import fs from 'node:fs'
 
-import type {ChalkInstance} from 'chalk'
-
 import type {JournalRow} from '../../channel/journal.js'
 import {TetherError} from '../../errors.js'
 import {DSA_CORE_ENV, MANAGER_HOME_ENV, resolveDsaCore, resolveManagerHome} from '../../platform/paths.js'
@@ -51,7 +49,7 @@ export function resolveJournalSource(flags: {home?: string; dsaCore?: string}, e
 export {parseSince} from '../../platform/duration.js'
 
 /** One line per attempt (and the detail indented below it); refused in red, failed in yellow. */
-export function formatEntry(row: JournalRow, paint: ChalkInstance): string {
+export function formatEntry(row: JournalRow, paint: {red(text: string): string; yellow(text: string): string}): string {
   const peer = row.peerSha256 ? `${row.peerSubject ?? '(no subject)'} [SHA-256 ${row.peerSha256}]` : 'no peer certificate'
   const fields = [
     row.at,

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 
+import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {LOCAL_STATUS_TEXT} from '../src/compat/status.js'
@@ -270,23 +271,16 @@ it('the status reasons tether keeps are node:http\'s', () => {
   for (const [status, text] of Object.entries(LOCAL_STATUS_TEXT)) expect(text).toBe(http.STATUS_CODES[Number(status)])
 })
 
-describe('colour, written as chalk wrote it (tether no longer loads chalk)', () => {
-  it('each style opens and closes with its SGR codes, per line, reopening after a close code inside', async () => {
-    const {paint} = await import('../src/cli/render.js')
-    const saved = process.env.FORCE_COLOR
-    try {
-      process.env.FORCE_COLOR = '1'
-      expect(paint.stderr.red('Error:')).toBe('\u001B[31mError:\u001B[39m')
-      expect(paint.stdout.dim('a\r\nb')).toBe('\u001B[2ma\u001B[22m\r\n\u001B[2mb\u001B[22m')
-      expect(paint.stdout.yellow('x\u001B[39my')).toBe('\u001B[33mx\u001B[39m\u001B[33my\u001B[39m')
-      expect(paint.stdout.green('')).toBe('')
-      for (const off of ['0', 'false']) {
-        process.env.FORCE_COLOR = off
-        expect(paint.stdout.cyan('x')).toBe('x')
-      }
-    } finally {
-      if (saved === undefined) delete process.env.FORCE_COLOR
-      else process.env.FORCE_COLOR = saved
-    }
+describe('colour by chalk, loaded only when output may be coloured', () => {
+  // A process of its own each: whether chalk loads is decided from the environment at start-up.
+  async function painted(env: Record<string, string | undefined>): Promise<string[]> {
+    const script = "const {paint} = await import(process.argv[1]); process.stdout.write(JSON.stringify([paint.stderr.red('Error:'), paint.stdout.dim('a\\nb'), paint.stdout.green('')]))"
+    const result = await execa(process.execPath, ['--input-type=module', '-e', script, new URL('../dist/cli/render.js', import.meta.url).href], {env: {...env}, extendEnv: false})
+    return JSON.parse(result.stdout) as string[]
+  }
+
+  it('FORCE_COLOR colours (chalk\'s codes, per line); FORCE_COLOR=0, NO_COLOR or no terminal do not', async () => {
+    expect(await painted({FORCE_COLOR: '1'})).toEqual(['\u001B[31mError:\u001B[39m', '\u001B[2ma\u001B[22m\n\u001B[2mb\u001B[22m', ''])
+    for (const env of [{FORCE_COLOR: '0'}, {NO_COLOR: '1'}, {}]) expect(await painted(env), JSON.stringify(env)).toEqual(['Error:', 'a\nb', ''])
   })
 })

@@ -1,37 +1,36 @@
+import type {ChalkInstance} from 'chalk'
+
 /**
- * Human output. Colour only where the stream is a terminal; FORCE_COLOR forces it (0 or false: off),
- * and NO_COLOR (https://no-color.org) turns it off whatever the terminal unless FORCE_COLOR is set
- * (non-empty).
- * The few styles tether uses, written as chalk writes them (it cost a fifth of a classic tool's
- * cold start): a code the text already contains is reopened after, each line is wrapped alone.
+ * Human output. Colour only where the stream is a terminal; chalk's detection honours
+ * FORCE_COLOR, and NO_COLOR (https://no-color.org) turns it off whatever the terminal.
  */
 
-const STYLES = {red: [31, 39], yellow: [33, 39], green: [32, 39], cyan: [36, 39], dim: [2, 22]} as const
-
 export type Style = (text: string) => string
-export type Paint = Record<keyof typeof STYLES, Style>
+export type Paint = Record<'red' | 'yellow' | 'green' | 'cyan' | 'dim', Style>
 
-function colourOn(stream: NodeJS.WriteStream): boolean {
+function noColour(): boolean {
   const env = process.env
-  if ('NO_COLOR' in env && env.NO_COLOR !== '' && !env.FORCE_COLOR) return false
-  // As chalk reads it: empty or true forces colour; false or a number that is 0 turns it off.
-  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== 'false' && Number.parseInt(env.FORCE_COLOR, 10) !== 0
-  return Boolean(stream.isTTY)
+  return 'NO_COLOR' in env && env.NO_COLOR !== '' && !env.FORCE_COLOR
 }
 
-function styled(open: string, close: string): Style {
-  return (text) => {
-    if (!text) return text
-    const reopened = text.includes('\u001B') ? text.replaceAll(close, `${close}${open}`) : text
-    return `${open}${reopened.replaceAll(/\r?\n/g, (lf) => `${close}${lf}${open}`)}${close}`
-  }
+/** Whether chalk may colour this stream (FORCE_COLOR set: chalk's own reading of it decides). */
+function mayColour(stream: NodeJS.WriteStream): boolean {
+  return !noColour() && (process.env.FORCE_COLOR !== undefined || Boolean(stream.isTTY))
 }
 
-const PLAIN = Object.fromEntries(Object.keys(STYLES).map((name) => [name, (text: string) => text])) as Paint
-const COLOUR = Object.fromEntries(Object.entries(STYLES).map(([name, [open, close]]) => [name, styled(`\u001B[${open}m`, `\u001B[${close}m`)])) as Paint
+// Lazy: chalk is a fifth of a classic tool's cold start, and output nobody colours (a script's, with
+// no terminal and no FORCE_COLOR, as the environment stands at start-up) never loads it.
+const chalk = mayColour(process.stdout) || mayColour(process.stderr) ? await import('chalk') : undefined
+
+const identity: Style = (text) => text
+const PLAIN: Paint = {red: identity, yellow: identity, green: identity, cyan: identity, dim: identity}
+let forced: ChalkInstance | undefined
+let basic: ChalkInstance | undefined
 
 function paintFor(stream: NodeJS.WriteStream): Paint {
-  return colourOn(stream) ? COLOUR : PLAIN
+  if (!chalk || !mayColour(stream)) return PLAIN
+  if (process.env.FORCE_COLOR !== undefined) return (forced ??= new chalk.Chalk())
+  return (basic ??= new chalk.Chalk({level: 1}))
 }
 
 export const paint = {

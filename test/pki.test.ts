@@ -51,6 +51,24 @@ describe('hybrid signer (forge structures, native signatures)', () => {
     const ours = fingerprint(parseCertificate(ca.certPem, 'ca'), 'sha256')
     const theirs = (await openssl(['x509', '-noout', '-fingerprint', '-sha256'], ca.certPem)).stdout.trim().split('=')[1]
     expect(ours).toBe(theirs)
+    const sha1 = (await openssl(['x509', '-noout', '-fingerprint', '-sha1'], ca.certPem)).stdout.trim().split('=')[1]
+    expect(fingerprint(parseCertificate(ca.certPem, 'ca'), 'sha1')).toBe(sha1)
+  })
+
+  it('asked again (its verdicts are kept), issuedBy still tells a CA from another of the same name', async () => {
+    const [ca, twin] = [await makeCa(), await makeCa()]
+    const leafKeys = await generateRsaKeyPair(2048)
+    const leafPem = await issueCertificate({profile: 'agent', subject: {commonName: 'agent.test'}, publicKeyPem: leafKeys.publicKeyPem, issuerCertPem: ca.certPem, signerKeyPem: ca.keys.privateKeyPem, validityDays: 1})
+    const [caCert, twinCert] = [parseCertificate(ca.certPem, 'ca'), parseCertificate(twin.certPem, 'twin')]
+    expect(twinCert.subject).toBe(caCert.subject)
+    for (let i = 0; i < 3; i++) {
+      // A new object each time, as a resumed session's peer certificate is.
+      const leaf = parseCertificate(leafPem, 'leaf')
+      expect(issuedBy(leaf, caCert)).toBe(true)
+      expect(issuedBy(leaf, twinCert)).toBe(false)
+      expect(issuedBy(caCert, caCert)).toBe(true)
+      expect(issuedBy(twinCert, caCert)).toBe(false)
+    }
   })
 
   it('makes CSRs openssl accepts and reads them back with proof of possession', async () => {

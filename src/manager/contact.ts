@@ -71,7 +71,8 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     // One exchange fewer when the agent says nothing is waiting (one of an earlier version does not say).
     if (status.eventsWaiting !== false) await pullEvents(ctx, session, computer)
     // Claimed for this contact: one through another node at the same moment delivers none of them.
-    const {operations, release} = await claimOperations(ctx, computer)
+    const settings = await getSettings(ctx.store)
+    const {operations, release} = await claimOperations(ctx, computer, settings)
     if (operations.length > 0) failpoint('manager-contact:claimed')
     try {
       for (const operation of operations) {
@@ -87,7 +88,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.
     if (operations.length > 0) await pullEvents(ctx, session, computer)
     // Last, once everything else is done: the new certificate counts from the next connection.
-    if (renewalDue(computer, await getSettings(ctx.store), ctx.now()) || onOtherCa(ctx, options.peer)) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
+    if (renewalDue(computer, settings, ctx.now()) || onOtherCa(ctx, options.peer)) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     return {deactivated: false}
   } finally {
     session.close()

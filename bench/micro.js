@@ -15,10 +15,13 @@ import {Readable} from 'node:stream'
 import tls from 'node:tls'
 import zlib from 'node:zlib'
 
+import Database from 'better-sqlite3'
+
 import {initManagerHome} from '../dist/manager/home.js'
 import {generateRsaKeyPair} from '../dist/pki/keys.js'
 import {issueCertificate} from '../dist/pki/x509.js'
 import {peerCertificate} from '../dist/channel/tls.js'
+import {colonHex, fingerprint, issuedBy} from '../dist/pki/certificate.js'
 import {decodeBody, encodeBody} from '../dist/protocol/codec.js'
 import {median, printTable, round} from './lib.js'
 
@@ -72,7 +75,28 @@ try {
   add('socket.getPeerX509Certificate() after a resumed handshake', peer.x509Resumed, 'peerCertificate(socket) after a resumed handshake', peer.cachedResumed, 'src/channel/tls.ts peerCertificate')
   const agentCert = new crypto.X509Certificate(agentPem)
   const caCert = new crypto.X509Certificate(caPem)
-  add('issuedBy(peer, ca): checkIssued + RSA-3072 verify', await perCall(2000, () => agentCert.checkIssued(caCert) && agentCert.verify(caCert.publicKey)), 'nothing when socket.authorized (OpenSSL verified against the only CA)', 0, 'src/manager/heartbeat.ts refusal')
+  add('issuedBy(peer, ca) before issue 15: checkIssued + RSA-3072 verify', await perCall(2000, () => agentCert.checkIssued(caCert) && agentCert.verify(caCert.publicKey)), 'issuedBy asked again (the verdict kept by both SHA-256s)', await perCall(2000, () => issuedBy(agentCert, caCert)), 'src/pki/certificate.ts issuedBy')
+  add('fingerprint before issue 15: colon hex of createHash(sha256) over the DER', await perCall(2000, () => colonHex(crypto.createHash('sha256').update(agentCert.raw).digest())), 'fingerprint(): X509Certificate.fingerprint256 (native, kept by the object)', await perCall(2000, () => fingerprint(agentCert)), 'src/pki/certificate.ts fingerprint')
+
+  // The two writes of a heartbeat (the computer's last contact, with json_set of its host_info, and
+  // the handshake journal), as CPU: separately, and in one transaction.
+  const db = new Database(path.join(work, 'writes.db'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec('CREATE TABLE computers (id INTEGER PRIMARY KEY, host_info TEXT, last_seen_at TEXT); CREATE TABLE handshakes (id INTEGER PRIMARY KEY, at TEXT, peer_address TEXT, peer_sha256 TEXT, peer_subject TEXT, result TEXT, reason TEXT)')
+  const hostInfo = JSON.stringify({hostname: 'micro-agent', platform: 'linux', interfaces: 'x'.repeat(800), clock: new Date().toISOString()})
+  for (let id = 1; id <= 100; id++) db.prepare('INSERT INTO computers VALUES (?, ?, NULL)').run(id, hostInfo)
+  const contact = db.prepare("UPDATE computers SET host_info = json_set(coalesce(host_info, '{}'), '$.clock', ?), last_seen_at = ? WHERE id = ?")
+  const entry = db.prepare('INSERT INTO handshakes (at, peer_address, peer_sha256, peer_subject, result, reason) VALUES (?, ?, ?, ?, ?, ?)')
+  let n = 0
+  const writes = () => {
+    const at = new Date().toISOString()
+    contact.run(at, at, (n++ % 100) + 1)
+    entry.run(at, '127.0.0.1:50000', 'AB:'.repeat(31) + 'AB', 'CN=micro-agent, OU=agent, O=tether', 'accepted', 'heartbeat')
+  }
+  const together = db.transaction(writes)
+  add('a heartbeat\'s two writes (last contact UPDATE, journal INSERT), each its own transaction', await perCall(5000, writes), 'both in one transaction', await perCall(5000, together), 'src/manager/store/sqlite.ts recordContact, journal')
+  db.close()
 
   printTable('micro: CPU per call (one timed loop each, after a warm-up)', rows)
 } finally {

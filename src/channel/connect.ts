@@ -37,23 +37,56 @@ export function parseHostPort(target: string, defaultPort: number): {host: strin
   return {host, port}
 }
 
+/**
+ * Client SecureContexts by what they are made of (policy, certificate chain, key, CAs, CRLs):
+ * building one parses the key and certificates again, ~1.7 ms, at every connection otherwise. A
+ * context is a function of these alone, so one made from the same PEMs is the same; new
+ * credentials (a renewal, a CA rotation, a new CRL) are other PEMs, hence another context. Bounded:
+ * the least recently used goes first.
+ */
+const contexts = new Map<string, tls.SecureContext>()
+const CONTEXTS_MAX = 16
+
+type ContextInputs = Pick<ConnectOptions, 'cert' | 'key' | 'ca'> & {crl?: string | string[]}
+
+function secureContextFor(inputs: ContextInputs): tls.SecureContext {
+  const list = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join('\u0001') : (value ?? ''))
+  const key = [inputs.cert ?? '', inputs.key ?? '', list(inputs.ca), list(inputs.crl)].join('\u0000')
+  let context = contexts.get(key)
+  if (context) {
+    contexts.delete(key)
+  } else {
+    context = tls.createSecureContext({...TLS_POLICY, cert: inputs.cert, key: inputs.key, ca: inputs.ca, ...(inputs.crl ? {crl: inputs.crl} : {})})
+    if (contexts.size >= CONTEXTS_MAX) contexts.delete(contexts.keys().next().value!)
+  }
+
+  contexts.set(key, context)
+  return context
+}
+
+/** A kept context for these options, or undefined when they widen the policy beyond a CRL (tests only). */
+function keptContext(options: ConnectOptions): tls.SecureContext | undefined {
+  const {crl, ...others} = options.overrides ?? {}
+  if (Object.keys(others).length > 0) return undefined
+  if (crl !== undefined && typeof crl !== 'string' && !(Array.isArray(crl) && crl.every((c) => typeof c === 'string'))) return undefined
+  return secureContextFor({cert: options.cert, key: options.key, ca: options.ca, crl: crl as string | string[] | undefined})
+}
+
 export async function connectTls(options: ConnectOptions): Promise<tls.TLSSocket> {
   const where = `${options.host}:${options.port}`
   const tunnel = options.proxy ? await connectThroughProxy(options.proxy, options.host, options.port, options.timeoutMs ?? 10_000) : undefined
   return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const secureContext = keptContext(options)
     const socket = tls.connect({
-      ...TLS_POLICY,
+      ...(secureContext ? {secureContext} : {...TLS_POLICY, cert: options.cert, key: options.key, ca: options.ca}),
       ...(tunnel ? {socket: tunnel} : {}),
       host: options.host,
       port: options.port,
-      cert: options.cert,
-      key: options.key,
-      ca: options.ca,
       rejectUnauthorized: options.rejectUnauthorized,
       // An explicit `checkServerIdentity: undefined` trips an internal assertion in Node 20.
       ...(options.checkServerIdentity ? {checkServerIdentity: options.checkServerIdentity} : {}),
       servername: options.servername ?? (net.isIP(options.host) ? undefined : options.host),
-      ...options.overrides,
+      ...(secureContext ? {} : options.overrides),
     })
     const timer = setTimeout(() => {
       socket.destroy()

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type net from 'node:net'
 import type {Duplex} from 'node:stream'
 
 import {TetherError} from '../errors.js'
@@ -17,27 +18,30 @@ export interface CommandReply<T> {
 }
 
 export class HttpSession {
-  private readonly agent: http.Agent
   private closed = false
+  /** The end of the request in flight: requests go one after another over the one socket. */
+  private previous: Promise<unknown> = Promise.resolve()
 
-  constructor(private readonly socket: Duplex, private readonly limits: BodyLimits = DEFAULT_LIMITS) {
-    let handedOut = false
-    this.agent = new http.Agent({keepAlive: true, maxSockets: 1})
-    // The pool may ask for a connection only once: the socket we were given is the whole session.
-    ;(this.agent as unknown as {createConnection: () => Duplex}).createConnection = () => {
-      if (handedOut) throw new TetherError('unreachable', 'session-closed', 'the agent closed the command session')
-      handedOut = true
-      return socket
-    }
-  }
+  constructor(private readonly socket: Duplex, private readonly limits: BodyLimits = DEFAULT_LIMITS) {}
 
   async call<T = Record<string, unknown>>(command: string, body: unknown = {}, options: {timeoutMs?: number} = {}): Promise<CommandReply<T>> {
     if (this.closed) throw new TetherError('unreachable', 'session-closed', 'the command session is closed')
+    const turn = this.previous.catch(() => undefined).then(() => this.exchange<T>(command, body, options))
+    this.previous = turn
+    return turn
+  }
+
+  /**
+   * One request over the session's socket, with no http.Agent: its pool (per session, as the socket
+   * is) cost more than the exchange. `Connection: keep-alive` keeps the socket for the next request.
+   */
+  private exchange<T>(command: string, body: unknown, options: {timeoutMs?: number}): Promise<CommandReply<T>> {
+    if (this.closed || this.socket.destroyed) return Promise.reject(new TetherError('unreachable', 'session-closed', 'the agent closed the command session'))
     const payload = encodeBody(body)
     return new Promise<CommandReply<T>>((resolve, reject) => {
       const request = http.request(
         {
-          agent: this.agent,
+          createConnection: () => this.socket as unknown as net.Socket,
           method: 'POST',
           path: `/${command}`,
           host: 'agent',
@@ -46,6 +50,7 @@ export class HttpSession {
             'content-encoding': CONTENT_ENCODING,
             'accept-encoding': CONTENT_ENCODING,
             'content-length': payload.length,
+            connection: 'keep-alive',
           },
         },
         (response) => {
@@ -78,7 +83,6 @@ export class HttpSession {
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.agent.destroy()
     this.socket.destroy()
   }
 }

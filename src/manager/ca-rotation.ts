@@ -139,7 +139,7 @@ export async function rotationStatus(ctx: ManagerContext): Promise<RotationStatu
 
 /** The new CA: same name as the old (so the cross-signed certificate is self-issued and fits a path length of 0), a new key. */
 async function newCaFor(old: crypto.X509Certificate, oldKeyPem: string): Promise<{certPem: string; keyPem: string; crossPem: string}> {
-  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
+  // Lazy: pki/x509 loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const rdn = (key: string) => subjectAttribute(old, key)
   const subject = {commonName: rdn('CN') ?? 'tether manager CA', ...(rdn('O') ? {organization: rdn('O')} : {}), ...(rdn('OU') ? {organizationalUnit: rdn('OU')} : {})}

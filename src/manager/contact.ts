@@ -67,11 +67,13 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     await deliverCrl(ctx, session, status.crlNumber)
     // dsa_control -m words: what the operator asked, applied before the queue is read.
     if (status.heartbeatRequest) computer = await answerHeartbeatRequest(ctx, session, computer, status.heartbeatRequest)
-    await syncHeartbeatAddresses(ctx, session, status)
+    // Read once for the rest of the contact: the addresses, the claim's lease, the renewal point.
+    const settings = await getSettings(ctx.store)
+    await syncHeartbeatAddresses(ctx, session, status, settings)
     // One exchange fewer when the agent says nothing is waiting (one of an earlier version does not say).
     if (status.eventsWaiting !== false) await pullEvents(ctx, session, computer)
     // Claimed for this contact: one through another node at the same moment delivers none of them.
-    const {operations, release} = await claimOperations(ctx, computer)
+    const {operations, release} = await claimOperations(ctx, computer, settings)
     if (operations.length > 0) failpoint('manager-contact:claimed')
     try {
       for (const operation of operations) {
@@ -87,7 +89,7 @@ export async function runContact(ctx: ManagerContext, session: HttpSession, comp
     // What the operations caused (configuration applied or rejected) is picked up in the same contact.
     if (operations.length > 0) await pullEvents(ctx, session, computer)
     // Last, once everything else is done: the new certificate counts from the next connection.
-    if (renewalDue(computer, await getSettings(ctx.store), ctx.now()) || onOtherCa(ctx, options.peer)) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
+    if (renewalDue(computer, settings, ctx.now()) || onOtherCa(ctx, options.peer)) return {deactivated: false, renewed: await renewCertificate(ctx, session, computer)}
     return {deactivated: false}
   } finally {
     session.close()

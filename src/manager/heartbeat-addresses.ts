@@ -1,7 +1,7 @@
 import type {HttpSession} from '../channel/http-session.js'
 import type {AgentStatusReply} from '../protocol/messages.js'
 import type {ManagerContext, StoreContext} from './context.js'
-import {getSettings} from './settings.js'
+import {Settings, getSettings} from './settings.js'
 
 /**
  * Where agents send heartbeats. A load balancer, when one is set, is the one name agents are told;
@@ -20,9 +20,10 @@ export interface AdvertisedAddresses {
   authoritative: boolean
 }
 
-export async function advertisedAddresses(ctx: StoreContext & {node?: string}): Promise<AdvertisedAddresses> {
+/** `settings`: the caller's, when it has read them already. */
+export async function advertisedAddresses(ctx: StoreContext & {node?: string}, settings?: Settings): Promise<AdvertisedAddresses> {
   const {store} = ctx
-  const settings = await getSettings(store)
+  settings ??= await getSettings(store)
   if (settings.loadBalancerHeartbeatHostname) {
     const host = settings.loadBalancerHeartbeatHostname.includes(':') ? `[${settings.loadBalancerHeartbeatHostname}]` : settings.loadBalancerHeartbeatHostname
     // Port 0: the balancer forwards the port the manager listens on.
@@ -53,9 +54,9 @@ export async function heartbeatCommunication(ctx: StoreContext & {node?: string}
  * given it (a node joined or was removed, a load balancer was set). An agent of an earlier version
  * reports none and is left alone; the address it dialled stays its first choice.
  */
-export async function syncHeartbeatAddresses(ctx: ManagerContext, session: HttpSession, status: AgentStatusReply): Promise<void> {
+export async function syncHeartbeatAddresses(ctx: ManagerContext, session: HttpSession, status: AgentStatusReply, settings?: Settings): Promise<void> {
   if (status.managerAddresses === undefined) return
-  const {addresses, authoritative} = await advertisedAddresses(ctx)
+  const {addresses, authoritative} = await advertisedAddresses(ctx, settings)
   if (!authoritative || addresses.length === 0) return
   if (addresses.length === status.managerAddresses.length && addresses.every((address, i) => address === status.managerAddresses![i])) return
   await session.command('SetCommunication', {managerAddresses: addresses})

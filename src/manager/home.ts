@@ -376,7 +376,7 @@ export function directoryState(dir: string): DirectoryState {
 
 /** A new installation's CA: its key and self-signed certificate (a CA rotation's new CA gives the old one's name). */
 export async function createCa(managerGuid: string, organization = 'tether', name?: NameSpec): Promise<{keyPem: string; certPem: string}> {
-  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
+  // Lazy: pki/x509 loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const caKeys = await generateRsaKeyPair(CA_KEY_BITS)
   const certPem = await issueCertificate({
@@ -390,7 +390,7 @@ export async function createCa(managerGuid: string, organization = 'tether', nam
 }
 
 async function populateHome(home: ManagerHome, options: InitOptions): Promise<void> {
-  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
+  // Lazy: pki/x509 loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const organization = options.organization ?? 'tether'
   const managerGuid = newGuid()

@@ -21,7 +21,7 @@ const MAX_BACKDATE_MS = 60 * 60_000
 
 /** Sign an agent's CSR with the manager CA and record the issued certificate (with `computerId`: a renewal, linked at once). */
 export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string, guid: string, options: {computerId?: number} = {}): Promise<IssuedAgentCertificate> {
-  // Lazy: node-forge is needed only when a certificate is issued.
+  // Lazy: pki/x509 loads only when a certificate is issued.
   const {issueCertificate, readCsr} = await import('../pki/x509.js')
   const {credentials} = ctx
   const csr = await readCsr(csrPem)
@@ -31,7 +31,7 @@ export async function issueAgentCertificate(ctx: ManagerContext, csrPem: string,
     profile: 'agent',
     // The subject is the manager's to choose, not the agent's: the computer GUID names it.
     subject: {commonName: guid, organizationalUnit: 'agent', organization: 'tether'},
-    publicKeyPem: csr.publicKeyPem,
+    publicKey: csr.publicKey,
     issuerCertPem: credentials.caCertPem,
     signerKey: credentials.caKey,
     validityDays: 0,

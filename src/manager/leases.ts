@@ -3,7 +3,7 @@ import os from 'node:os'
 
 import type {AgentStatusReply} from '../protocol/messages.js'
 import type {ManagerContext} from './context.js'
-import {getSettings} from './settings.js'
+import {Settings, getSettings} from './settings.js'
 import type {Computer, Operation} from './store/store.js'
 
 /**
@@ -21,8 +21,8 @@ export function holder(ctx: Pick<ManagerContext, 'node'>): string {
   return ctx.node ? `${ctx.node}/${instance}` : instance
 }
 
-async function until(ctx: ManagerContext): Promise<Date> {
-  return new Date(ctx.now().getTime() + (await getSettings(ctx.store)).nodeLeaseSeconds * 1000)
+async function until(ctx: ManagerContext, settings?: Settings): Promise<Date> {
+  return new Date(ctx.now().getTime() + (settings ?? (await getSettings(ctx.store))).nodeLeaseSeconds * 1000)
 }
 
 export interface ClaimedOperations {
@@ -31,11 +31,15 @@ export interface ClaimedOperations {
   release(): Promise<void>
 }
 
-/** Claim the computer's queued operations for this contact: what another contact holds is left to it. */
-export async function claimOperations(ctx: ManagerContext, computer: Computer): Promise<ClaimedOperations> {
+/**
+ * Claim the computer's queued operations for this contact: what another contact holds is left to it.
+ * `settings`: the contact's, when it has read them already.
+ */
+export async function claimOperations(ctx: ManagerContext, computer: Computer, settings?: Settings): Promise<ClaimedOperations> {
   const who = holder(ctx)
-  const operations = await ctx.store.operations.claim(computer.id, {holder: who, until: await until(ctx)}, ctx.now())
-  return {operations, release: () => ctx.store.operations.release(operations.map((op) => op.id), who)}
+  const operations = await ctx.store.operations.claim(computer.id, {holder: who, until: await until(ctx, settings)}, ctx.now())
+  // Nothing claimed (most heartbeats): nothing to give back.
+  return {operations, release: async () => (operations.length > 0 ? ctx.store.operations.release(operations.map((op) => op.id), who) : undefined)}
 }
 
 /** Take the lease on polling this computer; false when another node is polling it now. */

@@ -31,7 +31,7 @@ export function managerCertificateDue(credentials: ManagerCredentials, now: Date
 export async function renewManagerCertificate(home: ManagerHome, ctx: ManagerContext): Promise<ManagerCredentials | undefined> {
   const reason = managerCertificateDue(ctx.credentials, ctx.now())
   if (!reason) return undefined
-  // Lazy: node-forge (in pki/x509) loads only when a certificate is issued.
+  // Lazy: pki/x509 loads only when a certificate is issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const {credentials} = ctx
   const old = credentials.managerCert

@@ -20,7 +20,7 @@ export function issuedRecord(pem: string): IssuedCertificate {
 }
 
 export async function issueManagerIdentity(ca: {certPem: string; keyPem: string}, subject: {commonName: string; organization?: string}, altNames: string[], notBefore?: Date): Promise<IssuedIdentity> {
-  // Lazy: node-forge (in pki/x509) loads only when certificates are issued.
+  // Lazy: pki/x509 loads only when certificates are issued.
   const {issueCertificate, VALIDITY_DAYS} = await import('../pki/x509.js')
   const keys = await generateRsaKeyPair(LEAF_KEY_BITS)
   const certPem = await issueCertificate({

@@ -405,13 +405,17 @@ export class SqliteManagerStore implements ManagerStore {
         id,
       })
     },
-    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> =>
-      this.db.transaction(() => {
-        const free = this.sql.all<{id: number}>("SELECT id FROM operations WHERE computer_id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) ORDER BY id",
-          computerId, at.toISOString(), claim.holder)
-        for (const {id} of free) this.sql.run('UPDATE operations SET claimed_by = ?, claimed_until = ? WHERE id = ?', claim.holder, claim.until.toISOString(), id)
-        return free.map(({id}) => operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, id)!))
-      })(),
+    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> => {
+      const free = () => this.sql.all<{id: number}>("SELECT id FROM operations WHERE computer_id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) ORDER BY id",
+        computerId, at.toISOString(), claim.holder)
+      // Nothing free (most contacts): the same answer as a transaction begun a moment earlier, without one.
+      if (free().length === 0) return []
+      return this.db.transaction(() => {
+        const ids = free()
+        for (const {id} of ids) this.sql.run('UPDATE operations SET claimed_by = ?, claimed_until = ? WHERE id = ?', claim.holder, claim.until.toISOString(), id)
+        return ids.map(({id}) => operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, id)!))
+      })()
+    },
     release: async (ids: number[], holder: string): Promise<void> => {
       this.db.transaction(() => {
         for (const id of ids) this.sql.run('UPDATE operations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', id, holder)

@@ -16,6 +16,9 @@ export interface CommandReply<T> {
   body: T
 }
 
+/** What a command session is used for: commands, then close (a session relayed from another process too). */
+export type CommandSession = Pick<HttpSession, 'command' | 'close'>
+
 export class HttpSession {
   private readonly agent: http.Agent
   private closed = false

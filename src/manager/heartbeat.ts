@@ -87,6 +87,7 @@ export class HeartbeatListener {
       // taken per connection in onSecure (and journaled), never left to a silent default.
       rejectUnauthorized: false,
       ...this.guard.tlsOptions(),
+      ...(peers ? {ticketKeys: peers.ticketKeys} : {}),
     })
     this.server.on('secureConnection', (socket) => this.track(this.onSecure(socket)))
     this.server.on('tlsClientError', (error, socket) => this.onHandshakeFailure(error, socket))

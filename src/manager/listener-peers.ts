@@ -11,6 +11,8 @@ import type {FailureLimiter} from './rate-limit.js'
 export interface ListenerPeers {
   /** Listener processes sharing the port, this one included: each allows its share of the per-source connection cap. */
   readonly listeners: number
+  /** The TLS session ticket keys every listener of the node uses, so a ticket from one resumes on another. */
+  readonly ticketKeys: Buffer
   /** Wire the listener once made: its failure counts go out and come in; confirmations relayed to it arrive. */
   attach(listener: {readonly limiter: FailureLimiter; confirmFromElsewhere(sha256: string, session: CommandSession): boolean}): void
   /** This listener awaits (or no longer awaits) the confirmation of the certificate `sha256`. */

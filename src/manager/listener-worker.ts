@@ -24,19 +24,46 @@ function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message)
 }
 
+/** Tell the primary why this worker cannot serve, then exit (once the message is written). */
+function fail(error: unknown): never {
+  if (process.connected) process.send!({type: 'failed', error: serializeError(error)} satisfies WorkerMessage, () => process.exit(1))
+  else process.exit(1)
+  // Until the message is written; nothing else runs meanwhile.
+  return new Promise(() => undefined) as never
+}
+
 export async function runListenerWorker(config: WorkerConfig): Promise<void> {
   const log = withFields(createLogger({format: config.log.format, level: config.log.level}), {worker: config.slot})
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined)
   const home = new ManagerHome(config.home)
   let context: Awaited<ReturnType<ManagerHome['open']>>
   let listener: HeartbeatListener
-  const peers = new IpcPeers(config.workers, log)
+  // Asked for once listening to the channel (a message sent before is not delivered): the session
+  // ticket keys the listener needs.
+  const ticketKeys = await new Promise<Buffer>((resolve) => {
+    const first = (message: PrimaryMessage) => {
+      if (message.type !== 'ticket-keys') return
+      process.off('message', first)
+      resolve(Buffer.from(message.keys, 'base64'))
+    }
+
+    process.on('message', first)
+    send({type: 'hello'})
+  })
+  const peers = new IpcPeers(config.workers, ticketKeys, log)
+  // Told to stop (or the primary gone) while still starting: stop once started.
+  let stopping = false
+  let stop = () => void (stopping = true)
+  process.on('disconnect', () => stop())
+  process.on('message', (message: PrimaryMessage) => {
+    if (message.type === 'stop') stop()
+    else peers.onMessage(message)
+  })
   try {
     context = await home.open({log})
     listener = await HeartbeatListener.create(context, peers)
   } catch (error) {
-    send({type: 'failed', error: serializeError(error)})
-    process.exit(1)
+    fail(error)
   }
 
   const follower = new HomeFollower(home, context)
@@ -54,28 +81,22 @@ export async function runListenerWorker(config: WorkerConfig): Promise<void> {
       refreshing = false
     })
   }, config.pollMs)
-  let stopping: Promise<void> | undefined
-  const stop = () => {
-    stopping ??= (async () => {
+  let stopped: Promise<void> | undefined
+  stop = () => {
+    stopped ??= (async () => {
       clearInterval(timer)
       await listener.close().catch(() => undefined)
       await context.close().catch(() => undefined)
       process.exit(0)
     })()
-    return stopping
   }
 
-  process.on('disconnect', () => void stop())
-  process.on('message', (message: PrimaryMessage) => {
-    if (message.type === 'stop') void stop()
-    else peers.onMessage(message)
-  })
+  if (stopping) return stop()
   try {
     const bound = await listener.listen(config.port, config.host)
     send({type: 'listening', ...bound})
   } catch (error) {
-    send({type: 'failed', error: serializeError(error)})
-    process.exit(1)
+    fail(error)
   }
 }
 
@@ -91,7 +112,7 @@ class IpcPeers implements ListenerPeers {
   /** Sessions relayed to this worker, by relay. */
   private readonly relayed = new Map<string, RelayedSession>()
 
-  constructor(readonly listeners: number, private readonly log: Logger) {}
+  constructor(readonly listeners: number, readonly ticketKeys: Buffer, private readonly log: Logger) {}
 
   attach(listener: {readonly limiter: FailureLimiter; confirmFromElsewhere(sha256: string, session: CommandSession): boolean}): void {
     this.listener = listener

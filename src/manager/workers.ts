@@ -1,4 +1,5 @@
 import cluster, {type Worker} from 'node:cluster'
+import crypto from 'node:crypto'
 import {fileURLToPath} from 'node:url'
 
 import {TetherError} from '../errors.js'
@@ -15,6 +16,7 @@ import {type LogFormat, type LogLevel, type Logger, errorFields} from '../platfo
  *    are the node's;
  *  - activation confirmations: the agent comes back on a new connection, which may reach another
  *    worker; that one relays the session to the worker that awaits it;
+ *  - the TLS session ticket keys (made here, per run), so a session resumes on any worker;
  *  - renewal of the manager certificate when a worker sees the clock jump (the primary renews,
  *    the worker reads the new files).
  * A worker that dies is logged and started again after a backoff; on stop every worker is told to
@@ -49,6 +51,7 @@ export interface SerializedError {
 
 /** Worker to primary. */
 export type WorkerMessage =
+  | {type: 'hello'}
   | {type: 'listening'; host: string; port: number}
   | {type: 'failed'; error: SerializedError}
   | {type: 'failure'; source: string; at: number}
@@ -59,6 +62,7 @@ export type WorkerMessage =
 
 /** Primary to worker. */
 export type PrimaryMessage =
+  | {type: 'ticket-keys'; keys: string}
   | {type: 'stop'}
   | {type: 'failure'; source: string; at: number}
   | {type: 'route'; query: number; to: 'none' | 'self' | string}
@@ -116,6 +120,7 @@ export class WorkerPool {
   private readonly relays = new Map<string, {holder: number; awaiter: number}>()
   private relayCount = 0
   private failures: Array<{source: string; at: number}> = []
+  private readonly ticketKeys = crypto.randomBytes(48)
 
   constructor(private readonly options: {home: string; count: number; pollMs: number; log: Logger; logOptions: WorkerLogOptions; renew(): Promise<void>}) {
     for (let id = 1; id <= options.count; id++) this.slots.push({id, startedAt: 0, listening: false, backoffMs: FIRST_BACKOFF_MS})
@@ -185,7 +190,9 @@ export class WorkerPool {
       }
 
       worker.on('message', (message: WorkerMessage) => {
-        if (message.type === 'listening') {
+        // Over the IPC channel, not the environment: a secret.
+        if (message.type === 'hello') worker.send({type: 'ticket-keys', keys: this.ticketKeys.toString('base64')} satisfies PrimaryMessage)
+        else if (message.type === 'listening') {
           if (this.bound && message.port !== this.bound.port) {
             // Another socket than the node's (its last holder died meanwhile): not where agents go.
             log.error('worker-wrong-port', {worker: slot.id, pid: worker.process.pid, port: message.port, expected: this.bound.port})

@@ -1,6 +1,6 @@
 import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
 import type {CommandName} from '../../protocol/messages.js'
-import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
+import {Database, StatementCache, openDatabase, schemaVersion, writeYielding} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
 import {BOOLEAN_COLUMNS, JSON_COLUMNS, TABLE_KEYS, checkedColumn} from './registry-copy.js'
 import {invitationRefusal, tokenRefusal} from './rules.js'
@@ -281,7 +281,7 @@ export class SqliteManagerStore implements ManagerStore {
       })
     },
 
-    recordContact: async (id: number, contact: ContactRecord): Promise<void> => {
+    recordContact: async (id: number, contact: ContactRecord): Promise<void> => writeYielding(this.db, () => {
       this.sql.run(`UPDATE computers SET host_info = json_set(coalesce(host_info, '{}'), '$.clock', @clock), last_seen_at = @at,
         config_policy = @policy, config_version = @version, config_sha256 = @sha256 WHERE id = @id`, {
         id,
@@ -291,7 +291,7 @@ export class SqliteManagerStore implements ManagerStore {
         version: contact.applied?.version ?? null,
         sha256: contact.applied?.sha256 ?? null,
       })
-    },
+    }),
 
     recordAppliedConfiguration: async (id: number, applied: AppliedConfiguration | undefined): Promise<void> => {
       this.sql.run('UPDATE computers SET config_policy = ?, config_version = ?, config_sha256 = ? WHERE id = ?', applied?.policy ?? null, applied?.version ?? null, applied?.sha256 ?? null, id)
@@ -416,17 +416,21 @@ export class SqliteManagerStore implements ManagerStore {
         id,
       })
     },
-    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> =>
-      this.transaction(() => {
+    claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> => {
+      // Most contacts find nothing to claim: they learn it without taking the write lock.
+      if (!this.sql.get("SELECT 1 FROM operations WHERE computer_id = ? AND state = 'queued' LIMIT 1", computerId)) return []
+      return writeYielding(this.db, () => {
         const free = this.sql.all<{id: number}>("SELECT id FROM operations WHERE computer_id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) ORDER BY id",
           computerId, at.toISOString(), claim.holder)
         for (const {id} of free) this.sql.run('UPDATE operations SET claimed_by = ?, claimed_until = ? WHERE id = ?', claim.holder, claim.until.toISOString(), id)
         return free.map(({id}) => operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, id)!))
-      })(),
+      })
+    },
     release: async (ids: number[], holder: string): Promise<void> => {
-      this.transaction(() => {
+      if (ids.length === 0) return
+      await writeYielding(this.db, () => {
         for (const id of ids) this.sql.run('UPDATE operations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', id, holder)
-      })()
+      })
     },
   }
 
@@ -504,7 +508,7 @@ export class SqliteManagerStore implements ManagerStore {
   }
 
   readonly journal = {
-    record: async (entry: HandshakeEntry, at: Date): Promise<void> => insertJournalEntry(this.sql, entry, at),
+    record: async (entry: HandshakeEntry, at: Date): Promise<void> => writeYielding(this.db, () => insertJournalEntry(this.sql, entry, at)),
     read: async (query: JournalQuery): Promise<JournalRow[]> => readJournalEntries(this.sql, query) as JournalRow[],
     lastId: async (): Promise<number> => lastJournalId(this.sql),
   }

@@ -3,6 +3,8 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {heartbeatOnce} from '../src/agent/outbound.js'
+import {AgentRuntime} from '../src/agent/server.js'
 import {assignPolicy} from '../src/manager/policies.js'
 import {ManagerProcess, startManager} from './agents.js'
 import {CliResult, eventually, initManager, json, run, tempDir, tether} from './helpers.js'
@@ -58,18 +60,30 @@ async function activateMany(manager: ManagerProcess, prefix: string, count: numb
 }
 
 /**
- * A policy assigned to each computer, then two heartbeats of each at once (landing on either
- * worker): the configuration is applied once on each agent, and its operation ran once.
+ * A policy assigned to each computer, then four heartbeats of each at the same instant (one agent
+ * runtime each, in this process, so their connections overlap and land on either worker): the
+ * configuration is applied once on each agent, and its operation ran once.
  */
-async function exactlyOnce(home: string, cores: string[], prefix: string): Promise<void> {
+async function exactlyOnce(manager: ManagerProcess, home: string, cores: string[], prefix: string): Promise<void> {
   const file = path.join(tempDir(), 'web.json')
   fs.writeFileSync(file, '{"firewall": {"enabled": true}}')
   ok(await tether(['manager', 'policies', 'create', `${prefix}-web`, '--file', file, '--home', home]), 'policies create')
   await withStore(home, async (store) => {
     for (let i = 0; i < cores.length; i++) await assignPolicy({store, now: () => new Date()}, `${prefix}-web`, `${prefix}-${i}.test`)
   })
-  const beats = await Promise.all(cores.flatMap((dsaCore) => [heartbeat(dsaCore), heartbeat(dsaCore)]))
-  expect(beats.filter((beat) => beat.exitCode !== 0).map((beat) => beat.stderr)).toEqual([])
+  const runtimes = await Promise.all(cores.map((dsaCore) => AgentRuntime.open({dsaCore})))
+  const mark = manager.log.lines.length
+  try {
+    const beats = await Promise.allSettled(runtimes.flatMap((runtime) => [1, 2, 3, 4].map(() => heartbeatOnce(runtime))))
+    expect(beats.filter((beat) => beat.status === 'rejected').map((beat) => String((beat as PromiseRejectedResult).reason))).toEqual([])
+  } finally {
+    for (const runtime of runtimes) runtime.close()
+  }
+
+  // They were served by both workers.
+  const served = manager.log.lines.slice(mark).map((line) => JSON.parse(line)).filter((e) => e.event === 'handshake-accepted' && e.reason === 'heartbeat')
+  expect(new Set(served.map((e) => e.worker)).size, 'heartbeats served by both workers').toBe(2)
+
   // One more each, so the events of the first two are picked up.
   for (const dsaCore of cores) ok(await heartbeat(dsaCore), 'heartbeat')
   await withStore(home, async (store) => {
@@ -128,7 +142,7 @@ describe('manager start --workers 2 on SQLite', () => {
   })
 
   it('runs a queued operation for each computer exactly once although heartbeats hit both workers at once', async () => {
-    await exactlyOnce(home, cores.slice(0, 8), 'many')
+    await exactlyOnce(manager, home, cores.slice(0, 8), 'many')
   })
 
   it('refuses, on every worker, a certificate revoked while running (each reloads the CRL)', async () => {
@@ -210,7 +224,7 @@ describe('manager start --workers 2 on PostgreSQL', () => {
     try {
       await eventually(() => withStore(home, async (store) => (await store.nodes.list()).every((node) => node.heartbeatAddress)), 10_000, 'the node listed with its address')
       const cores = await activateMany(manager, 'pg', 6)
-      await exactlyOnce(home, cores, 'pg')
+      await exactlyOnce(manager, home, cores, 'pg')
     } finally {
       await manager.stop()
     }

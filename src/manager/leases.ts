@@ -31,9 +31,15 @@ export interface ClaimedOperations {
   release(): Promise<void>
 }
 
-/** Claim the computer's queued operations for this contact: what another contact holds is left to it. */
+let contacts = 0
+
+/**
+ * Claim the computer's queued operations for this contact: what another contact holds is left to it.
+ * The claim is this contact's, not the process's: two contacts of one computer at once through one
+ * process (an agent heartbeating twice, or through one listener worker) must not both deliver.
+ */
 export async function claimOperations(ctx: ManagerContext, computer: Computer): Promise<ClaimedOperations> {
-  const who = holder(ctx)
+  const who = `${holder(ctx)}#${++contacts}`
   const operations = await ctx.store.operations.claim(computer.id, {holder: who, until: await until(ctx)}, ctx.now())
   return {operations, release: () => ctx.store.operations.release(operations.map((op) => op.id), who)}
 }

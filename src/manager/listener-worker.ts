@@ -1,5 +1,6 @@
 import type {CommandSession, HttpSession} from '../channel/http-session.js'
 import {TetherError} from '../errors.js'
+import {onFailpoint} from '../platform/failpoint.js'
 import {type Logger, createLogger, errorFields, withFields} from '../platform/log.js'
 import type {CommandName, Reply, Request} from '../protocol/messages.js'
 import {HeartbeatListener} from './heartbeat.js'
@@ -35,6 +36,13 @@ function fail(error: unknown): never {
 export async function runListenerWorker(config: WorkerConfig): Promise<void> {
   const log = withFields(createLogger({format: config.log.format, level: config.log.level}), {worker: config.slot})
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined)
+  onFailpoint(() => {
+    // The primary kills every worker and itself; this one does nothing more meanwhile (the loop
+    // is blocked), and takes the primary along itself if that does not come.
+    send({type: 'die'})
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000)
+    process.kill(process.ppid, 'SIGKILL')
+  })
   const home = new ManagerHome(config.home)
   let context: Awaited<ReturnType<ManagerHome['open']>>
   let listener: HeartbeatListener

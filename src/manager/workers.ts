@@ -59,6 +59,7 @@ export type WorkerMessage =
   | {type: 'arrived'; sha256: string; query: number}
   | {type: 'relay'; ref: string; message: RelayMessage}
   | {type: 'renew'; id: number}
+  | {type: 'die'}
 
 /** Primary to worker. */
 export type PrimaryMessage =
@@ -278,6 +279,13 @@ export class WorkerPool {
         if (!relay) break
         const to = slot.id === relay.holder ? relay.awaiter : relay.holder
         if (!this.send(to, {type: 'relay', ref: message.ref, message: message.message}) || message.message.kind === 'close') this.relays.delete(message.ref)
+        break
+      }
+
+      case 'die': {
+        // A crash test's failpoint in a worker: the node dies at once, every process of it.
+        for (const other of this.slots) other.worker?.process.kill('SIGKILL')
+        process.kill(process.pid, 'SIGKILL')
         break
       }
 

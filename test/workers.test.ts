@@ -176,6 +176,29 @@ describe('manager start --workers 2 on SQLite', () => {
     expect(accepted()).toBe(before)
   })
 
+  it('counts failed activation attempts for the node, not per worker: one that saw fewer than the limit refuses too (429)', async () => {
+    const computers = await withStore(home, (store) => store.computers.count())
+    ok(await tether(['manager', 'settings', 'set', 'activationToken', 'the right one', '--home', home]), 'settings set')
+    ok(await tether(['manager', 'settings', 'set', 'activationFailureLimit', '4', '--home', home]), 'settings set')
+    // The workers read settings on the poll interval.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    for (let i = 0; i < 4; i++) expect(status(await dsaControl(newDsaCore(), ['-a', manager.url, `token:guess ${i}`, '--max-dsm-retries', '0']))).toBe('HTTP Status: 401 - Unauthorized')
+    const refusals = (reason: string) => manager.log.events().filter((e) => e.event === 'handshake-refused' && e.reason === reason)
+    const failedOn = (worker: number) => refusals('bad-token').filter((e) => e.worker === worker).length
+    expect(refusals('bad-token')).toHaveLength(4)
+    // Until a probe reaches a worker that counted fewer than four failures itself.
+    let proof: Record<string, any> | undefined
+    for (let probe = 0; probe < 10 && !proof; probe++) {
+      const limited = await dsaControl(newDsaCore(), ['-a', manager.url, 'token:the right one', '--max-dsm-retries', '0'])
+      expect(status(limited)).toBe('HTTP Status: 429 - Too Many Requests')
+      proof = refusals('rate-limited').find((e) => failedOn(e.worker) < 4)
+    }
+
+    expect(proof, 'every probe reached the worker that counted all four failures').toBeDefined()
+    // Refused unchecked: nothing activated.
+    expect(await withStore(home, (store) => store.computers.count())).toBe(computers)
+  })
+
   it('logs a worker killed with SIGKILL, starts it again, and keeps serving meanwhile', async () => {
     const started = manager.log.events().filter((e) => e.event === 'worker-started' && e.worker === 2)
     const pid = started.at(-1)!.pid as number

@@ -155,6 +155,7 @@ describe('manager start --workers 2 on SQLite', () => {
   })
 
   it('refuses, on every worker, a certificate revoked while running (each reloads the CRL)', async () => {
+    expect(cores.length, 'the agents activated above').toBeGreaterThanOrEqual(8)
     const dsaCore = cores[0]
     const sha256 = await withStore(home, async (store) => {
       const [computer] = (await store.computers.byHostname('many-0.test')).filter((c) => c.state === 'activated')

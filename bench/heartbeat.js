@@ -11,8 +11,8 @@
 //    apt-get here if missing, skipped with a printed note where it cannot be had.
 // Then 2 workers: nginx `worker_processes 2`, and `tether manager start --workers 2` when its
 // --help lists --workers (skipped with a note before that exists). The 2-worker tether manager runs
-// after the 1-worker one, alone (one manager per home); the references run interleaved with the
-// 1-worker rows.
+// on a copy of the home (one manager per home; same CA, same computers), so every row of a level
+// runs interleaved with the others and a change in the machine's load hits them alike.
 //
 // Setup, untimed: a manager home (CA), AGENTS agents activated for real (bench/fleet.js, keys from
 // the pool of bench/key-pool.js), their host stopped and the registry closed before the manager
@@ -89,7 +89,10 @@ export async function run({
     const fleet = await activatedFleet({root, work, count: agents, pool: await keyPool(root, agents), track})
     const {home} = fleet
 
-    const manager = track.started(await startManager(root, home.dir, {profileDir}))
+    // One worker said explicitly: the default is one per core.
+    const workersFlag = managerSupportsWorkers(root)
+    const homes = [home.dir, ...(workersFlag ? [copyHome(home.dir, path.join(work, 'manager-2w'))] : [])]
+    const manager = track.started(await startManager(root, home.dir, {profileDir, workers: workersFlag ? 1 : undefined}))
     const servers = [{server: 'tether manager', workers: 1, agentServes: true, handle: manager}]
     servers.push({server: 'node-tls (reference)', workers: 1, agentServes: true, handle: track.started(await startNodeTls(root, path.join(work, 'node-tls'), {home, crlFile: fleet.crl.file, tls: TLS_POLICY}))})
     if (nginxBin) {
@@ -102,6 +105,9 @@ export async function run({
         }
       }
     }
+
+    if (workersFlag) servers.push({server: 'tether manager', workers: 2, agentServes: true, handle: track.started(await startManager(root, homes[1], {workers: 2}))})
+    else note('tether manager with 2 workers skipped: `tether manager start --help` lists no --workers flag yet (issue 15)')
 
     const idleRss = procSample(manager.pids()).rssKb
     const firstTimedAt = new Date().toISOString()
@@ -121,26 +127,17 @@ export async function run({
     await track.stopped(manager) // writes the CPU profile, if asked for
     note(`manager RSS (1 worker): ${mb(idleRss)} MB idle after start, ${mb(finalRss)} MB after its last row`)
 
-    if (managerSupportsWorkers(root)) {
-      const manager2 = track.started(await startManager(root, home.dir, {workers: 2}))
-      for (const concurrency of concurrencies) {
-        for (const resume of resumptions) await measure({server: 'tether manager', workers: 2, agentServes: true, handle: manager2}, concurrency, resume)
-      }
-
-      await track.stopped(manager2)
-    } else {
-      note('tether manager with 2 workers skipped: `tether manager start --help` lists no --workers flag yet (issue 15)')
-    }
-
     for (const p of [...processes]) await track.stopped(p)
 
-    // The manager recorded a heartbeat from every agent (last seen moved on), not just answered.
-    const registry = new Database(home.file('database'), {readonly: true})
-    try {
-      const seen = registry.prepare('SELECT count(*) AS n FROM computers WHERE last_seen_at >= ?').get(firstTimedAt).n
-      if (seen !== agents) throw new Error(`only ${seen} of ${agents} computers show a heartbeat in the registry`)
-    } finally {
-      registry.close()
+    // Each manager recorded a heartbeat from every agent (last seen moved on), not just answered.
+    for (const dir of homes) {
+      const registry = new Database(path.join(dir, path.basename(home.file('database'))), {readonly: true})
+      try {
+        const seen = registry.prepare('SELECT count(*) AS n FROM computers WHERE last_seen_at >= ?').get(firstTimedAt).n
+        if (seen !== agents) throw new Error(`only ${seen} of ${agents} computers show a heartbeat in the registry of ${dir}`)
+      } finally {
+        registry.close()
+      }
     }
 
     note('roles: tether and node-tls = TLS server and HTTP client (over the agent\'s connection the server sends GetAgentStatus (tether: then GetAgentEvents, ...: cmds_per_hb) and closes); nginx = TLS server and HTTP server (the agent sends one request, nginx closes)')
@@ -151,6 +148,13 @@ export async function run({
     await Promise.allSettled([...processes].map((p) => p.stop()))
     fs.rmSync(work, {recursive: true, force: true})
   }
+}
+
+/** A copy of a manager home (closed), private as the original; lock files are not copied. */
+function copyHome(from, to) {
+  fs.cpSync(from, to, {recursive: true, filter: (file) => !/\.lock(\.pid)?$/.test(file)})
+  fs.chmodSync(to, 0o700)
+  return to
 }
 
 function onOff(text) {

@@ -147,7 +147,8 @@ describe('JSON output: one document per command, with the documented keys', () =
       const embedded = await initManager(tempDir())
       return tether(['manager', 'migrate', '--to', await postgres().createDatabase(), '--yes', '--json'], embedded.env)
     },
-    'tether manager start': async () => ({exitCode: 0, stdout: JSON.stringify({event: 'listening', host: '127.0.0.1', port: manager.port, heartbeatAddress: '', home, pid: manager.child.pid}), stderr: ''}),
+    // The line the running manager printed when it was listening.
+    'tether manager start': async () => ({exitCode: 0, stdout: JSON.stringify(manager.ready), stderr: ''}),
     'tether manager install-service': () => tether(['manager', 'install-service', '--dry-run', '--home', home, '--json'], env),
     'tether agent status': () => tether(['agent', 'status', '--dsa-core', agent.dsaCore, '--json']),
     'tether agent bind': async () => {

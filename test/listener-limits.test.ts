@@ -103,7 +103,8 @@ describe('the manager heartbeat port under 1000 idle connections', () => {
   })
 
   it('with the 1024 descriptors of a default soft limit: the excess is refused, the rest closed after the handshake deadline, a real agent heartbeats meanwhile', async () => {
-    const m = await listener(home, {args: ['--log-format', 'json']})
+    // One listener process: the descriptor limit below is set on it by its PID.
+    const m = await listener(home, {args: ['--log-format', 'json', '--workers', '1']})
     const a = await agent()
     expect((await tether(['manager', 'activate', a.address], env)).exitCode).toBe(0)
     // The limit a flood once exhausted (the manager died of EMFILE, its agents locked out).

@@ -17,6 +17,9 @@ export interface CommandReply<T> {
   body: T
 }
 
+/** What a command session is used for: commands, then close (a session relayed from another process too). */
+export type CommandSession = Pick<HttpSession, 'command' | 'close'>
+
 export class HttpSession {
   private closed = false
   /** The end of the request in flight: requests go one after another over the one socket. */

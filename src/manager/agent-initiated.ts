@@ -1,6 +1,6 @@
 import type tls from 'node:tls'
 
-import type {HttpSession} from '../channel/http-session.js'
+import type {CommandSession, HttpSession} from '../channel/http-session.js'
 import type {HandshakeEntry} from '../channel/journal.js'
 import {TetherError, isTetherError} from '../errors.js'
 import {fingerprint} from '../pki/certificate.js'
@@ -31,7 +31,7 @@ export interface ActivationRequestContext {
   limiter: FailureLimiter
   journal(entry: JournalFields): void
   /** The mutual-TLS connection the agent opens with its new certificate to confirm. */
-  awaitConfirmation(sha256: string): Promise<HttpSession>
+  awaitConfirmation(sha256: string): Promise<CommandSession>
 }
 
 /** The classic status a refusal is told as (dsa_control prints it as `HTTP Status: N`). */
@@ -58,7 +58,7 @@ export async function serveActivationRequest(ctx: ManagerContext, request: Activ
     return
   }
 
-  const report = async (verdict: ActivationReport, on: HttpSession = session) => {
+  const report = async (verdict: ActivationReport, on: CommandSession = session) => {
     try {
       await on.command('ReportActivationResult', verdict)
     } finally {
@@ -90,7 +90,7 @@ export async function serveActivationRequest(ctx: ManagerContext, request: Activ
     return
   }
 
-  let confirmation: HttpSession | undefined
+  let confirmation: CommandSession | undefined
   try {
     const computer = await completeActivation(ctx, {
       session,

@@ -2,7 +2,7 @@ import type crypto from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
 
-import {HttpSession} from '../channel/http-session.js'
+import {type CommandSession, HttpSession} from '../channel/http-session.js'
 import {HandshakeEntry, HandshakeJournal, classifyTlsError, describeSocket} from '../channel/journal.js'
 import {ConnectionGuard, ListenerLimits} from '../channel/limits.js'
 import {listenOn} from '../channel/listen.js'
@@ -20,6 +20,7 @@ import {reload} from './computers.js'
 import {settleContact} from './deactivation.js'
 import {recoverActivation} from './interrupted-activation.js'
 import {managerJournal} from './journal.js'
+import type {ListenerPeers} from './listener-peers.js'
 import {FailureLimiter, FailureLimits} from './rate-limit.js'
 import {reactivateAsNewComputer} from './reactivation.js'
 import {withinGrace} from './certificate-life.js'
@@ -43,7 +44,7 @@ import type {Computer, PublishedCrl} from './store/store.js'
 const CONFIRMATION_TIMEOUT_MS = 30_000
 
 interface PendingConfirmation {
-  resolve(session: HttpSession): void
+  resolve(session: CommandSession): void
 }
 
 export class HeartbeatListener {
@@ -56,7 +57,7 @@ export class HeartbeatListener {
   /** Live sessions by the SHA-256 of the agent certificate they were opened with. */
   private readonly live = new Map<string, Set<tls.TLSSocket>>()
   private limits: FailureLimits
-  private readonly limiter = new FailureLimiter(() => this.limits)
+  readonly limiter = new FailureLimiter(() => this.limits)
   /** The TCP listener in front of the TLS server: the limits apply before any TLS byte. */
   private readonly front: net.Server
   private readonly guard: ConnectionGuard
@@ -64,7 +65,7 @@ export class HeartbeatListener {
   /** What the server context holds: the manager certificate and the CAs (renewed, rotated while running). */
   private credentialsKey: string
 
-  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, private crlPems: string[], limits: FailureLimits, listener: ListenerLimits) {
+  private constructor(private readonly manager: ManagerContext, private crl: PublishedCrl, private crlPems: string[], limits: FailureLimits, listener: ListenerLimits, private readonly peers?: ListenerPeers) {
     this.credentialsKey = credentialsKey(manager)
     this.journalSink = managerJournal(manager)
     this.limits = limits
@@ -86,6 +87,7 @@ export class HeartbeatListener {
       // taken per connection in onSecure (and journaled), never left to a silent default.
       rejectUnauthorized: false,
       ...this.guard.tlsOptions(),
+      ...(peers ? {ticketKeys: peers.ticketKeys} : {}),
     })
     this.server.on('secureConnection', (socket) => this.track(this.onSecure(socket)))
     this.server.on('tlsClientError', (error, socket) => this.onHandshakeFailure(error, socket))
@@ -94,12 +96,16 @@ export class HeartbeatListener {
       socket.once('close', () => this.sockets.delete(socket))
     })
     this.guard.watch(this.server)
+    peers?.attach(this)
   }
 
-  static async create(manager: ManagerContext): Promise<HeartbeatListener> {
+  static async create(manager: ManagerContext, peers?: ListenerPeers): Promise<HeartbeatListener> {
     const settings = await getSettings(manager.store)
     const crl = await currentCrl(manager)
-    return new HeartbeatListener(manager, crl, await tlsCrls(manager, crl), failureLimits(settings), listenerLimits(settings))
+    const limits = listenerLimits(settings)
+    // Processes sharing the port each allow their share: one source holds at most the cap in all.
+    if (peers) limits.maxConnectionsPerSource = Math.max(1, Math.floor(limits.maxConnectionsPerSource / peers.listeners))
+    return new HeartbeatListener(manager, crl, await tlsCrls(manager, crl), failureLimits(settings), limits, peers)
   }
 
   /**
@@ -317,6 +323,12 @@ export class HeartbeatListener {
       return session.close()
     }
 
+    // The confirmation of an activation another listener process of this node runs: relayed to it.
+    if (!computer && (await this.peers?.handOff(fingerprint(peer), session))) {
+      this.journal(socket, peer, {context: 'mutual', result: 'accepted', reason: 'activation-confirmation'})
+      return
+    }
+
     // Issued for an activation that a node's death cut off: recorded now, and served as a heartbeat.
     const recovered = computer ? undefined : await recoverActivation(this.manager, session, peer)
     if (recovered) {
@@ -329,15 +341,27 @@ export class HeartbeatListener {
     session.close()
   }
 
-  private awaitConfirmation(sha256: string): Promise<HttpSession> {
-    return new Promise<HttpSession>((resolve, reject) => {
+  /** A confirmation this listener awaits, reached by another listener process and relayed: false when not awaited. */
+  confirmFromElsewhere(sha256: string, session: CommandSession): boolean {
+    const waiting = this.pending.get(sha256)
+    if (!waiting) return false
+    this.pending.delete(sha256)
+    waiting.resolve(session)
+    return true
+  }
+
+  private awaitConfirmation(sha256: string): Promise<CommandSession> {
+    this.peers?.awaiting(sha256, true)
+    return new Promise<CommandSession>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(sha256)
+        this.peers?.awaiting(sha256, false)
         reject(new TetherError('unreachable', 'confirmation-timeout', 'the agent did not come back over mutual TLS to confirm its activation'))
       }, CONFIRMATION_TIMEOUT_MS)
       this.pending.set(sha256, {
-        resolve(session) {
+        resolve: (session) => {
           clearTimeout(timer)
+          this.peers?.awaiting(sha256, false)
           resolve(session)
         },
       })

@@ -31,12 +31,16 @@ export interface ClaimedOperations {
   release(): Promise<void>
 }
 
+let contacts = 0
+
 /**
  * Claim the computer's queued operations for this contact: what another contact holds is left to it.
+ * The claim is this contact's, not the process's: two contacts of one computer at once through one
+ * process (an agent heartbeating twice, or through one listener worker) must not both deliver.
  * `settings`: the contact's, when it has read them already.
  */
 export async function claimOperations(ctx: ManagerContext, computer: Computer, settings?: Settings): Promise<ClaimedOperations> {
-  const who = holder(ctx)
+  const who = `${holder(ctx)}#${++contacts}`
   const operations = await ctx.store.operations.claim(computer.id, {holder: who, until: await until(ctx, settings)}, ctx.now())
   // Nothing claimed (most heartbeats): nothing to give back.
   return {operations, release: async () => (operations.length > 0 ? ctx.store.operations.release(operations.map((op) => op.id), who) : undefined)}

@@ -1,4 +1,4 @@
-import type {HttpSession} from '../channel/http-session.js'
+import type {CommandSession} from '../channel/http-session.js'
 import {isTetherError} from '../errors.js'
 import type {HeartbeatRequest, Reply} from '../protocol/messages.js'
 import {reload} from './computers.js'
@@ -80,7 +80,7 @@ export async function applyHeartbeatRequest(ctx: ManagerContext, computer: Compu
  * the classic transcript shows: the agent ends its activation with its configuration in force.
  * A failure here leaves it queued for the next contact; the activation stands.
  */
-export async function deliverPolicyNow(ctx: ManagerContext, session: HttpSession, computer: Computer): Promise<string | undefined> {
+export async function deliverPolicyNow(ctx: ManagerContext, session: CommandSession, computer: Computer): Promise<string | undefined> {
   const {store} = ctx
   try {
     const {body} = await configurationCommandBody(ctx, computer)

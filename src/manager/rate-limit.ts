@@ -2,7 +2,9 @@
  * Failed activation attempts, counted per source address and overall over the last minute, on this
  * manager node. Past the limit a source is refused without its credentials being checked until its
  * oldest failure leaves the window (the cooldown), so guessing a token costs a minute per few tries.
- * Sites behind one proxy or NAT share an address: the limits are settings.
+ * Sites behind one proxy or NAT share an address: the limits are settings. With several listener
+ * processes (`manager start --workers N`) each tells the others its failures (through the primary),
+ * so the limits stay the node's, not N times them.
  */
 
 const WINDOW_MS = 60_000
@@ -15,6 +17,9 @@ export interface FailureLimits {
 export class FailureLimiter {
   private readonly bySource = new Map<string, number[]>()
   private all: number[] = []
+
+  /** Told each failure counted here (the listener workers share them). */
+  onFail?: (source: string, at: number) => void
 
   constructor(private readonly limits: () => FailureLimits) {}
 
@@ -29,8 +34,15 @@ export class FailureLimiter {
   }
 
   fail(source: string, now: number): void {
-    this.bySource.set(source, [...this.recent(source, now), now])
-    this.all.push(now)
+    this.record(source, now)
+    this.onFail?.(source, now)
+  }
+
+  /** A failure counted by another listener process of this node. */
+  record(source: string, at: number): void {
+    this.bySource.set(source, [...this.recent(source, at), at].sort((a, b) => a - b))
+    this.all.push(at)
+    this.all.sort((a, b) => a - b)
   }
 
   private recent(source: string, now: number): number[] {

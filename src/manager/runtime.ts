@@ -1,9 +1,5 @@
 import os from 'node:os'
-import path from 'node:path'
 
-import {fingerprint} from '../pki/certificate.js'
-import {filesStamp} from '../platform/fsutil.js'
-import {ROTATION_FILES} from './ca-rotation-files.js'
 import {finishInterruptedRetire} from './ca-rotation.js'
 
 import {TetherError} from '../errors.js'
@@ -15,6 +11,7 @@ import {lockManagerHome} from './daemon-lock.js'
 import {settleContact} from './deactivation.js'
 import {HealthEndpoint} from './health.js'
 import {HeartbeatListener} from './heartbeat.js'
+import {HomeFollower} from './home-follower.js'
 import type {ManagerHome} from './home.js'
 import {releasePollLease, takePollLease} from './leases.js'
 import {type Logger, errorFields} from '../platform/log.js'
@@ -22,13 +19,16 @@ import {presence} from './computers.js'
 import {renewManagerCertificate} from './manager-renewal.js'
 import {getSettings} from './settings.js'
 import type {Computer} from './store/store.js'
+import {WorkerPool, type WorkerLogOptions} from './workers.js'
 
 /**
  * The running manager (`tether manager start`): the heartbeat listener for agents that connect in,
  * and a poller that contacts agents the manager must reach itself (manager-initiated mode, or
  * bidirectional computers with operations waiting). One per home (the daemon lock). On PostgreSQL
  * it is one node of several: it says where agents reach it, and polls a computer only under a
- * lease, so each computer is polled by one node at a time.
+ * lease, so each computer is polled by one node at a time. With `workers` above 1 the listener runs
+ * in that many worker processes sharing the port (workers.ts), and this process keeps the rest: the
+ * lock, the poller, the renewal of its certificate, the health endpoint.
  */
 
 /** How often a node says it is alive (nodes list shows when it was last seen). */
@@ -39,10 +39,13 @@ export interface StartOptions {
   /** HOST:PORT agents are told for this node (default: where it listens; a wildcard address: the hostname). */
   advertise?: string
   health?: {port: number; host: string}
+  /** Listener processes sharing the port (default 1: the listener runs in this process), and their log. */
+  workers?: {count: number; log: WorkerLogOptions}
 }
 
 export class ManagerRuntime {
   private listener?: HeartbeatListener
+  private pool?: WorkerPool
   private health?: HealthEndpoint
   private timer?: NodeJS.Timeout
   private polling = false
@@ -50,7 +53,11 @@ export class ManagerRuntime {
   private heartbeatAddress?: string
   private lastSeen = 0
 
-  private constructor(readonly home: ManagerHome, readonly context: ManagerContext & {close(): Promise<void>}, private readonly lock: DirLock) {}
+  private readonly follower: HomeFollower
+
+  private constructor(readonly home: ManagerHome, readonly context: ManagerContext & {close(): Promise<void>}, private readonly lock: DirLock) {
+    this.follower = new HomeFollower(home, context)
+  }
 
   static async open(home: ManagerHome, options: {log?: Logger; now?: () => Date} = {}): Promise<ManagerRuntime> {
     const lock = await lockManagerHome(home.dir)
@@ -88,21 +95,6 @@ export class ManagerRuntime {
     }
   }
 
-  private homeStamp = ''
-
-  /**
-   * A CA rotation step (run by \`tether manager ca rotate\`, another process) changes the home's CA
-   * and certificate files: the credentials are read again, and the listener takes them at refresh.
-   */
-  private async followHome(): Promise<void> {
-    const stamp = filesStamp([path.join(this.home.dir, ROTATION_FILES.state), this.home.file('caCert'), this.home.file('managerCert')])
-    if (stamp === this.homeStamp) return
-    const first = this.homeStamp === ''
-    this.homeStamp = stamp
-    if (first) return
-    this.context.credentials = await this.home.credentials(this.context.store)
-    this.context.log.info('credentials-reloaded', {caRotation: this.context.credentials.rotation?.phase ?? 'none', issuingCa: fingerprint(this.context.credentials.caCert), manager: fingerprint(this.context.credentials.managerCert)})
-  }
 
   /** The manager's own certificate: given the manager role, or renewed before it expires, while running. */
   private renewing?: Promise<void>
@@ -122,9 +114,16 @@ export class ManagerRuntime {
   }
 
   async start(port: number, host: string, options: StartOptions = {}): Promise<{host: string; port: number; heartbeatAddress: string; health?: string}> {
-    this.listener = await HeartbeatListener.create(this.context)
-    this.listener.beforeCatchUp = () => this.renewOwnCertificate()
-    const bound = await this.listener.listen(port, host)
+    let bound: {host: string; port: number}
+    if (options.workers && options.workers.count > 1) {
+      this.pool = new WorkerPool({home: this.home.dir, count: options.workers.count, pollMs: options.pollMs ?? 1000, log: this.context.log, logOptions: options.workers.log, renew: () => this.renewOwnCertificate()})
+      bound = await this.pool.start(port, host)
+    } else {
+      this.listener = await HeartbeatListener.create(this.context)
+      this.listener.beforeCatchUp = () => this.renewOwnCertificate()
+      bound = await this.listener.listen(port, host)
+    }
+
     const advertisedHost = ['0.0.0.0', '::'].includes(bound.host) ? os.hostname() : bound.host
     const heartbeatAddress = options.advertise ?? `${advertisedHost}:${bound.port}`
     this.heartbeatAddress = heartbeatAddress
@@ -133,8 +132,8 @@ export class ManagerRuntime {
     else await this.context.store.meta.set('listening_address', heartbeatAddress)
     let health: string | undefined
     if (options.health) {
-      const listener = this.listener
-      const started = await HealthEndpoint.start(options.health.port, options.health.host, {store: this.context.store, listening: () => listener.listening, node: this.context.node})
+      const {listener, pool} = this
+      const started = await HealthEndpoint.start(options.health.port, options.health.host, {store: this.context.store, listening: () => (pool ? pool.listening : listener!.listening), node: this.context.node})
       this.health = started.endpoint
       health = `${started.host}:${started.port}`
     }
@@ -148,6 +147,7 @@ export class ManagerRuntime {
     if (this.timer) clearInterval(this.timer)
     await this.health?.close()
     await this.listener?.close()
+    await this.pool?.stop()
     await this.context.close()
     this.lock.release()
   }
@@ -164,7 +164,7 @@ export class ManagerRuntime {
     this.polling = true
     try {
       await this.sayAlive()
-      await this.followHome()
+      await this.follower.follow()
       await this.renewOwnCertificate()
       await this.listener?.refresh()
       const defaults = await getSettings(this.context.store)

@@ -115,6 +115,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return {debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error')}
 }
 
+/** A logger whose every line also carries `fields` (first, after the event): `worker=2`. */
+export function withFields(log: Logger, fields: LogFields): Logger {
+  const at = (level: LogLevel) => (event: string, more?: LogFields) => log[level](event, {...fields, ...more})
+  return {debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error')}
+}
+
 /** For in-process users (tests, the demo, benchmarks): logs nothing. */
 export const silentLogger: Logger = {debug() {}, info() {}, warn() {}, error() {}}
 

@@ -49,7 +49,7 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
     // Owner-only: registries and journals name peers and hold events. SQLite gives the -wal and
     // -shm files the main file's mode. Only at creation: a reader that is not the owner must not fail.
     if (isNew) fs.chmodSync(file, 0o600)
-    db.pragma('busy_timeout = 5000')
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     db.pragma('journal_mode = WAL')
     db.pragma('foreign_keys = ON')
     db.pragma('synchronous = NORMAL')
@@ -108,6 +108,46 @@ export function accessProblem(file: string, what: string, cause: unknown): Tethe
   }
 
   return undefined
+}
+
+/** How long a write waits for another process's write lock. */
+export const BUSY_TIMEOUT_MS = 5000
+
+const busyToggles = new WeakMap<Database, {off: BetterSqlite3.Statement; on: BetterSqlite3.Statement}>()
+
+/**
+ * Run `fn` as an IMMEDIATE transaction without SQLite's busy handler, which sleeps the whole thread
+ * (every connection a daemon serves) in steps of 1, 2, 5 ms... while another process holds the
+ * write lock: while busy (only BEGIN can be, so nothing was done), it is tried again after yielding
+ * to the event loop, until BUSY_TIMEOUT_MS. For the writes on a daemon's hot path when several
+ * processes write one file (`manager start --workers N`).
+ */
+export async function writeYielding<T>(db: Database, fn: () => T): Promise<T> {
+  let toggles = busyToggles.get(db)
+  if (!toggles) {
+    toggles = {off: db.prepare('PRAGMA busy_timeout = 0'), on: db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)}
+    busyToggles.set(db, toggles)
+  }
+
+  const transaction = db.transaction(fn)
+  const deadline = Date.now() + BUSY_TIMEOUT_MS
+  for (let attempt = 0; ; attempt++) {
+    toggles.off.get()
+    try {
+      return transaction.immediate()
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= deadline) throw error
+    } finally {
+      toggles.on.get()
+    }
+
+    // At once the first time (the holder may be done), then every millisecond.
+    await new Promise((resolve) => (attempt === 0 ? setImmediate(resolve) : setTimeout(resolve, 1)))
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && String((error as {code?: unknown}).code).startsWith('SQLITE_BUSY')
 }
 
 export function schemaVersion(db: Database): number {

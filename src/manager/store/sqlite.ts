@@ -1,6 +1,6 @@
 import type {HandshakeEntry, JournalRow} from '../../channel/journal.js'
 import type {CommandName} from '../../protocol/messages.js'
-import {Database, StatementCache, openDatabase, schemaVersion} from '../../platform/sqlite.js'
+import {Database, StatementCache, openDatabase, schemaVersion, writeYielding} from '../../platform/sqlite.js'
 import {insertJournalEntry, lastJournalId, readJournalEntries} from '../../platform/sqlite-journal.js'
 import {BOOLEAN_COLUMNS, JSON_COLUMNS, TABLE_KEYS, checkedColumn} from './registry-copy.js'
 import {invitationRefusal, tokenRefusal} from './rules.js'
@@ -125,6 +125,17 @@ export class SqliteManagerStore implements ManagerStore {
     return schemaVersion(this.db)
   }
 
+  /**
+   * Every transaction here writes, and each begins IMMEDIATE: it takes the write lock first (waiting
+   * out the busy timeout), so a read-then-write such as claiming queued operations runs whole while
+   * other processes write the same file (the CLI, the listener workers of `manager start
+   * --workers N`). A deferred one reading first would fail with SQLITE_BUSY when another process
+   * wrote since its read, instead of waiting.
+   */
+  private transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args: A) => this.db.transaction(fn).immediate(...args)
+  }
+
   async close(): Promise<void> {
     this.db.close()
   }
@@ -205,7 +216,7 @@ export class SqliteManagerStore implements ManagerStore {
       computerFrom(this.sql.get<Row>(`${COMPUTER} WHERE id = (SELECT computer_id FROM certificates WHERE sha256 = ?)`, sha256)),
 
     reserve: async (claim: {guid: string; hostname: string; unique: boolean; staleAfterMs: number}, at: Date): Promise<boolean> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         this.sql.run("DELETE FROM computers WHERE state = 'activating' AND hostname = ? AND created_at < ?", claim.hostname, new Date(at.getTime() - claim.staleAfterMs).toISOString())
         if (claim.unique && this.sql.get('SELECT 1 FROM computers WHERE hostname = ? AND guid != ?', claim.hostname, claim.guid)) return false
         this.sql.run(`INSERT INTO computers (id, guid, hostname, state, created_at) VALUES (${NEXT_COMPUTER_ID}, ?, ?, 'activating', ?) ON CONFLICT(guid) DO NOTHING`, claim.guid, claim.hostname, at.toISOString())
@@ -218,7 +229,7 @@ export class SqliteManagerStore implements ManagerStore {
 
     recordActivation: async (record: ActivationRecord, at: Date, options: {cancelQueued?: boolean} = {}): Promise<Computer> => {
       const when = at.toISOString()
-      this.db.transaction(() => {
+      this.transaction(() => {
         if (options.cancelQueued) this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: the computer was reactivated\"' WHERE computer_id = (SELECT id FROM computers WHERE guid = ?) AND state = 'queued'", record.guid)
         this.sql.run(`INSERT INTO computers (id, guid, hostname, display_name, description, group_name, policy, address, mode, state, host_info, cert_serial, cert_sha256, cert_not_before, cert_not_after, created_at, activated_at, last_seen_at)
           VALUES (${NEXT_COMPUTER_ID}, @guid, @hostname, @displayName, @description, @group, @policy, @address, @mode, 'activated', @hostInfo, @certSerial, @certSha256, @certNotBefore, @certNotAfter, @at, @at, @at)
@@ -270,7 +281,7 @@ export class SqliteManagerStore implements ManagerStore {
       })
     },
 
-    recordContact: async (id: number, contact: ContactRecord): Promise<void> => {
+    recordContact: async (id: number, contact: ContactRecord): Promise<void> => writeYielding(this.db, () => {
       this.sql.run(`UPDATE computers SET host_info = json_set(coalesce(host_info, '{}'), '$.clock', @clock), last_seen_at = @at,
         config_policy = @policy, config_version = @version, config_sha256 = @sha256 WHERE id = @id`, {
         id,
@@ -280,7 +291,7 @@ export class SqliteManagerStore implements ManagerStore {
         version: contact.applied?.version ?? null,
         sha256: contact.applied?.sha256 ?? null,
       })
-    },
+    }),
 
     recordAppliedConfiguration: async (id: number, applied: AppliedConfiguration | undefined): Promise<void> => {
       this.sql.run('UPDATE computers SET config_policy = ?, config_version = ?, config_sha256 = ? WHERE id = ?', applied?.policy ?? null, applied?.version ?? null, applied?.sha256 ?? null, id)
@@ -291,14 +302,14 @@ export class SqliteManagerStore implements ManagerStore {
     },
 
     beginDeactivation: async (id: number, at: Date): Promise<void> => {
-      this.db.transaction(() => {
+      this.transaction(() => {
         this.sql.run("UPDATE computers SET state = 'deactivation-pending' WHERE id = ?", id)
         this.queueUnlessQueued(id, 'Deactivate', at)
       })()
     },
 
     finishDeactivation: async (id: number, options: {remove: boolean; at: Date}): Promise<void> => {
-      this.db.transaction(() => {
+      this.transaction(() => {
         const computer = this.computer(id)
         if (computer?.certSha256) this.revokeNow(computer.certSha256, 'cessationOfOperation', options.at)
         this.sql.run("UPDATE operations SET state = 'failed', result = '\"cancelled: computer deactivated\"' WHERE computer_id = ? AND state = 'queued'", id)
@@ -308,7 +319,7 @@ export class SqliteManagerStore implements ManagerStore {
     },
 
     assignPolicy: async (id: number, policy: string, at: Date): Promise<void> => {
-      this.db.transaction(() => {
+      this.transaction(() => {
         this.sql.run('UPDATE computers SET policy = ? WHERE id = ?', policy, id)
         this.queueUnlessQueued(id, 'SetSecurityConfiguration', at)
       })()
@@ -318,7 +329,7 @@ export class SqliteManagerStore implements ManagerStore {
       this.sql.run("UPDATE computers SET renewal_sha256 = ? WHERE id = ? AND state = 'activated' AND cert_sha256 IS ? AND renewal_sha256 IS ?", sha256, id, expected.current, expected.renewal).changes > 0,
 
     finishRenewal: async (id: number, renewed: RenewedCertificate, at: Date): Promise<boolean> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         const computer = this.computer(id)
         const own = this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ? AND computer_id = ? AND revoked_at IS NULL', renewed.sha256, id)
         if (!computer || computer.state !== 'activated' || computer.certSha256 === renewed.sha256 || !own) return false
@@ -332,7 +343,7 @@ export class SqliteManagerStore implements ManagerStore {
     requestRenewal: async (ids: number[] | 'all'): Promise<number> =>
       ids === 'all'
         ? this.sql.run("UPDATE computers SET renew_requested = 1 WHERE state = 'activated'").changes
-        : this.db.transaction(() => ids.reduce((n, id) => n + this.sql.run("UPDATE computers SET renew_requested = 1 WHERE id = ? AND state = 'activated'", id).changes, 0))(),
+        : this.transaction(() => ids.reduce((n, id) => n + this.sql.run("UPDATE computers SET renew_requested = 1 WHERE id = ? AND state = 'activated'", id).changes, 0))(),
   }
 
   readonly certificates = {
@@ -345,7 +356,7 @@ export class SqliteManagerStore implements ManagerStore {
     revocation: async (sha256: string) =>
       this.sql.get<{revokedAt: string | null; reason: string | null}>('SELECT revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE sha256 = ?', sha256),
     isRevoked: async (sha256: string): Promise<boolean> => this.sql.get('SELECT 1 FROM certificates WHERE sha256 = ? AND revoked_at IS NOT NULL', sha256) !== undefined,
-    revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.db.transaction(() => this.revokeNow(sha256, reason, at))(),
+    revoke: async (sha256: string, reason: RevocationReasonName, at: Date): Promise<boolean> => this.transaction(() => this.revokeNow(sha256, reason, at))(),
     revoked: async (): Promise<RevokedCertificate[]> =>
       this.sql.all<RevokedCertificate>('SELECT serial, sha256, subject, revoked_at AS revokedAt, revocation_reason AS reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at'),
     revocationVersion: async (): Promise<number> => this.revocationVersionNow(),
@@ -355,7 +366,7 @@ export class SqliteManagerStore implements ManagerStore {
     latest: async (): Promise<PublishedCrl | undefined> =>
       this.sql.get<PublishedCrl>('SELECT number, pem, this_update AS thisUpdate, next_update AS nextUpdate, revocation_version AS revocationVersion, published_at AS publishedAt FROM crls ORDER BY number DESC LIMIT 1'),
     publish: async (crl: PublishedCrl): Promise<boolean> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         const stored = this.sql.run('INSERT OR IGNORE INTO crls (number, this_update, next_update, revocation_version, pem, published_at) VALUES (?, ?, ?, ?, ?, ?)',
           crl.number, crl.thisUpdate, crl.nextUpdate, crl.revocationVersion, crl.pem, crl.publishedAt).changes > 0
         // Only the latest few are ever read; keep the table small.
@@ -372,7 +383,7 @@ export class SqliteManagerStore implements ManagerStore {
     list: async (): Promise<EnrolmentToken[]> => this.sql.all<EnrolmentToken>(`${TOKEN} ORDER BY created_at, id`),
     revoke: async (id: string, at: Date): Promise<boolean> => this.sql.run('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at.toISOString(), id).changes > 0,
     use: async (secretSha256: string, at: Date): Promise<{token: EnrolmentToken} | {refused: TokenRefusal}> =>
-      this.db.transaction((): {token: EnrolmentToken} | {refused: TokenRefusal} => {
+      this.transaction((): {token: EnrolmentToken} | {refused: TokenRefusal} => {
         const token = this.sql.get<EnrolmentToken>(`${TOKEN} WHERE secret_sha256 = ?`, secretSha256)
         const refused = tokenRefusal(token, at)
         if (refused) return {refused}
@@ -408,24 +419,25 @@ export class SqliteManagerStore implements ManagerStore {
     claim: async (computerId: number, claim: OperationClaim, at: Date): Promise<Operation[]> => {
       const free = () => this.sql.all<{id: number}>("SELECT id FROM operations WHERE computer_id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?) ORDER BY id",
         computerId, at.toISOString(), claim.holder)
-      // Nothing free (most contacts): the same answer as a transaction begun a moment earlier, without one.
+      // Nothing free (most contacts): the same answer as a transaction begun a moment earlier, without taking the write lock.
       if (free().length === 0) return []
-      return this.db.transaction(() => {
+      return writeYielding(this.db, () => {
         const ids = free()
         for (const {id} of ids) this.sql.run('UPDATE operations SET claimed_by = ?, claimed_until = ? WHERE id = ?', claim.holder, claim.until.toISOString(), id)
         return ids.map(({id}) => operationFrom(this.sql.get<Row>(`${OPERATION} WHERE id = ?`, id)!))
-      })()
+      })
     },
     release: async (ids: number[], holder: string): Promise<void> => {
-      this.db.transaction(() => {
+      if (ids.length === 0) return
+      await writeYielding(this.db, () => {
         for (const id of ids) this.sql.run('UPDATE operations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?', id, holder)
-      })()
+      })
     },
   }
 
   readonly events = {
     store: async (computerId: number, batch: EventBatch, at: Date): Promise<number> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         let added = 0
         for (const event of batch.events) {
           added += this.sql.run('INSERT OR IGNORE INTO events (computer_id, agent_instance, agent_event_id, at, type, detail, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -448,7 +460,7 @@ export class SqliteManagerStore implements ManagerStore {
     find: async (ref: string): Promise<Policy | undefined> =>
       policyFrom(/^\d+$/.test(ref) ? this.sql.get<Row>(`${POLICY} WHERE id = ? OR name = ?`, Number(ref), ref) : this.sql.get<Row>(`${POLICY} WHERE name = ?`, ref)),
     save: async (change: PolicyVersion): Promise<{policy: Policy; queued: number; existed: boolean}> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         const existing = policyFrom(this.sql.get<Row>(`${POLICY} WHERE name = ?`, change.name))
         if (existing && !change.replace) return {policy: existing, queued: 0, existed: true}
         const version = (existing?.version ?? 0) + 1
@@ -480,7 +492,7 @@ export class SqliteManagerStore implements ManagerStore {
     get: async (key: string): Promise<string | undefined> => this.getMeta(key),
     set: async (key: string, value: string): Promise<void> => this.setMeta(key, value),
     create: async (entries: Record<string, string>): Promise<boolean> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         if (Object.keys(entries).some((key) => this.getMeta(key) !== undefined)) return false
         for (const [key, value] of Object.entries(entries)) this.setMeta(key, value)
         return true
@@ -489,7 +501,7 @@ export class SqliteManagerStore implements ManagerStore {
 
   /** Seed the identity rows of a new registry. */
   seed(identity: Identity): void {
-    this.db.transaction(() => {
+    this.transaction(() => {
       this.setMeta('manager_guid', identity.managerGuid)
       this.setMeta('tenant_id', identity.tenantId)
       this.setMeta('created_at', identity.createdAt)
@@ -497,7 +509,7 @@ export class SqliteManagerStore implements ManagerStore {
   }
 
   readonly journal = {
-    record: async (entry: HandshakeEntry, at: Date): Promise<void> => insertJournalEntry(this.sql, entry, at),
+    record: async (entry: HandshakeEntry, at: Date): Promise<void> => writeYielding(this.db, () => insertJournalEntry(this.sql, entry, at)),
     read: async (query: JournalQuery): Promise<JournalRow[]> => readJournalEntries(this.sql, query) as JournalRow[],
     lastId: async (): Promise<number> => lastJournalId(this.sql),
   }
@@ -517,7 +529,7 @@ export class SqliteManagerStore implements ManagerStore {
     list: async (): Promise<ManagerNode[]> => this.sql.all<Row>(`${NODE} ORDER BY id`).map((row) => nodeFrom(row)!),
     get: async (name: string): Promise<ManagerNode | undefined> => nodeFrom(this.sql.get<Row>(`${NODE} WHERE name = ?`, name)),
     add: async (node: NewNode, at: Date, options: {invitation?: string} = {}): Promise<{node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'}> =>
-      this.db.transaction((): {node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'} => {
+      this.transaction((): {node: ManagerNode} | {refused: InvitationRefusal | 'name-taken'} => {
         if (this.sql.get('SELECT 1 FROM nodes WHERE name = ? AND removed_at IS NULL', node.name)) return {refused: 'name-taken'}
         if (options.invitation !== undefined) {
           const checked = this.invitationCheck(options.invitation, at)
@@ -535,13 +547,13 @@ export class SqliteManagerStore implements ManagerStore {
       this.sql.run('UPDATE nodes SET heartbeat_address = ?, last_seen_at = ? WHERE name = ? AND removed_at IS NULL', heartbeatAddress, at.toISOString(), name)
     },
     renewCertificate: async (name: string, certificate: IssuedCertificate, at: Date): Promise<void> => {
-      this.db.transaction(() => {
+      this.transaction(() => {
         this.recordCertificate(certificate, at)
         this.sql.run('UPDATE nodes SET previous_cert_sha256 = cert_sha256, cert_serial = ?, cert_sha256 = ? WHERE name = ?', certificate.serial, certificate.sha256, name)
       })()
     },
     remove: async (name: string, at: Date): Promise<{node: ManagerNode; revoked: number} | undefined> =>
-      this.db.transaction(() => {
+      this.transaction(() => {
         const node = nodeFrom(this.sql.get<Row>(`${NODE} WHERE name = ? AND removed_at IS NULL`, name))
         if (!node) return undefined
         let revoked = 0
@@ -582,7 +594,7 @@ export class SqliteManagerStore implements ManagerStore {
       })
     },
     load: async (tables: ReadonlyMap<RegistryTable, RegistryRow[]>): Promise<void> => {
-      this.db.transaction(() => {
+      this.transaction(() => {
         if (!REGISTRY_TABLES.every((table) => !this.sql.get(`SELECT 1 FROM ${table} LIMIT 1`))) throw new Error('the registry is not empty')
         // In dependency order (REGISTRY_TABLES), so every reference finds its row.
         for (const table of REGISTRY_TABLES) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 
+import {parseHostPort} from '../channel/address.js'
 import {TetherError} from '../errors.js'
 import {commonName, fingerprint, oneLineName, parseCertificate} from '../pki/certificate.js'
 import {openAgentDatabase, readHandshakes} from './database.js'
@@ -30,8 +31,6 @@ export function resolveQueryCommand(name: string): QueryCommand {
 
 /** `dsm://HOST:PORT/` as the classic agent shows its manager, IPv6 in brackets. */
 async function managerUrl(address: string, scheme: 'https' | 'dsm'): Promise<string> {
-  // Lazy: the address parser's module loads node:tls, needed only when there is an address to show.
-  const {parseHostPort} = await import('../channel/connect.js')
   const {host, port} = parseHostPort(address, 4120)
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`
 }

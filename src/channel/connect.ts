@@ -26,17 +26,6 @@ export interface ConnectOptions {
   overrides?: Partial<tls.ConnectionOptions>
 }
 
-export function parseHostPort(target: string, defaultPort: number): {host: string; port: number} {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(target)
-  const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : target.includes(':') && net.isIPv6(target) ? [target, undefined] : target.split(':') as [string, string | undefined]
-  const port = portText === undefined ? defaultPort : Number(portText)
-  if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new TetherError('usage', 'bad-address', `"${target}" is not HOST[:PORT]`, {hint: 'e.g. 127.0.0.1:4118 or agent1.example.internal'})
-  }
-
-  return {host, port}
-}
-
 /**
  * Client SecureContexts by what they are made of (policy, certificate chain, key, CAs, CRLs):
  * building one parses the key and certificates again, ~1.7 ms, at every connection otherwise. A

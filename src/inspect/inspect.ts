@@ -1,4 +1,4 @@
-import {parseHostPort} from '../channel/connect.js'
+import {parseHostPort} from '../channel/address.js'
 import {DEFAULT_AGENT_PORT, DEFAULT_MANAGER_PORT} from '../platform/paths.js'
 import {type Perspective, loadPerspective} from './identity.js'
 import {agentCrl, openRegistry} from './perspective.js'

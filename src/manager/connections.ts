@@ -1,7 +1,8 @@
 import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
-import {connectTls, parseHostPort} from '../channel/connect.js'
+import {parseHostPort} from '../channel/address.js'
+import {connectTls} from '../channel/connect.js'
 import {HttpSession} from '../channel/http-session.js'
 import {peerCertificate, skipHostnameCheck} from '../channel/tls.js'
 import {TetherError} from '../errors.js'

@@ -127,6 +127,9 @@ describe('tether manager ca rotate', () => {
     await reloaded('active')
     await beat(outbound, 'outbound.test')
     await beat(sleeper, 'sleeper.test')
+    // inbound.test is polled every 2 s: while rolled back it may have been moved to the old CA (the
+    // issuing one then), and the manager moves it onto the new one again at a later contact.
+    await eventually(async () => issuedBy(newCa, path.join(inbound.dsaCore, 'ds_agent.crt')), 30_000, 'the manager renewing inbound.test onto the new CA again')
 
     // Forced retire: the new CA is the only one; the laggard is marked and listed with the command.
     const laggardId = (await computer('laggard.test')).id

@@ -2,6 +2,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 
 import {TetherError} from '../errors.js'
+import {LruCache} from '../platform/lru-cache.js'
 import {classifyTlsError} from './journal.js'
 import {ProxyTarget, connectThroughProxy} from './proxy.js'
 import {TLS_POLICY} from './tls.js'
@@ -33,22 +34,16 @@ export interface ConnectOptions {
  * credentials (a renewal, a CA rotation, a new CRL) are other PEMs, hence another context. Bounded:
  * the least recently used goes first.
  */
-const contexts = new Map<string, tls.SecureContext>()
-const CONTEXTS_MAX = 16
+const contexts = new LruCache<string, tls.SecureContext>(16)
 
 type ContextInputs = Pick<ConnectOptions, 'cert' | 'key' | 'ca'> & {crl?: string | string[]}
 
 function secureContextFor(inputs: ContextInputs): tls.SecureContext {
   const list = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join('\u0001') : (value ?? ''))
   const key = [inputs.cert ?? '', inputs.key ?? '', list(inputs.ca), list(inputs.crl)].join('\u0000')
-  let context = contexts.get(key)
-  if (context) {
-    contexts.delete(key)
-  } else {
-    context = tls.createSecureContext({...TLS_POLICY, cert: inputs.cert, key: inputs.key, ca: inputs.ca, ...(inputs.crl ? {crl: inputs.crl} : {})})
-    if (contexts.size >= CONTEXTS_MAX) contexts.delete(contexts.keys().next().value!)
-  }
-
+  const kept = contexts.get(key)
+  if (kept) return kept
+  const context = tls.createSecureContext({...TLS_POLICY, cert: inputs.cert, key: inputs.key, ca: inputs.ca, ...(inputs.crl ? {crl: inputs.crl} : {})})
   contexts.set(key, context)
   return context
 }

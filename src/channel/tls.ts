@@ -1,6 +1,7 @@
 import type crypto from 'node:crypto'
 import type tls from 'node:tls'
 
+import {LruCache} from '../platform/lru-cache.js'
 import {fingerprint} from '../pki/certificate.js'
 
 /**
@@ -37,8 +38,7 @@ export const TLS_POLICY = {
  * ~0.05. A resumed session has no chain and is cheap to parse as is. Bounded: the least recently
  * used goes first.
  */
-const parsedPeers = new Map<string, crypto.X509Certificate>()
-const PARSED_PEERS_MAX = 1024
+const parsedPeers = new LruCache<string, crypto.X509Certificate>(1024)
 
 /** The peer's leaf certificate on an established socket, if it sent one. */
 export function peerCertificate(socket: tls.TLSSocket): crypto.X509Certificate | undefined {
@@ -46,15 +46,10 @@ export function peerCertificate(socket: tls.TLSSocket): crypto.X509Certificate |
   const raw = socket.getPeerCertificate()?.raw
   if (!raw) return socket.getPeerX509Certificate() ?? undefined
   const key = raw.toString('base64')
-  let parsed = parsedPeers.get(key)
-  if (parsed) {
-    parsedPeers.delete(key)
-  } else {
-    parsed = socket.getPeerX509Certificate()
-    if (!parsed?.raw.equals(raw)) return parsed ?? undefined
-    if (parsedPeers.size >= PARSED_PEERS_MAX) parsedPeers.delete(parsedPeers.keys().next().value!)
-  }
-
+  const kept = parsedPeers.get(key)
+  if (kept) return kept
+  const parsed = socket.getPeerX509Certificate()
+  if (!parsed?.raw.equals(raw)) return parsed ?? undefined
   parsedPeers.set(key, parsed)
   return parsed
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 
 import {TetherError} from '../errors.js'
+import {LruCache} from '../platform/lru-cache.js'
 import {expectSingleCertificatePem} from './pem.js'
 
 /** Reading certificates with Node's native X509Certificate: fast, and no forge at start-up. */
@@ -115,20 +116,14 @@ export function isSelfSigned(certificate: crypto.X509Certificate): boolean {
  * heartbeat asks it again for the same agent certificate and CA (an RSA verification, ~0.06 ms).
  * Bounded: the least recently used goes first.
  */
-const issuedVerdicts = new Map<string, boolean>()
-const ISSUED_VERDICTS_MAX = 4096
+const issuedVerdicts = new LruCache<string, boolean>(4096)
 
 /** True when `child` carries a valid signature by `issuer` and names it as its issuer. */
 export function issuedBy(child: crypto.X509Certificate, issuer: crypto.X509Certificate): boolean {
   const key = `${child.fingerprint256}/${issuer.fingerprint256}`
-  let verdict = issuedVerdicts.get(key)
-  if (verdict === undefined) {
-    verdict = child.checkIssued(issuer) && child.verify(issuer.publicKey)
-    if (issuedVerdicts.size >= ISSUED_VERDICTS_MAX) issuedVerdicts.delete(issuedVerdicts.keys().next().value!)
-  } else {
-    issuedVerdicts.delete(key)
-  }
-
+  const kept = issuedVerdicts.get(key)
+  if (kept !== undefined) return kept
+  const verdict = child.checkIssued(issuer) && child.verify(issuer.publicKey)
   issuedVerdicts.set(key, verdict)
   return verdict
 }

@@ -61,6 +61,15 @@ export function isTetherError(error: unknown): error is TetherError {
   return error instanceof TetherError
 }
 
+/** Any failure as a TetherError: one already is, anything else is a bug in tether and says so. */
+export function asTetherError(error: unknown): TetherError {
+  if (isTetherError(error)) return error
+  return new TetherError('internal', 'internal', (error as Error)?.message || String(error), {
+    hint: 'this is a bug in tether; rerun with TETHER_DEBUG=1 and report the stack trace',
+    cause: error,
+  })
+}
+
 /** Node's errno errors (ENOENT, EACCES, ...) carry a code; narrow to read it safely. */
 export function errnoCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error

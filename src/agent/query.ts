@@ -30,7 +30,7 @@ export function resolveQueryCommand(name: string): QueryCommand {
 }
 
 /** `dsm://HOST:PORT/` as the classic agent shows its manager, IPv6 in brackets. */
-async function managerUrl(address: string, scheme: 'https' | 'dsm'): Promise<string> {
+function managerUrl(address: string, scheme: 'https' | 'dsm'): string {
   const {host, port} = parseHostPort(address, 4120)
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/`
 }
@@ -101,7 +101,7 @@ async function agentStatusFields(store: DsaCore, now: Date): Promise<Field[]> {
   const fields: Array<[string, string | undefined]> = [
     ['AgentStatus.agentState', state],
     ['AgentStatus.activation', status.state],
-    ['AgentStatus.dsmUrl', activated && communication?.managerAddress ? await managerUrl(communication.managerAddress, 'https') : undefined],
+    ['AgentStatus.dsmUrl', activated && communication?.managerAddress ? managerUrl(communication.managerAddress, 'https') : undefined],
     ['AgentStatus.dsmDN', manager ? oneLineName(manager.subject) : undefined],
     ['AgentStatus.agentCertHash', status.certificateHash.sha1],
     ['AgentStatus.agentCertHashSha256', status.certificateHash.sha256],
@@ -132,7 +132,7 @@ export async function runQuery(store: DsaCore, name: string, pattern: string | u
 
   if (name.toLowerCase() === 'getconfiguration') {
     if (!options.xml) throw new TetherError('usage', 'needs-xml', 'GetConfiguration is read as XML', {hint: 'sendCommand --get GetConfiguration (tether agent query GetConfiguration --xml)'})
-    return {command: 'GetConfiguration', xml: await configurationXml(store)}
+    return {command: 'GetConfiguration', xml: configurationXml(store)}
   }
 
   const command = resolveQueryCommand(name)
@@ -148,7 +148,7 @@ export function filterFields(fields: Field[], pattern: string | undefined): Fiel
 }
 
 /** sendCommand --get GetConfiguration: the configuration in force, as the classic XML. */
-export async function configurationXml(store: DsaCore): Promise<string> {
+export function configurationXml(store: DsaCore): string {
   const status = store.status()
   const activated = status.state === 'activated'
   const identity = activated ? readComputerIdentity(store) : undefined
@@ -158,7 +158,7 @@ export async function configurationXml(store: DsaCore): Promise<string> {
     ['hostID', identity ? String(identity.hostId) : ''],
     ['hostGUID', agentPem ? commonName(parseCertificate(agentPem, 'ds_agent.crt')) : ''],
     ['tenantGUID', identity?.tenantId ?? ''],
-    ['dsmUrls', communication?.managerAddress ? await managerUrl(communication.managerAddress, 'dsm') : ''],
+    ['dsmUrls', communication?.managerAddress ? managerUrl(communication.managerAddress, 'dsm') : ''],
   ]
   const config = status.configuration
   const profile = config

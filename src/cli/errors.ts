@@ -1,6 +1,6 @@
 import {Errors} from '@oclif/core'
 
-import {TetherError, isTetherError} from '../errors.js'
+import {TetherError, asTetherError, isTetherError} from '../errors.js'
 
 // The renderer has its own module: the classic tools' direct path shows failures without oclif.
 export {type RenderOptions, renderFailure} from './render-failure.js'
@@ -14,8 +14,5 @@ export function toTetherError(error: Error & {oclif?: {exit?: number}}, commandI
     return new TetherError('usage', 'usage', message, {hint: `see \`tether ${commandId?.replaceAll(':', ' ') ?? ''} --help\``})
   }
 
-  return new TetherError('internal', 'internal', error.message || String(error), {
-    hint: 'this is a bug in tether; rerun with TETHER_DEBUG=1 and report the stack trace',
-    cause: error,
-  })
+  return asTetherError(error)
 }

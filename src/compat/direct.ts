@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import type {CommandOutput} from '../cli/command-output.js'
 import type {RenderOptions} from '../cli/render-failure.js'
-import {TetherError, isTetherError} from '../errors.js'
+import {TetherError, asTetherError} from '../errors.js'
 import {resolveDsaCore, resolveManagerHome} from '../platform/paths.js'
 
 /**
@@ -67,6 +67,17 @@ function outputFor(json: boolean): CommandOutput {
   }
 }
 
+/**
+ * A tether command line: its direct path when it has one, else oclif. oclif's execute alone, not
+ * its index: a command class loads the index when it runs, help needs less.
+ */
+export async function runTether(args: string[], dir: string): Promise<void> {
+  if (await runDirect(args)) return
+  // Lazy: oclif is most of a cold start, and a command with a direct path never needs it.
+  const {execute} = await import('@oclif/core/execute')
+  await execute({args, dir})
+}
+
 /** Show a failure as every tether command does; returns the exit code. */
 export async function showFailure(failure: TetherError, options: RenderOptions): Promise<number> {
   // Lazy: the renderer loads only when something failed.
@@ -74,11 +85,6 @@ export async function showFailure(failure: TetherError, options: RenderOptions):
   return renderFailure(failure, options)
 }
 
-/** As TetherCommand.catch renders it (toTetherError: nothing here is an oclif parse error). */
-function failureOf(error: unknown): TetherError {
-  if (isTetherError(error)) return error
-  return new TetherError('internal', 'internal', (error as Error).message || String(error), {hint: 'this is a bug in tether; rerun with TETHER_DEBUG=1 and report the stack trace', cause: error})
-}
 
 interface DirectCommand extends Spec {
   /** Whether the values are ones oclif would take as they are (else oclif runs the command). */
@@ -183,7 +189,7 @@ export async function runDirect(args: string[]): Promise<boolean> {
   try {
     result = await command.run(parsed, outputFor(parsed.json))
   } catch (error) {
-    process.exitCode = await showFailure(failureOf(error), {json: parsed.json})
+    process.exitCode = await showFailure(asTetherError(error), {json: parsed.json})
     return true
   }
 

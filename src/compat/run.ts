@@ -1,5 +1,5 @@
 import {TetherError} from '../errors.js'
-import {runDirect, showFailure} from './direct.js'
+import {runTether, showFailure} from './direct.js'
 
 interface Tool {
   translate(argv: string[]): string[]
@@ -31,8 +31,5 @@ export async function runCompat(tool: keyof typeof TOOLS, argv: string[], dir: s
     return
   }
 
-  if (await runDirect(args)) return
-  // Lazy: oclif is most of a cold start, and a command with a direct path never needs it.
-  const {execute} = await import('@oclif/core')
-  await execute({args, dir})
+  await runTether(args, dir)
 }

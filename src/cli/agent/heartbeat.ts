@@ -20,7 +20,6 @@ export async function agentHeartbeatCommand(store: DsaCore, argv: string[], flag
       serviceRetries: flags['service-retries'],
     })
     out.log([statusLine(200), ...notes].join('\n'))
-    if (flags['no-contact']) return {status: 200, address: null, at: null, warnings: [], engineWords: words.engineWords, request: request ?? null}
     for (const warning of heartbeat?.warnings ?? []) out.logToStderr(`Warning: ${warning}`)
     return {status: 200, address: heartbeat?.address ?? null, at: heartbeat?.at ?? null, warnings: heartbeat?.warnings ?? [], engineWords: words.engineWords, request: request ?? null, ...(heartbeat?.failedOver ? {failedOver: heartbeat.failedOver} : {})}
   })

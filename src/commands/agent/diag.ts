@@ -14,7 +14,7 @@ export default class AgentDiag extends AgentCommand {
   async run() {
     const {flags} = await this.parse(AgentDiag)
     const store = this.dsaCore
-    return withClassicStatus({log: (line) => this.log(line), json: this.jsonEnabled()}, async () => {
+    return withClassicStatus(this.output, async () => {
       await requireUnprotected(store, 'dsa_control -d', await passwordOrAsk(flags.password, 'Self-protection password'))
       const written = await writeDiagnosticPackage(store)
       this.log(`path = ${written.dir}\nfile name = ${written.file}`)

@@ -29,7 +29,7 @@ export default class AgentProxy extends AgentCommand {
   async run() {
     const {flags} = await this.parse(AgentProxy)
     const store = this.dsaCore
-    return withClassicStatus({log: (line) => this.log(line), json: this.jsonEnabled()}, async () => {
+    return withClassicStatus(this.output, async () => {
       const changing = [flags.manager, flags['manager-auth'], flags.relay, flags['relay-auth']].some((v) => v !== undefined)
       if (flags['manager-auth'] !== undefined || flags['relay-auth'] !== undefined) {
         await requireUnprotected(store, flags['manager-auth'] === undefined ? 'dsa_control -w' : 'dsa_control -u', await passwordOrAsk(flags.password, 'Self-protection password'))

@@ -17,7 +17,7 @@ export default class AgentSelfProtect extends AgentCommand {
   async run() {
     const {args, flags} = await this.parse(AgentSelfProtect)
     const store = this.dsaCore
-    return withClassicStatus({log: (line) => this.log(line), json: this.jsonEnabled()}, async () => {
+    return withClassicStatus(this.output, async () => {
       if (!store.exists()) throw new TetherError('notFound', 'dsa-core-missing', `there is no agent at ${store.dir}`, {hint: "point --dsa-core / $TETHER_DSA_CORE at the agent's dsa_core directory"})
       await requireUnprotected(store, 'dsa_control -s', await passwordOrAsk(flags.password, 'Self-protection password'))
       const status = setSelfProtection(store, args.state === '1')

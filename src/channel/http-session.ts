@@ -17,6 +17,9 @@ export interface CommandReply<T> {
   body: T
 }
 
+/** How long a command waits for its reply, unless told otherwise. */
+export const COMMAND_TIMEOUT_MS = 30_000
+
 /** What a command session is used for: commands, then close (a session relayed from another process too). */
 export type CommandSession = Pick<HttpSession, 'command' | 'close'>
 
@@ -63,7 +66,7 @@ export class HttpSession {
           )
         },
       )
-      request.setTimeout(options.timeoutMs ?? 30_000, () => {
+      request.setTimeout(options.timeoutMs ?? COMMAND_TIMEOUT_MS, () => {
         request.destroy(new TetherError('unreachable', 'command-timeout', `the agent did not answer ${command} in time`))
       })
       request.on('error', (error) => {

@@ -1,4 +1,4 @@
-import type {CommandSession, HttpSession} from '../channel/http-session.js'
+import {COMMAND_TIMEOUT_MS, type CommandSession, type HttpSession} from '../channel/http-session.js'
 import {TetherError} from '../errors.js'
 import {onFailpoint} from '../platform/failpoint.js'
 import {type Logger, createLogger, errorFields, withFields} from '../platform/log.js'
@@ -18,8 +18,6 @@ import {type PrimaryMessage, type RelayMessage, type WorkerConfig, type WorkerMe
  * the workers itself; a worker whose primary is gone stops.
  */
 
-/** A relayed command gets no longer than a command on a session of one's own (http-session.ts). */
-const RELAY_TIMEOUT_MS = 30_000
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message)
@@ -230,7 +228,7 @@ class RelayedSession implements CommandSession {
       const timer = setTimeout(() => {
         this.waiting.delete(id)
         reject(new TetherError('unreachable', 'command-timeout', `the agent did not answer ${name} in time`))
-      }, RELAY_TIMEOUT_MS)
+      }, COMMAND_TIMEOUT_MS)
       this.waiting.set(id, {resolve: resolve as (value: unknown) => void, reject, timer})
       send({type: 'relay', ref: this.ref, message: {kind: 'command', id, name, body: body ?? {}}})
     })

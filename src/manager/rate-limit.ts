@@ -7,7 +7,7 @@
  * so the limits stay the node's, not N times them.
  */
 
-const WINDOW_MS = 60_000
+export const WINDOW_MS = 60_000
 
 export interface FailureLimits {
   perSource: number

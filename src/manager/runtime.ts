@@ -114,9 +114,10 @@ export class ManagerRuntime {
   }
 
   async start(port: number, host: string, options: StartOptions = {}): Promise<{host: string; port: number; heartbeatAddress: string; health?: string}> {
+    const pollMs = options.pollMs ?? 1000
     let bound: {host: string; port: number}
     if (options.workers && options.workers.count > 1) {
-      this.pool = new WorkerPool({home: this.home.dir, count: options.workers.count, pollMs: options.pollMs ?? 1000, log: this.context.log, logOptions: options.workers.log, renew: () => this.renewOwnCertificate()})
+      this.pool = new WorkerPool({home: this.home.dir, count: options.workers.count, pollMs, log: this.context.log, logOptions: options.workers.log, renew: () => this.renewOwnCertificate()})
       bound = await this.pool.start(port, host)
     } else {
       this.listener = await HeartbeatListener.create(this.context)
@@ -138,7 +139,7 @@ export class ManagerRuntime {
       health = `${started.host}:${started.port}`
     }
 
-    this.timer = setInterval(() => void this.poll(), options.pollMs ?? 1000)
+    this.timer = setInterval(() => void this.poll(), pollMs)
     this.timer.unref()
     return {...bound, heartbeatAddress, ...(health ? {health} : {})}
   }

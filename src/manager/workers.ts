@@ -4,6 +4,7 @@ import {fileURLToPath} from 'node:url'
 
 import {TetherError} from '../errors.js'
 import {type LogFormat, type LogLevel, type Logger, errorFields} from '../platform/log.js'
+import {WINDOW_MS} from './rate-limit.js'
 
 /**
  * `tether manager start --workers N`: the heartbeat listener in N worker processes sharing one
@@ -96,8 +97,6 @@ const MAX_BACKOFF_MS = 10_000
 const STEADY_MS = 30_000
 /** A confirmation can reach a worker a moment before the one awaiting it has said so. */
 const ARRIVAL_GRACE_MS = 2000
-/** Activation failures are counted over this window (rate-limit.ts): the ones a new worker is told. */
-const FAILURE_WINDOW_MS = 60_000
 
 interface Slot {
   id: number
@@ -333,7 +332,7 @@ export class WorkerPool {
   }
 
   private recentFailures(): Array<{source: string; at: number}> {
-    const since = Date.now() - FAILURE_WINDOW_MS
+    const since = Date.now() - WINDOW_MS
     this.failures = this.failures.filter((failure) => failure.at > since)
     return this.failures
   }

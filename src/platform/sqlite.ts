@@ -147,7 +147,7 @@ export async function writeYielding<T>(db: Database, fn: () => T): Promise<T> {
 }
 
 function isBusy(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && String((error as {code?: unknown}).code).startsWith('SQLITE_BUSY')
+  return errnoCode(error)?.startsWith('SQLITE_BUSY') === true
 }
 
 export function schemaVersion(db: Database): number {

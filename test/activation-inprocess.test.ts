@@ -96,7 +96,8 @@ describe('manager and agent runtimes, in one process', () => {
         asked.push(req.url!.slice(1))
         const status = {state: 'activated', hostname: 'inproc-3.test', certificateSha256: computer.certSha256, clock: new Date().toISOString(), ...(eventsWaiting === undefined ? {} : {eventsWaiting})}
         const body = req.url === '/GetAgentStatus' ? status : {instance: 'stand-in', events: [], more: false}
-        res.writeHead(200, {'content-type': 'application/json', 'content-encoding': 'gzip'}).end(zlib.gzipSync(JSON.stringify(body)))
+        const payload = zlib.gzipSync(JSON.stringify(body))
+        res.writeHead(200, {'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': payload.length}).end(payload)
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       try {

@@ -65,7 +65,8 @@ describe('GZIP bodies with hard limits', () => {
     const creds = new ManagerHome(home).loadCredentials()
     const bomb = zlib.gzipSync(Buffer.alloc(128 * 1024 * 1024))
     const server = https.createServer({cert: creds.managerCertPem, key: creds.managerKeyPem}, (_req, res) => {
-      res.writeHead(200, {'content-encoding': 'gzip'})
+      // Framed as a tether agent frames replies (Content-Length): the decompressed cap is what refuses it.
+      res.writeHead(200, {'content-encoding': 'gzip', 'content-length': bomb.length})
       res.end(bomb)
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -13,6 +13,7 @@ import {buildEnvelope, openEnvelope} from '../src/pki/cms.js'
 import {children, readNode} from '../src/pki/der.js'
 import {generateRsaKeyPair} from '../src/pki/keys.js'
 import {createCsr, issueCertificate, readCsr} from '../src/pki/x509.js'
+import {ReplyReader} from '../src/channel/http-reply.js'
 import {BodyLimits, decodeBody, encodeBody} from '../src/protocol/codec.js'
 import {CommandName, MESSAGES, errorFromReply, parseReply, parseRequest} from '../src/protocol/messages.js'
 import {ASYNC_PARAMS, PARAMS, RUNS, TIMEOUT_MS, derTree, mutation, onlyTetherErrors, onlyTetherErrorsAsync} from './fuzz.js'
@@ -48,6 +49,29 @@ describe(`the body codec (${RUNS} runs a property)`, () => {
       expect(error).toBeInstanceOf(TetherError)
       expect((error as TetherError).code).toBe('body-too-large')
     }), ASYNC_PARAMS)
+  }, TIMEOUT_MS)
+})
+
+describe(`the HTTP reply reader (${RUNS} runs a property)`, () => {
+  const head = fc.tuple(fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.0 403 Forbidden', 'HTTP/1.1 100 Continue', 'HTTP/2 200', ''), fc.array(fc.tuple(fc.constantFrom('content-length', 'Content-Length', 'transfer-encoding', 'content-encoding', 'connection', 'x y', ''), fc.string({maxLength: 12})), {maxLength: 5}))
+    .map(([status, headers]) => `${status}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`)
+  const reply = fc.oneof(head.map((h) => Buffer.from(h, 'latin1')), fc.tuple(head, fc.uint8Array({maxLength: 256})).map(([h, b]) => Buffer.concat([Buffer.from(h, 'latin1'), b])), fc.uint8Array({maxLength: 20_000}).map((b) => Buffer.from(b)))
+
+  it('any bytes, split anywhere: a reply within the cap, more wanted, or a TetherError', () => {
+    fc.assert(fc.property(reply, fc.array(fc.nat(), {maxLength: 4}), (bytes, cuts) => onlyTetherErrors(() => {
+      const reader = new ReplyReader(128)
+      const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+      let from = 0
+      for (const to of [...points, bytes.length]) {
+        const done = reader.push(bytes.subarray(from, to))
+        from = to
+        if (done) {
+          expect(done.body.length).toBe(done.head.contentLength)
+          expect(done.head.contentLength).toBeLessThanOrEqual(128)
+          return
+        }
+      }
+    })), PARAMS)
   }, TIMEOUT_MS)
 })
 

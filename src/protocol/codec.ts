@@ -43,9 +43,21 @@ export function bodyLimitsFor(peer: 'authenticated' | 'unauthenticated'): BodyLi
 /** Compressed bodies up to this size are inflated in one call (a fresh stream pipeline costs ~0.3 ms). */
 export const SMALL_BODY_BYTES = 32 * 1024
 
+/**
+ * A small body gets a deflate state sized to it (a window just larger than the text, a small hash):
+ * the default state is ~256 KiB to allocate and clear, half the cost of compressing a certificate.
+ * Any gzip reader inflates it; a window at least the text's length loses almost nothing.
+ */
 function gzipText(text: string): Buffer {
-  return zlib.gzipSync(Buffer.from(text, 'utf8'), {level: 6})
+  const bytes = Buffer.from(text, 'utf8')
+  if (bytes.length >= SMALL_BODY_BYTES) return zlib.gzipSync(bytes, {level: 6})
+  let windowBits = 9
+  while (windowBits < 15 && 1 << windowBits < bytes.length + DEFLATE_LOOKAHEAD) windowBits++
+  return zlib.gzipSync(bytes, {level: 6, windowBits, memLevel: 4})
 }
+
+/** zlib's MIN_LOOKAHEAD: the window deflate can match within is this much smaller than 2^windowBits. */
+const DEFLATE_LOOKAHEAD = 262
 
 /** The constant request bodies (`{}`, `{"limit":500}`, ...), each compressed once: a deflate state is ~256 KiB. */
 const constantBodies = new Map<string, Buffer>()
@@ -65,7 +77,7 @@ export function encodeBody(value: unknown): Buffer {
   return payload
 }
 
-function tooLarge(what: string, limit: number): TetherError {
+export function tooLarge(what: string, limit: number): TetherError {
   return new TetherError('refused', 'body-too-large', `the ${what} size exceeds the limit of ${limit} bytes`, {
     hint: 'the peer sent more than a tether message may hold (a decompression bomb or a broken peer)',
   })
@@ -151,7 +163,7 @@ async function inflateStream(source: Readable, limits: BodyLimits): Promise<Buff
 export async function decodeBody<T = unknown>(source: Readable, encoding: string | undefined, limits: BodyLimits = DEFAULT_LIMITS): Promise<T> {
   if (encoding !== CONTENT_ENCODING) {
     source.resume()
-    throw new TetherError('usage', 'body-not-gzip', `the body must be gzip-compressed (Content-Encoding: gzip), got ${encoding ?? 'none'}`)
+    throw notGzip(encoding)
   }
 
   let inflated: Buffer
@@ -159,11 +171,49 @@ export async function decodeBody<T = unknown>(source: Readable, encoding: string
     const head = await readHead(source, Math.min(SMALL_BODY_BYTES, limits.maxCompressedBytes))
     inflated = head.ended ? inflateSmall(Buffer.concat(head.chunks), limits) : await inflateStream(source, limits)
   } catch (error) {
-    if (error instanceof TetherError) throw error
-    const code = (error as {code?: string}).code
-    throw new TetherError('usage', 'body-corrupt', `the body is not valid gzip (${code === 'Z_BUF_ERROR' ? 'truncated stream' : (error as Error).message})`, {cause: error})
+    throw corrupt(error)
   }
 
+  return parseJson<T>(inflated)
+}
+
+/**
+ * Decode a gzip JSON body already read whole (HttpSession's replies, whose size was checked against
+ * the compressed cap from their Content-Length). A large one is inflated off the event loop.
+ */
+export async function decodeWholeBody<T = unknown>(compressed: Buffer, encoding: string | undefined, limits: BodyLimits = DEFAULT_LIMITS): Promise<T> {
+  if (encoding !== CONTENT_ENCODING) throw notGzip(encoding)
+  if (compressed.length > limits.maxCompressedBytes) throw tooLarge('compressed body', limits.maxCompressedBytes)
+  let inflated: Buffer
+  try {
+    inflated = compressed.length <= SMALL_BODY_BYTES ? inflateSmall(compressed, limits) : await gunzipAsync(compressed, limits)
+  } catch (error) {
+    throw corrupt(error)
+  }
+
+  return parseJson<T>(inflated)
+}
+
+function gunzipAsync(compressed: Buffer, limits: BodyLimits): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.gunzip(compressed, {maxOutputLength: limits.maxDecompressedBytes}, (error, inflated) => {
+      if (!error) resolve(inflated)
+      else reject((error as {code?: string}).code === 'ERR_BUFFER_TOO_LARGE' ? tooLarge('decompressed body', limits.maxDecompressedBytes) : error)
+    })
+  })
+}
+
+function notGzip(encoding: string | undefined): TetherError {
+  return new TetherError('usage', 'body-not-gzip', `the body must be gzip-compressed (Content-Encoding: gzip), got ${encoding ?? 'none'}`)
+}
+
+function corrupt(error: unknown): TetherError {
+  if (error instanceof TetherError) return error
+  const code = (error as {code?: string}).code
+  return new TetherError('usage', 'body-corrupt', `the body is not valid gzip (${code === 'Z_BUF_ERROR' ? 'truncated stream' : (error as Error).message})`, {cause: error})
+}
+
+function parseJson<T>(inflated: Buffer): T {
   const text = inflated.toString('utf8')
   try {
     return JSON.parse(text) as T

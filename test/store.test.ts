@@ -621,12 +621,17 @@ describe.each(engines)('the $name store', (engine) => {
   describe('published CRLs', () => {
     it('has none at first, then the one with the highest number, read back in full', async () => {
       expect(await store.crls.latest()).toBeUndefined()
+      expect(await store.crls.latestHead()).toBeUndefined()
       expect(await store.crls.publish(crl(1))).toBe(true)
       expect(await store.crls.latest()).toEqual(crl(1))
       expect(await store.crls.publish(crl(3, {revocationVersion: 5}))).toBe(true)
       // A lower number published late never becomes the latest.
       expect(await store.crls.publish(crl(2))).toBe(true)
       expect(await store.crls.latest()).toEqual(crl(3, {revocationVersion: 5}))
+      // The head is the same row without its PEM.
+      const {pem, ...head} = crl(3, {revocationVersion: 5})
+      expect(pem.length).toBeGreaterThan(0)
+      expect(await store.crls.latestHead()).toEqual(head)
       // Publishing is not revoking.
       expect(await store.certificates.revocationVersion()).toBe(0)
     })

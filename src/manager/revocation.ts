@@ -19,12 +19,27 @@ export const CRL_VALIDITY_MS = 7 * 86_400_000
 export const BACKDATE_MS = 60 * 60_000
 
 /** Half its validity gone, or issued "in the future" (the clock went back): time to issue again. */
-export function crlAged(crl: PublishedCrl, now: Date): boolean {
+export function crlAged(crl: Pick<PublishedCrl, 'nextUpdate' | 'thisUpdate'>, now: Date): boolean {
   return Date.parse(crl.nextUpdate) - now.getTime() <= CRL_VALIDITY_MS / 2 || Date.parse(crl.thisUpdate) > now.getTime()
 }
 
-function isCurrent(crl: PublishedCrl, revocationVersion: number, now: Date): boolean {
+function isCurrent(crl: Omit<PublishedCrl, 'pem'>, revocationVersion: number, now: Date): boolean {
   return crl.revocationVersion === revocationVersion && !crlAged(crl, now)
+}
+
+/**
+ * The latest published CRL of each store, PEM included, as last read: each contact checks only the
+ * head (its number and dates), and the PEM (growing with every revocation) is read again only when
+ * another CRL was published. A CRL is never changed once published under its number.
+ */
+const lastRead = new WeakMap<ManagerContext['store'], PublishedCrl>()
+
+async function publishedCrl(store: ManagerContext['store'], head: Omit<PublishedCrl, 'pem'>): Promise<PublishedCrl | undefined> {
+  const kept = lastRead.get(store)
+  if (kept && kept.number === head.number && kept.publishedAt === head.publishedAt) return kept
+  const latest = await store.crls.latest()
+  if (latest) lastRead.set(store, latest)
+  return latest
 }
 
 /** The current CRL, issued now if the published one is out of date. */
@@ -32,16 +47,18 @@ export async function currentCrl(ctx: ManagerContext): Promise<PublishedCrl> {
   const {store, credentials} = ctx
   for (;;) {
     const now = ctx.now()
-    const [latest, revocationVersion] = await Promise.all([store.crls.latest(), store.certificates.revocationVersion()])
+    const [head, revocationVersion] = await Promise.all([store.crls.latestHead(), store.certificates.revocationVersion()])
+    const latest = head && isCurrent(head, revocationVersion, now) ? await publishedCrl(store, head) : undefined
     if (latest && isCurrent(latest, revocationVersion, now) && signedByIssuingCa(latest, credentials.caCert)) return latest
     const revoked = await store.certificates.revoked()
     const thisUpdate = new Date(now.getTime() - BACKDATE_MS)
     const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS)
-    const number = (latest?.number ?? 0) + 1
+    const number = (head?.number ?? 0) + 1
     const pem = buildCrl(credentials.caCert, credentials.caKey, crlEntries(revoked), {number, thisUpdate, nextUpdate})
     const crl: PublishedCrl = {number, pem, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), revocationVersion, publishedAt: now.toISOString()}
     // Another node may have issued this number first: then read what it published.
     if (await store.crls.publish(crl)) {
+      lastRead.set(store, crl)
       ctx.log.info('crl-issued', {number, revoked: revoked.length, nextUpdate: crl.nextUpdate})
       return crl
     }

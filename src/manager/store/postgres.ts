@@ -334,6 +334,8 @@ export class PostgresManagerStore implements ManagerStore {
   readonly crls = {
     latest: async (): Promise<PublishedCrl | undefined> =>
       this.sql.get<PublishedCrl>('SELECT number, pem, this_update AS "thisUpdate", next_update AS "nextUpdate", revocation_version AS "revocationVersion", published_at AS "publishedAt" FROM crls ORDER BY number DESC LIMIT 1'),
+    latestHead: async (): Promise<Omit<PublishedCrl, 'pem'> | undefined> =>
+      this.sql.get<Omit<PublishedCrl, 'pem'>>('SELECT number, this_update AS "thisUpdate", next_update AS "nextUpdate", revocation_version AS "revocationVersion", published_at AS "publishedAt" FROM crls ORDER BY number DESC LIMIT 1'),
     // The primary key decides between two nodes issuing the same number: the second finds it taken.
     publish: async (crl: PublishedCrl): Promise<boolean> =>
       this.db.transaction(async (sql) => {

@@ -365,6 +365,8 @@ export class SqliteManagerStore implements ManagerStore {
   readonly crls = {
     latest: async (): Promise<PublishedCrl | undefined> =>
       this.sql.get<PublishedCrl>('SELECT number, pem, this_update AS thisUpdate, next_update AS nextUpdate, revocation_version AS revocationVersion, published_at AS publishedAt FROM crls ORDER BY number DESC LIMIT 1'),
+    latestHead: async (): Promise<Omit<PublishedCrl, 'pem'> | undefined> =>
+      this.sql.get<Omit<PublishedCrl, 'pem'>>('SELECT number, this_update AS thisUpdate, next_update AS nextUpdate, revocation_version AS revocationVersion, published_at AS publishedAt FROM crls ORDER BY number DESC LIMIT 1'),
     publish: async (crl: PublishedCrl): Promise<boolean> =>
       this.transaction(() => {
         const stored = this.sql.run('INSERT OR IGNORE INTO crls (number, this_update, next_update, revocation_version, pem, published_at) VALUES (?, ?, ?, ?, ?, ?)',

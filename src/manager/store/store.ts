@@ -323,6 +323,8 @@ export interface TokenStore {
 
 export interface CrlStore {
   latest(): Promise<PublishedCrl | undefined>
+  /** The latest one without its PEM, which grows with every revocation: what each contact checks. */
+  latestHead(): Promise<Omit<PublishedCrl, 'pem'> | undefined>
   /** Store `crl` unless one with its number exists (another node issued it first): true when stored. */
   publish(crl: PublishedCrl): Promise<boolean>
 }

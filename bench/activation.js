@@ -4,12 +4,13 @@
 //
 // Reference, measured in the same run against the same agents at the same concurrency: one bare
 // TLS handshake (the manager's certificate offered, as activation does) plus one GetHostInfo round
-// trip, by a plain Node TLS client: tls.connect with the certificate and key PEMs, so a
-// SecureContext is made per connection (as connectTls itself did when the goal was set). An
+// trip, by a plain Node client: tls.connect with the certificate and key PEMs, so a SecureContext
+// is made per connection (as connectTls itself did when the goal was set), and Node's http client
+// (tether's HttpSession reads its replies itself since issue 15, so it would move the reference). An
 // activation is two handshakes (bootstrap, then mutual-TLS confirmation) and six commands, plus a
 // CA signature and registry writes, so the x_ref columns say what the rest costs. A second
-// reference row does the same through src/channel/connect.ts, which keeps its contexts since issue
-// 15 (~1.7 ms less per handshake): x_kept_ref_cpu is the activation's CPU over that one.
+// reference row does the same through tether's own client (src/channel/connect.ts, which keeps its
+// contexts, and HttpSession): x_kept_ref_cpu is the activation's CPU over that one.
 //
 // The signature floor, measured in the same run (bench/signature-floor.js: `openssl speed` of
 // RSA-2048 and RSA-3072, the key sizes in use): sig_floor_ms = what the RSA operations an
@@ -28,7 +29,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import http from 'node:http'
 import tls from 'node:tls'
+import zlib from 'node:zlib'
 
 import {activate as activateAgent} from '../dist/manager/manager-initiated.js'
 import {connectTls} from '../dist/channel/connect.js'
@@ -127,14 +130,26 @@ export async function run({
 
 /**
  * The reference call: one TLS handshake with the manager's certificate offered, and one GetHostInfo.
- * By a plain tls.connect with the PEMs (a context per connection), or with `keptContext` through
- * connectTls (its kept context).
+ * Plain Node, nothing of tether's (as the heartbeat's node-tls reference): tls.connect with the PEMs
+ * (a context per connection) and Node's http client over the socket, gzip JSON both ways. With
+ * `keptContext`, tether's own client instead: connectTls (its kept context) and HttpSession.
  */
 export function handshakeReference(credentials, {keptContext = false} = {}) {
   const options = {cert: credentials.managerCertPem, key: credentials.managerKeyPem, rejectUnauthorized: false}
   return async (target) => {
-    const socket = keptContext ? await connectTls({host: target.host, port: target.port, ...options}) : await plainConnect({host: target.host, port: target.port, ...options})
-    const session = new HttpSession(socket)
+    if (!keptContext) {
+      const socket = await plainConnect({host: target.host, port: target.port, ...options})
+      try {
+        const status = await plainGetHostInfo(socket)
+        if (status !== 200) throw new Error(`GetHostInfo at ${target.host}:${target.port} answered ${status}`)
+      } finally {
+        socket.destroy()
+      }
+
+      return
+    }
+
+    const session = new HttpSession(await connectTls({host: target.host, port: target.port, ...options}))
     try {
       const reply = await session.call('GetHostInfo')
       if (reply.status !== 200) throw new Error(`GetHostInfo at ${target.host}:${target.port} answered ${reply.status}`)
@@ -150,6 +165,29 @@ function plainConnect(options) {
     socket.setNoDelay(true)
     socket.once('secureConnect', () => resolve(socket))
     socket.once('error', reject)
+  })
+}
+
+const EMPTY_BODY = zlib.gzipSync(Buffer.from('{}'), {level: 6})
+const REFERENCE_HEADERS = {'content-type': 'application/json', 'content-encoding': 'gzip', 'accept-encoding': 'gzip', 'content-length': EMPTY_BODY.length, connection: 'keep-alive'}
+
+/** POST /GetHostInfo by Node's http client over an open socket; resolves to the status once the gzip JSON reply is parsed. */
+function plainGetHostInfo(socket) {
+  return new Promise((resolve, reject) => {
+    const request = http.request({createConnection: () => socket, method: 'POST', path: '/GetHostInfo', host: 'agent', headers: REFERENCE_HEADERS}, (response) => {
+      const chunks = []
+      response.on('data', (chunk) => chunks.push(chunk))
+      response.once('end', () => {
+        try {
+          JSON.parse(zlib.gunzipSync(Buffer.concat(chunks)).toString('utf8'))
+          resolve(response.statusCode)
+        } catch (error) {
+          reject(error)
+        }
+      })
+    })
+    request.on('error', reject)
+    request.end(EMPTY_BODY)
   })
 }
 

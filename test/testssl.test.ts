@@ -52,6 +52,9 @@ const SCANNER_WARNINGS = new Set(['engine_problem'])
  */
 const SKIPPED_FOR_CLIENT_AUTH = 'client x509-based authentication prevents this from being tested'
 
+/** testssl's WARN when its own connection for a check failed, as opposed to something it found. */
+const isConnectProblem = (f: Finding) => f.severity === 'WARN' && /connect problem/i.test(f.finding)
+
 /** Checks that must have run, so a scan that reached nothing cannot pass. */
 const MUST_HAVE_RUN = ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1', 'TLS1_2', 'TLS1_3', 'heartbleed', 'CCS', 'ticketbleed', 'ROBOT', 'secure_renego', 'CRIME_TLS', 'POODLE_SSL', 'fallback_SCSV', 'SWEET32', 'FREAK', 'DROWN', 'LOGJAM', 'BEAST', 'LUCKY13', 'RC4', 'cert_chain_of_trust', 'cert_keySize']
 
@@ -95,7 +98,15 @@ describe('testssl.sh finds nothing at MEDIUM or above', () => {
   it('the bootstrap agent, the mutual agent and the manager heartbeat port', async () => {
     const dir = tempDir('tether-testssl-')
     const targets = Object.keys(ports) as Target[]
-    const scans = await Promise.all(targets.map((target) => scan(ports[target], ca, path.join(dir, `${target}.json`))))
+    // A check testssl could not make because its own connection failed (timed out on a loaded
+    // machine) says nothing about the target: that target is scanned once more, and the second scan
+    // counts. A target that really refuses connections fails it again.
+    const scanOf = async (target: Target) => {
+      const first = await scan(ports[target], ca, path.join(dir, `${target}.json`))
+      return first.some(isConnectProblem) ? scan(ports[target], ca, path.join(dir, `${target}-again.json`)) : first
+    }
+
+    const scans = await Promise.all(targets.map((target) => scanOf(target)))
     const bootstrapFindings = scans[targets.indexOf('agent-bootstrap')]
     const found = targets.flatMap((target, i) => failures(target, scans[i], bootstrapFindings))
     expect(found).toEqual([])
@@ -110,5 +121,5 @@ describe('testssl.sh finds nothing at MEDIUM or above', () => {
     // A certificate finding accepted by design is still reported where it applies (the list is not stale).
     const bootstrap = new Set(scans[targets.indexOf('agent-bootstrap')].filter((f) => !['OK', 'INFO', 'LOW'].includes(f.severity)).map((f) => f.id))
     expect(Object.entries(BY_DESIGN).filter(([id, entry]) => entry.targets.includes('agent-bootstrap') && !bootstrap.has(id)).map(([id]) => id)).toEqual([])
-  }, 180_000)
+  }, 360_000)
 })

@@ -1,4 +1,4 @@
-import crypto from 'node:crypto'
+import type crypto from 'node:crypto'
 
 import {TetherError} from '../errors.js'
 import {LruCache} from '../platform/lru-cache.js'
@@ -20,7 +20,8 @@ export interface CertificateSummary {
 
 export function parseCertificate(pem: string | Buffer, what: string): crypto.X509Certificate {
   try {
-    return new crypto.X509Certificate(pem)
+    // Loaded at the first parse: a command that reads no certificate (dsa_control -r, -m) never loads node:crypto (3 ms).
+    return new (process.getBuiltinModule('node:crypto').X509Certificate)(pem)
   } catch (error) {
     throw new TetherError('usage', 'invalid-certificate', `${what} is not a valid X.509 certificate`, {
       hint: 'check that the file is complete and is the certificate you meant',

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import type {CommandOutput} from '../cli/command-output.js'
 import type {RenderOptions} from '../cli/render-failure.js'
@@ -171,11 +172,25 @@ function userTheme(): boolean {
   return fs.existsSync(path.join(env.TETHER_CONFIG_DIR || path.join(base, 'tether'), 'theme.json'))
 }
 
+async function rootHelpDirect(): Promise<boolean> {
+  // Lazy: only the root help reads the manifests.
+  const {rootHelp} = await import('../cli/root-help.js')
+  const text = rootHelp(fileURLToPath(new URL('../../', import.meta.url)))
+  if (text === undefined) return false
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+  })
+  process.stdout.write(text)
+  return true
+}
+
 /**
  * Run a tether command line directly if it has a direct path; false: oclif runs it. The parse
  * happens first, so a command line it does not take leaves nothing done and nothing printed.
  */
 export async function runDirect(args: string[]): Promise<boolean> {
+  // `tether --help` and `tether` alone: the root help, when it can be rendered as oclif would.
+  if (args.length === 0 || (args.length === 1 && args[0] === '--help')) return rootHelpDirect()
   const command = COMMANDS[`${args[0]} ${args[1]}`]
   // TETHER_CONTENT_TYPE=json turns on oclif's JSON output without --json: oclif's to honour.
   if (!command || process.env.TETHER_CONTENT_TYPE !== undefined) return false

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {TetherError} from '../errors.js'
 import {PRIVATE_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
+import type {DsaCoreFiles} from './store-files.js'
 import type {DsaCore} from './store.js'
 
 /**
@@ -27,11 +28,11 @@ interface Stored {
   password?: {salt: string; hash: string; N: number; r: number; p: number}
 }
 
-function file(store: DsaCore): string {
+function file(store: DsaCoreFiles): string {
   return path.join(store.dir, SELF_PROTECTION_FILE)
 }
 
-function read(store: DsaCore): Stored {
+function read(store: DsaCoreFiles): Stored {
   const text = readIfExists(file(store))?.toString('utf8')
   if (text === undefined) return {enabled: false}
   try {
@@ -42,7 +43,7 @@ function read(store: DsaCore): Stored {
   }
 }
 
-export function selfProtectionStatus(store: DsaCore): {enabled: boolean; passwordSet: boolean; protecting: boolean} {
+export function selfProtectionStatus(store: DsaCoreFiles): {enabled: boolean; passwordSet: boolean; protecting: boolean} {
   const stored = read(store)
   const passwordSet = Boolean(stored.password) && store.appliedConfiguration() !== undefined
   return {enabled: stored.enabled, passwordSet, protecting: stored.enabled && passwordSet}
@@ -56,7 +57,7 @@ async function hashOf(password: string, salt: Buffer, params: {N: number; r: num
 }
 
 /** Refuse a protected operation without the right password (`dsa_control ... -p PASSWORD`). */
-export async function requireUnprotected(store: DsaCore, what: string, password: string | undefined): Promise<void> {
+export async function requireUnprotected(store: DsaCoreFiles, what: string, password: string | undefined): Promise<void> {
   const stored = read(store)
   // The password comes with a configuration; once that is gone (deactivated, reset), so is protection.
   if (!stored.enabled || !stored.password || store.appliedConfiguration() === undefined) return

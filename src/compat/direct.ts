@@ -98,6 +98,8 @@ const AGENT: Pick<Spec, 'values'> = {values: ['--dsa-core']}
 // Lazy: each command loads only its own modules (the manager home alone is thirty of them).
 const agentStore = () => import('../agent/store.js')
 const dsaCore = async (parsed: Parsed) => new (await agentStore()).DsaCore(resolveDsaCore(parsed.values.get('--dsa-core')))
+// Lazy: its files alone, without the certificate, lock and journal modules, for a command that only reads them (a heartbeat through the running agent).
+const dsaCoreFiles = async (parsed: Parsed) => new (await import('../agent/store-files.js')).DsaCoreFiles(resolveDsaCore(parsed.values.get('--dsa-core')))
 
 const COMMANDS: Record<string, DirectCommand> = {
   'manager export-cert': {
@@ -135,7 +137,7 @@ const COMMANDS: Record<string, DirectCommand> = {
       const flags = {password: parsed.values.get('--password'), 'service-retries': Number(parsed.values.get('--service-retries') ?? 0), 'no-contact': parsed.switches.has('--no-contact')}
       // Lazy: as above, this command's modules only.
       const {agentHeartbeatCommand} = await import('../cli/agent/heartbeat.js')
-      return agentHeartbeatCommand(await dsaCore(parsed), parsed.positionals, flags, out)
+      return agentHeartbeatCommand(await dsaCoreFiles(parsed), parsed.positionals, flags, out)
     },
   },
   'agent query': {

@@ -234,11 +234,13 @@ export class DsaCore extends DsaCoreFiles {
 
   private currentStatus(): AgentStatus {
     const state = this.state()
-    const status: AgentStatus = {state, dsaCore: this.dir, certificateHash: {...bootstrapHash(), bootstrap: true}}
     const dsm = this.certificate('dsmCert')
-    if (state === 'activated') {
-      const agent = this.certificate('cert')!
-      status.certificateHash = {sha1: fingerprint(agent, 'sha1'), sha256: fingerprint(agent, 'sha256'), bootstrap: false}
+    const agent = state === 'activated' ? this.certificate('cert')! : undefined
+    // The shipped bootstrap certificate is read only when it is the one presented, not at every
+    // status of an activated agent (each heartbeat's GetAgentStatus).
+    const certificateHash = agent ? {sha1: fingerprint(agent, 'sha1'), sha256: fingerprint(agent, 'sha256'), bootstrap: false} : {...bootstrapHash(), bootstrap: true}
+    const status: AgentStatus = {state, dsaCore: this.dir, certificateHash}
+    if (agent) {
       status.agentCertificate = summarize(agent)
       status.caCertificate = summarize(this.certificate('dsmCaCert')!)
       if (dsm) status.manager = summarize(dsm)

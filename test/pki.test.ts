@@ -67,13 +67,26 @@ describe('hybrid signer (forge structures, native signatures)', () => {
     const [caCert, twinCert] = [parseCertificate(ca.certPem, 'ca'), parseCertificate(twin.certPem, 'twin')]
     expect(twinCert.subject).toBe(caCert.subject)
     for (let i = 0; i < 3; i++) {
-      // A new object each time, as a resumed session's peer certificate is.
-      const leaf = parseCertificate(leafPem, 'leaf')
+      // A new object each time, as a resumed session's peer certificate is (parseCertificate keeps its objects).
+      const leaf = new crypto.X509Certificate(leafPem)
       expect(issuedBy(leaf, caCert)).toBe(true)
       expect(issuedBy(leaf, twinCert)).toBe(false)
       expect(issuedBy(caCert, caCert)).toBe(true)
       expect(issuedBy(twinCert, caCert)).toBe(false)
     }
+  })
+
+  it('parses the same PEM text once: the same object again, a Buffer or another text parsed, a bad one refused each time', async () => {
+    const [ca, other] = [await makeCa(), await makeCa()]
+    const first = parseCertificate(ca.certPem, 'ca')
+    expect(parseCertificate(`${ca.certPem}`, 'ca')).toBe(first)
+    expect(parseCertificate(other.certPem, 'other')).not.toBe(first)
+    expect(fingerprint(parseCertificate(other.certPem, 'other'))).not.toBe(fingerprint(first))
+    const fromBuffer = parseCertificate(Buffer.from(ca.certPem), 'ca')
+    expect(fromBuffer).not.toBe(first)
+    expect(fromBuffer.raw.equals(first.raw)).toBe(true)
+    const truncated = ca.certPem.slice(0, 200)
+    for (let i = 0; i < 2; i++) expect(() => parseCertificate(truncated, 'truncated.crt')).toThrowError('truncated.crt is not a valid X.509 certificate')
   })
 
   it('makes CSRs openssl accepts and reads them back with proof of possession', async () => {

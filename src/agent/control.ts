@@ -4,12 +4,10 @@ import path from 'node:path'
 
 import {TetherError, errnoCode, isTetherError} from '../errors.js'
 import {PRIVATE_FILE_MODE} from '../platform/fsutil.js'
-import {DirLock} from '../platform/lock.js'
 import type {ActivationReport, ActivationRequestArgs, HeartbeatRequest} from '../protocol/messages.js'
 import type {RetryPolicy} from './classic-activation.js'
 import type {HeartbeatResult} from './outbound.js'
 import type {AgentRuntime} from './server.js'
-import {DsaCore} from './store.js'
 
 /**
  * The local control channel: how `dsa_control` reaches a running agent. A Unix socket inside
@@ -172,6 +170,8 @@ export async function runControl(dsaCore: string, request: ControlRequest, optio
 async function runControlOnce(dsaCore: string, request: ControlRequest, options: {hostname?: string; clockOffsetMs?: number}): Promise<ControlReply> {
   const viaDaemon = await askDaemon(dsaCore, request, replyTimeoutMs(request))
   if (viaDaemon) return viaDaemon
+  // Lazy: the store and the lock (certificates, SQLite) load only when no running agent answers.
+  const [{DsaCore}, {DirLock}] = await Promise.all([import('./store.js'), import('../platform/lock.js')])
   const store = new DsaCore(dsaCore)
   store.ensureDir()
   const lock = await DirLock.acquireAsync(dsaCore, {file: DAEMON_LOCK, waitMs: 2000, what: `the agent in ${dsaCore} (an agent is starting or running)`})

@@ -1,9 +1,9 @@
-import crypto from 'node:crypto'
+import type {ScryptOptions} from 'node:crypto'
 import path from 'node:path'
-import {promisify} from 'node:util'
 
 import {TetherError} from '../errors.js'
 import {PRIVATE_FILE_MODE, readIfExists, writeFileAtomic} from '../platform/fsutil.js'
+import type {DsaCoreFiles} from './store-files.js'
 import type {DsaCore} from './store.js'
 
 /**
@@ -15,7 +15,8 @@ import type {DsaCore} from './store.js'
 
 export const SELF_PROTECTION_FILE = 'ds_agent.selfprotect.json'
 
-const scrypt = promisify(crypto.scrypt) as (password: string, salt: Buffer, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>
+// Loaded when a password is checked or set: dsa_control -r and -m of an unprotected agent never load it (3 ms of a cold start).
+const crypto = () => process.getBuiltinModule('node:crypto')
 // 2^15 x 8 x 128 bytes = 32 MiB and ~0.1 s per check: slow to guess, quick for an operator.
 const PARAMS = {N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024}
 const KEY_LENGTH = 32
@@ -27,11 +28,11 @@ interface Stored {
   password?: {salt: string; hash: string; N: number; r: number; p: number}
 }
 
-function file(store: DsaCore): string {
+function file(store: DsaCoreFiles): string {
   return path.join(store.dir, SELF_PROTECTION_FILE)
 }
 
-function read(store: DsaCore): Stored {
+function read(store: DsaCoreFiles): Stored {
   const text = readIfExists(file(store))?.toString('utf8')
   if (text === undefined) return {enabled: false}
   try {
@@ -42,18 +43,21 @@ function read(store: DsaCore): Stored {
   }
 }
 
-export function selfProtectionStatus(store: DsaCore): {enabled: boolean; passwordSet: boolean; protecting: boolean} {
+export function selfProtectionStatus(store: DsaCoreFiles): {enabled: boolean; passwordSet: boolean; protecting: boolean} {
   const stored = read(store)
   const passwordSet = Boolean(stored.password) && store.appliedConfiguration() !== undefined
   return {enabled: stored.enabled, passwordSet, protecting: stored.enabled && passwordSet}
 }
 
 async function hashOf(password: string, salt: Buffer, params: {N: number; r: number; p: number}): Promise<Buffer> {
-  return scrypt(password, salt, KEY_LENGTH, {...params, maxmem: PARAMS.maxmem})
+  const options: ScryptOptions = {...params, maxmem: PARAMS.maxmem}
+  return new Promise((resolve, reject) => {
+    crypto().scrypt(password, salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key)))
+  })
 }
 
 /** Refuse a protected operation without the right password (`dsa_control ... -p PASSWORD`). */
-export async function requireUnprotected(store: DsaCore, what: string, password: string | undefined): Promise<void> {
+export async function requireUnprotected(store: DsaCoreFiles, what: string, password: string | undefined): Promise<void> {
   const stored = read(store)
   // The password comes with a configuration; once that is gone (deactivated, reset), so is protection.
   if (!stored.enabled || !stored.password || store.appliedConfiguration() === undefined) return
@@ -64,7 +68,7 @@ export async function requireUnprotected(store: DsaCore, what: string, password:
   const {salt, hash, N, r, p} = stored.password
   const given = await hashOf(password, Buffer.from(salt, 'base64'), {N, r, p})
   const expected = Buffer.from(hash, 'base64')
-  if (expected.length !== given.length || !crypto.timingSafeEqual(given, expected)) {
+  if (expected.length !== given.length || !crypto().timingSafeEqual(given, expected)) {
     throw new TetherError('refused', 'self-protection-password-wrong', `${what} is refused: the self-protection password is wrong`, {hint: "ask the manager's administrator for the password set in the policy"})
   }
 }
@@ -88,7 +92,7 @@ export async function applyPolicySelfProtection(store: DsaCore, configurationByt
   }
 
   const password = typeof section?.password === 'string' && section.password !== '' ? section.password : undefined
-  const salt = crypto.randomBytes(16)
+  const salt = crypto().randomBytes(16)
   const hashed = password === undefined ? undefined : {salt: salt.toString('base64'), hash: (await hashOf(password, salt, PARAMS)).toString('base64'), N: PARAMS.N, r: PARAMS.r, p: PARAMS.p}
   const enabled = section?.enabled === false ? false : Boolean(hashed)
   await store.lockedAsync(() => writeFileAtomic(file(store), JSON.stringify({enabled, ...(hashed ? {password: hashed} : {})}), PRIVATE_FILE_MODE))

@@ -14,28 +14,20 @@ import {
   summarize,
   validityProblem,
 } from '../pki/certificate.js'
-import {PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, readIfExists, removeFileDurable, writeFileAtomic} from '../platform/fsutil.js'
+import {PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, removeFileDurable, writeFileAtomic} from '../platform/fsutil.js'
 import {failpoint} from '../platform/failpoint.js'
 import {DirLock, LockOptions} from '../platform/lock.js'
-import {Logger, silentLogger} from '../platform/log.js'
 import {checkPrivateDirectory} from '../platform/private-dir.js'
-import type {AgentCommunication} from '../protocol/messages.js'
 import {bootstrapIdentity} from '../pki/bootstrap.js'
+import {DSA_FILES, DsaCoreFiles, damaged} from './store-files.js'
 
-/** The agent's dsa_core directory: its credentials, its binding, and their atomic changes. */
+/**
+ * The agent's dsa_core directory: its credentials, its binding, and their atomic changes. Its
+ * files and their reading are store-files.ts's, which a command that only reads them (dsa_control
+ * -m through the running agent) loads without the certificate, lock and journal code here.
+ */
 
-export const DSA_FILES = {
-  key: 'ds_agent.key',
-  cert: 'ds_agent.crt',
-  dsmCert: 'ds_agent_dsm.crt',
-  dsmCaCert: 'ds_agent_dsm_ca.crt',
-  config: 'ds_agent.config',
-  configMeta: 'ds_agent.config.json',
-  comm: 'ds_agent.comm.json',
-  /** The CRL the manager last delivered (verified against the CA when it arrived). */
-  crl: 'ds_agent_dsm.crl',
-  journal: 'ds_agent.journal',
-} as const
+export {DSA_FILES} from './store-files.js'
 
 /** The one file name the binding certificate must carry, as the product documents. */
 export const BINDING_FILE_NAME = DSA_FILES.dsmCert
@@ -72,56 +64,8 @@ const PRIVATE_NAMES = new Set<string>([DSA_FILES.key, DSA_FILES.config, DSA_FILE
 /** The only names a change journal may write or remove: the dsa_core file set, bare names. */
 const JOURNAL_NAMES = new Set<string>(Object.values(DSA_FILES).filter((name) => name !== DSA_FILES.journal))
 
-export class DsaCore {
-  /** `log`: where waiting for another process's lock is reported (the running agent's log). */
-  constructor(
-    readonly dir: string,
-    private readonly log: Logger = silentLogger,
-  ) {}
-
-  file(name: keyof typeof DSA_FILES): string {
-    return path.join(this.dir, DSA_FILES[name])
-  }
-
-  read(name: keyof typeof DSA_FILES): string | undefined {
-    try {
-      return readIfExists(this.file(name))?.toString('utf8')
-    } catch (error) {
-      if (errnoCode(error) === 'ENOTDIR') return undefined
-      throw new TetherError('internal', 'dsa-core-unreadable', `cannot read ${this.file(name)}: ${(error as Error).message}`, {
-        hint: 'run as root (or the user that owns the agent)',
-      })
-    }
-  }
-
-  exists(): boolean {
-    return fs.existsSync(this.dir)
-  }
-
-  /** Create dsa_core (owner-only) if missing; its parent must exist (the agent is installed there). */
-  ensureDir(): void {
-    const parent = path.dirname(this.dir)
-    if (!fs.existsSync(parent)) {
-      throw new TetherError('notFound', 'dsa-core-parent-missing', `the agent directory ${parent} does not exist`, {
-        hint: 'install the agent first, or point --dsa-core / $TETHER_DSA_CORE at its dsa_core directory',
-      })
-    }
-
-    try {
-      fs.mkdirSync(this.dir, {mode: PRIVATE_DIR_MODE})
-    } catch (error) {
-      if (errnoCode(error) === 'EEXIST') {
-        // Not made here: a directory another user can write to would let them swap the CA.
-        checkPrivateDirectory(this.dir, 'the agent directory')
-        return
-      }
-
-      throw new TetherError('usage', 'dsa-core-unwritable', `cannot create ${this.dir} (${errnoCode(error) ?? (error as Error).message})`, {
-        hint: 'run as root (the agent owns that directory), or choose another with --dsa-core',
-      })
-    }
-  }
-
+/** dsa_core with its certificates, its lock and its change journal. */
+export class DsaCore extends DsaCoreFiles {
   /**
    * Run `fn` holding the dsa_core lock, after finishing any change a crash interrupted. Waiting
    * blocks the thread: for CLI processes only. The running agent uses lockedAsync.
@@ -167,7 +111,7 @@ export class DsaCore {
   private lockOptions(): LockOptions {
     return {
       what: `the agent directory ${this.dir}`,
-      onWait: (holder) => this.log.info('waiting-for-lock', {dsaCore: this.dir, holderPid: holder.pid}),
+      onWait: (holder) => this.log?.info('waiting-for-lock', {dsaCore: this.dir, holderPid: holder.pid}),
     }
   }
 
@@ -253,28 +197,6 @@ export class DsaCore {
     removeFileDurable(this.file('journal'))
   }
 
-  /** The configuration in force: its policy, version and fingerprint (absent until one is applied). */
-  appliedConfiguration(): {policy: string; version: number; sha256: string; appliedAt: string} | undefined {
-    const text = this.read('configMeta')
-    if (text === undefined) return undefined
-    try {
-      return JSON.parse(text)
-    } catch (error) {
-      throw damaged(this.dir, `${DSA_FILES.configMeta} is not valid JSON`, error)
-    }
-  }
-
-  /** How to reach the manager after activation (absent before activation). */
-  communication(): AgentCommunication | undefined {
-    const text = this.read('comm')
-    if (text === undefined) return undefined
-    try {
-      return JSON.parse(text) as AgentCommunication
-    } catch (error) {
-      throw damaged(this.dir, `${DSA_FILES.comm} is not valid JSON`, error)
-    }
-  }
-
   private certificate(name: keyof typeof DSA_FILES): crypto.X509Certificate | undefined {
     const pem = this.read(name)
     if (pem === undefined) return undefined
@@ -312,11 +234,13 @@ export class DsaCore {
 
   private currentStatus(): AgentStatus {
     const state = this.state()
-    const status: AgentStatus = {state, dsaCore: this.dir, certificateHash: {...bootstrapHash(), bootstrap: true}}
     const dsm = this.certificate('dsmCert')
-    if (state === 'activated') {
-      const agent = this.certificate('cert')!
-      status.certificateHash = {sha1: fingerprint(agent, 'sha1'), sha256: fingerprint(agent, 'sha256'), bootstrap: false}
+    const agent = state === 'activated' ? this.certificate('cert')! : undefined
+    // The shipped bootstrap certificate is read only when it is the one presented, not at every
+    // status of an activated agent (each heartbeat's GetAgentStatus).
+    const certificateHash = agent ? {sha1: fingerprint(agent, 'sha1'), sha256: fingerprint(agent, 'sha256'), bootstrap: false} : {...bootstrapHash(), bootstrap: true}
+    const status: AgentStatus = {state, dsaCore: this.dir, certificateHash}
+    if (agent) {
       status.agentCertificate = summarize(agent)
       status.caCertificate = summarize(this.certificate('dsmCaCert')!)
       if (dsm) status.manager = summarize(dsm)
@@ -419,13 +343,6 @@ export function stateIfReadable(store: DsaCore): AgentState | undefined {
 function bootstrapHash(): {sha1: string; sha256: string} {
   const {sha1, sha256} = bootstrapIdentity()
   return {sha1, sha256}
-}
-
-function damaged(dir: string, what: string, cause?: unknown): TetherError {
-  return new TetherError('internal', 'dsa-core-damaged', `the agent state in ${dir} is damaged: ${what}`, {
-    hint: 'reset the agent with `dsa_control -r` and activate it again',
-    cause,
-  })
 }
 
 /** A binding certificate must be a manager's TLS server certificate, valid now. */

@@ -1,4 +1,4 @@
-import net from 'node:net'
+import type net from 'node:net'
 
 import {TetherError} from '../errors.js'
 
@@ -15,9 +15,12 @@ export interface ProxyTarget {
   auth?: {user: string; password: string}
 }
 
+// node:net loads when a proxy is used, not with every command that reads the proxy settings (agent status, dsa_query).
+const lazyNet = () => process.getBuiltinModule('node:net')
+
 /** How the target appears in the request line: IPv6 in brackets. */
 function authority(host: string, port: number): string {
-  return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`
+  return `${lazyNet().isIPv6(host) ? `[${host}]` : host}:${port}`
 }
 
 const MAX_RESPONSE_HEAD = 16 * 1024
@@ -27,7 +30,7 @@ export async function connectThroughProxy(proxy: ProxyTarget, host: string, port
   const via = authority(proxy.host, proxy.port)
   const target = authority(host, port)
   return new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect({host: proxy.host, port: proxy.port})
+    const socket = lazyNet().connect({host: proxy.host, port: proxy.port})
     socket.setNoDelay(true)
     let head = Buffer.alloc(0)
     const fail = (error: TetherError) => {

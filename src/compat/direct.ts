@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import type {CommandOutput} from '../cli/command-output.js'
 import type {RenderOptions} from '../cli/render-failure.js'
@@ -97,6 +98,8 @@ const AGENT: Pick<Spec, 'values'> = {values: ['--dsa-core']}
 // Lazy: each command loads only its own modules (the manager home alone is thirty of them).
 const agentStore = () => import('../agent/store.js')
 const dsaCore = async (parsed: Parsed) => new (await agentStore()).DsaCore(resolveDsaCore(parsed.values.get('--dsa-core')))
+// Lazy: its files alone, without the certificate, lock and journal modules, for a command that only reads them (a heartbeat through the running agent).
+const dsaCoreFiles = async (parsed: Parsed) => new (await import('../agent/store-files.js')).DsaCoreFiles(resolveDsaCore(parsed.values.get('--dsa-core')))
 
 const COMMANDS: Record<string, DirectCommand> = {
   'manager export-cert': {
@@ -134,7 +137,7 @@ const COMMANDS: Record<string, DirectCommand> = {
       const flags = {password: parsed.values.get('--password'), 'service-retries': Number(parsed.values.get('--service-retries') ?? 0), 'no-contact': parsed.switches.has('--no-contact')}
       // Lazy: as above, this command's modules only.
       const {agentHeartbeatCommand} = await import('../cli/agent/heartbeat.js')
-      return agentHeartbeatCommand(await dsaCore(parsed), parsed.positionals, flags, out)
+      return agentHeartbeatCommand(await dsaCoreFiles(parsed), parsed.positionals, flags, out)
     },
   },
   'agent query': {
@@ -171,11 +174,25 @@ function userTheme(): boolean {
   return fs.existsSync(path.join(env.TETHER_CONFIG_DIR || path.join(base, 'tether'), 'theme.json'))
 }
 
+async function rootHelpDirect(): Promise<boolean> {
+  // Lazy: only the root help reads the manifests.
+  const {rootHelp} = await import('../cli/root-help.js')
+  const text = rootHelp(fileURLToPath(new URL('../../', import.meta.url)))
+  if (text === undefined) return false
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+  })
+  process.stdout.write(text)
+  return true
+}
+
 /**
  * Run a tether command line directly if it has a direct path; false: oclif runs it. The parse
  * happens first, so a command line it does not take leaves nothing done and nothing printed.
  */
 export async function runDirect(args: string[]): Promise<boolean> {
+  // `tether --help` and `tether` alone: the root help, when it can be rendered as oclif would.
+  if (args.length === 0 || (args.length === 1 && args[0] === '--help')) return rootHelpDirect()
   const command = COMMANDS[`${args[0]} ${args[1]}`]
   // TETHER_CONTENT_TYPE=json turns on oclif's JSON output without --json: oclif's to honour.
   if (!command || process.env.TETHER_CONTENT_TYPE !== undefined) return false

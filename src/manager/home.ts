@@ -17,7 +17,6 @@ import {ROTATION_FILES, readRotation, readRotationFile} from './ca-rotation-file
 
 export type {ManagerCredentials} from './credentials.js'
 import {newGuid} from './guid.js'
-import {bindingCertificatePem, openSecrets} from './installation-secrets.js'
 import {NODE_FILES, isNodeHome, nodeDatabaseUrl, readKek, readNodeIdentity} from './node-home.js'
 import type {ManagerStore} from './store/store.js'
 
@@ -30,6 +29,9 @@ export const HOME_FILES = {
   managerCert: 'manager.crt',
   database: 'tether.db',
 } as const
+
+// Lazy: only a node (a home on PostgreSQL) reads the installation's secrets (and the sealing code).
+const installationSecrets = () => import('./installation-secrets.js')
 
 
 export interface InitOptions {
@@ -148,7 +150,7 @@ export class ManagerHome {
   async credentials(store: ManagerStore): Promise<ManagerCredentials> {
     if (!this.isNode()) return this.loadCredentials()
     const node = this.loadNodeCredentials()
-    const secrets = await openSecrets(store, readKek(this.dir), readNodeIdentity(this.dir).managerGuid)
+    const secrets = await (await installationSecrets()).openSecrets(store, readKek(this.dir), readNodeIdentity(this.dir).managerGuid)
     const caKey = loadPrivateKey(secrets.caKeyPem, 'the CA key in the database')
     if (!keyMatchesCertificate(caKey, node.caCert)) throw this.damaged(`the CA key in the database does not belong to ${HOME_FILES.caCert}`)
     const bindingCert = parseCertificate(secrets.binding.certPem, 'the binding certificate in the database')
@@ -489,7 +491,7 @@ async function bindingPem(home: ManagerHome): Promise<string> {
   if (!home.isNode()) return node.managerCertPem
   const store = await home.openStore()
   try {
-    const pem = await bindingCertificatePem(store)
+    const pem = await (await installationSecrets()).bindingCertificatePem(store)
     if (pem === undefined || !issuedBy(parseCertificate(pem, 'the binding certificate'), node.caCert)) {
       throw new TetherError('internal', 'installation-incomplete', `the database ${store.location} holds no binding certificate of this CA`, {hint: 'point the node at its installation\'s database'})
     }

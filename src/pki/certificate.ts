@@ -1,4 +1,4 @@
-import crypto from 'node:crypto'
+import type crypto from 'node:crypto'
 
 import {TetherError} from '../errors.js'
 import {LruCache} from '../platform/lru-cache.js'
@@ -18,9 +18,22 @@ export interface CertificateSummary {
   isCA: boolean
 }
 
+/**
+ * Certificates parsed from PEM text, by that text: a certificate object is a pure function of its
+ * bytes and immutable, and the running agent reads the same few files again at every heartbeat
+ * (its own certificate, the CA, the manager's: about 2 ms of parsing each time). Bounded: the
+ * least recently used goes first.
+ */
+const parsedPems = new LruCache<string, crypto.X509Certificate>(64)
+
 export function parseCertificate(pem: string | Buffer, what: string): crypto.X509Certificate {
+  const kept = typeof pem === 'string' ? parsedPems.get(pem) : undefined
+  if (kept) return kept
   try {
-    return new crypto.X509Certificate(pem)
+    // Loaded at the first parse: a command that reads no certificate (dsa_control -r, -m) never loads node:crypto (3 ms).
+    const certificate = new (process.getBuiltinModule('node:crypto').X509Certificate)(pem)
+    if (typeof pem === 'string') parsedPems.set(pem, certificate)
+    return certificate
   } catch (error) {
     throw new TetherError('usage', 'invalid-certificate', `${what} is not a valid X.509 certificate`, {
       hint: 'check that the file is complete and is the certificate you meant',

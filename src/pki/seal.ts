@@ -1,5 +1,3 @@
-import crypto from 'node:crypto'
-
 import {TetherError} from '../errors.js'
 
 /**
@@ -13,13 +11,17 @@ const PREFIX = 'tether-sealed-v1.'
 const IV_BYTES = 12
 const TAG_BYTES = 16
 
+// Not `import crypto`, which evaluates its lazy parts too (webcrypto): every manager command loads
+// this module, through the node home, for KEK_BYTES alone (dsm_c's cold start).
+const crypto = () => process.getBuiltinModule('node:crypto')
+
 export function newKek(): Buffer {
-  return crypto.randomBytes(KEK_BYTES)
+  return crypto().randomBytes(KEK_BYTES)
 }
 
 export function seal(kek: Buffer, plaintext: string, purpose: string): string {
-  const iv = crypto.randomBytes(IV_BYTES)
-  const cipher = crypto.createCipheriv('aes-256-gcm', kek, iv)
+  const iv = crypto().randomBytes(IV_BYTES)
+  const cipher = crypto().createCipheriv('aes-256-gcm', kek, iv)
   cipher.setAAD(Buffer.from(purpose, 'utf8'))
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
   return PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')
@@ -35,7 +37,7 @@ export function unseal(kek: Buffer, sealed: string, purpose: string, what: strin
   const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64url')
   if (raw.length < IV_BYTES + TAG_BYTES) throw refused('it is truncated')
   try {
-    const decipher = crypto.createDecipheriv('aes-256-gcm', kek, raw.subarray(0, IV_BYTES))
+    const decipher = crypto().createDecipheriv('aes-256-gcm', kek, raw.subarray(0, IV_BYTES))
     decipher.setAAD(Buffer.from(purpose, 'utf8'))
     decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES))
     return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8')

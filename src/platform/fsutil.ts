@@ -1,4 +1,3 @@
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -21,7 +20,9 @@ function fsyncDir(dir: string): void {
 }
 
 function tempSibling(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`)
+  // node:crypto loads at the first write, not with every command that reads files (3 ms of a cold start).
+  const random = process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${random}.tmp`)
 }
 
 /**

@@ -1,11 +1,11 @@
 import fs from 'node:fs'
-import {createRequire} from 'node:module'
 import path from 'node:path'
 
 import type BetterSqlite3 from 'better-sqlite3'
 
 import {TetherError, errnoCode} from '../errors.js'
 import {PRIVATE_FILE_MODE, processAlive, readIfExists} from './fsutil.js'
+import {sqliteOpener} from './sqlite-driver.js'
 
 /**
  * An exclusive lock on a directory: an exclusive SQLite transaction (`BEGIN EXCLUSIVE`, never
@@ -33,13 +33,6 @@ const DEFAULT_WAIT_MS = 10_000
 const BUSY = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED'])
 const UNWRITABLE = new Set(['SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_AUTH'])
 
-// Loaded on first use, synchronously (the CLI's acquire is synchronous); a CommonJS addon.
-let driver: typeof BetterSqlite3 | undefined
-function loadDriver(): typeof BetterSqlite3 {
-  driver ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3
-  return driver
-}
-
 /** Whether a directory entry is a lock file or its sidecar, which a walker must not open. */
 export function isLockFile(name: string): boolean {
   return /\.lock(\.pid)?$/.test(name)
@@ -64,7 +57,7 @@ class Contender {
     if (!isLockFile(path.basename(file))) throw new Error(`lock file names end in .lock: ${file}`)
     const isNew = !fs.existsSync(file)
     try {
-      this.db = new (loadDriver())(file)
+      this.db = sqliteOpener()(file)
       this.db.pragma('busy_timeout = 0')
     } catch (error) {
       throw unwritable(file, error)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 
 import {TetherError, errnoCode} from '../errors.js'
+import {sqliteOpener} from './sqlite-driver.js'
 
 /**
  * Embedded SQLite (better-sqlite3, loaded only when a command needs it) with numbered migrations
@@ -11,13 +12,6 @@ import {TetherError, errnoCode} from '../errors.js'
  */
 
 export type Database = BetterSqlite3.Database
-
-let driver: typeof BetterSqlite3 | undefined
-async function loadDriver(): Promise<typeof BetterSqlite3> {
-  // Lazy: the native better-sqlite3 addon loads only for commands that open a database.
-  driver ??= (await import('better-sqlite3')).default
-  return driver
-}
 
 export interface OpenOptions {
   /** What the database is, for messages ("the manager database"). */
@@ -41,11 +35,12 @@ export async function openDatabase(file: string, options: OpenOptions): Promise<
       cause,
     })
 
-  const Driver = await loadDriver()
+  // The native better-sqlite3 addon loads here, only for commands that open a database.
+  const open = sqliteOpener()
   let db: Database
   try {
     const isNew = !fs.existsSync(file)
-    db = new Driver(file, {fileMustExist: !options.create})
+    db = open(file, {fileMustExist: !options.create})
     // Owner-only: registries and journals name peers and hold events. SQLite gives the -wal and
     // -shm files the main file's mode. Only at creation: a reader that is not the owner must not fail.
     if (isNew) fs.chmodSync(file, 0o600)

@@ -1,5 +1,5 @@
-import {heartbeatNow} from '../../agent/actions.js'
-import type {DsaCore} from '../../agent/store.js'
+import {heartbeatNow} from '../../agent/heartbeat-now.js'
+import type {DsaCoreFiles} from '../../agent/store-files.js'
 import {parseClassicWords} from '../../agent/words.js'
 import {statusLine, withClassicStatus} from '../../compat/status.js'
 import type {CommandOutput} from '../command-output.js'
@@ -10,7 +10,7 @@ import {passwordOrAsk} from '../prompt.js'
  * oclif command and the direct path (src/compat/direct.ts) alike, so both print the same bytes. A
  * module of its own, so each command loads only what it needs (a cold start pays for every module).
  */
-export async function agentHeartbeatCommand(store: DsaCore, argv: string[], flags: {password?: string; 'service-retries': number; 'no-contact': boolean}, out: CommandOutput) {
+export async function agentHeartbeatCommand(store: DsaCoreFiles, argv: string[], flags: {password?: string; 'service-retries': number; 'no-contact': boolean}, out: CommandOutput) {
   const words = parseClassicWords(argv, 'heartbeat')
   for (const warning of words.warnings) out.logToStderr(`Warning: ${warning}`)
   return withClassicStatus(out, async () => {

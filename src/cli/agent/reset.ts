@@ -1,4 +1,4 @@
-import {resetLocalAgent} from '../../agent/actions.js'
+import {resetLocalAgent} from '../../agent/reset-local.js'
 import type {DsaCore} from '../../agent/store.js'
 import {withClassicStatus} from '../../compat/status.js'
 import type {CommandOutput} from '../command-output.js'

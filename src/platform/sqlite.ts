@@ -108,8 +108,6 @@ export function accessProblem(file: string, what: string, cause: unknown): Tethe
 /** How long a write waits for another process's write lock. */
 export const BUSY_TIMEOUT_MS = 5000
 
-const busyToggles = new WeakMap<Database, {off: BetterSqlite3.Statement; on: BetterSqlite3.Statement}>()
-
 /**
  * Run `fn` as an IMMEDIATE transaction without SQLite's busy handler, which sleeps the whole thread
  * (every connection a daemon serves) in steps of 1, 2, 5 ms... while another process holds the
@@ -118,12 +116,7 @@ const busyToggles = new WeakMap<Database, {off: BetterSqlite3.Statement; on: Bet
  * processes write one file (`manager start --workers N`).
  */
 export async function writeYielding<T>(db: Database, fn: () => T): Promise<T> {
-  let toggles = busyToggles.get(db)
-  if (!toggles) {
-    toggles = {off: db.prepare('PRAGMA busy_timeout = 0'), on: db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)}
-    busyToggles.set(db, toggles)
-  }
-
+  const toggles = busyToggles(db)
   const transaction = db.transaction(fn)
   const deadline = Date.now() + BUSY_TIMEOUT_MS
   for (let attempt = 0; ; attempt++) {
@@ -139,6 +132,27 @@ export async function writeYielding<T>(db: Database, fn: () => T): Promise<T> {
     // At once the first time (the holder may be done), then every millisecond.
     await new Promise((resolve) => (attempt === 0 ? setImmediate(resolve) : setTimeout(resolve, 1)))
   }
+}
+
+const toggles = new WeakMap<Database, {off: BetterSqlite3.Statement; on: BetterSqlite3.Statement}>()
+
+/**
+ * The busy_timeout pragma as two statements prepared once (a fresh prepare per write costs three
+ * times as much). SQLite applies a pragma when it compiles it, and runs a pragma statement once: each
+ * run after the first compiles it again, so applies it. Each is run once here, so that from the first
+ * write on, every run applies (unprimed, the first write kept the busy handler, which slept the event
+ * loop up to the whole timeout).
+ */
+function busyToggles(db: Database): {off: BetterSqlite3.Statement; on: BetterSqlite3.Statement} {
+  let pair = toggles.get(db)
+  if (!pair) {
+    pair = {off: db.prepare('PRAGMA busy_timeout = 0'), on: db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)}
+    pair.off.get()
+    pair.on.get()
+    toggles.set(db, pair)
+  }
+
+  return pair
 }
 
 function isBusy(error: unknown): boolean {

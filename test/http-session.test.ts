@@ -1,3 +1,5 @@
+import crypto from 'node:crypto'
+import http from 'node:http'
 import net from 'node:net'
 import tls from 'node:tls'
 import zlib from 'node:zlib'
@@ -159,5 +161,41 @@ describe('ReplyReader', () => {
     expect(r?.extra).toBe(0)
     // HTTP/1.0 without keep-alive closes.
     expect(new ReplyReader(1024).push(Buffer.from('HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n'))?.head.close).toBe(true)
+  })
+})
+
+/** An HTTP server on 127.0.0.1 that answers each request at once, before reading its body. */
+async function earlyReplier(): Promise<{server: http.Server; port: number}> {
+  const server = http.createServer((req, res) => {
+    const body = encodeBody({answered: req.url})
+    res.writeHead(200, {'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length}).end(body)
+    req.resume()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {server, port: (server.address() as net.AddressInfo).port}
+}
+
+describe('HttpSession over one socket', () => {
+  const httpServers: http.Server[] = []
+  afterEach(async () => {
+    for (const server of httpServers.splice(0)) await new Promise((resolve) => server.close(resolve))
+  })
+
+  it('sends the next request after a reply that ended before its request was flushed (the first request\'s cleanup must not take the next one\'s socket listeners)', async () => {
+    const {server, port} = await earlyReplier()
+    httpServers.push(server)
+    const socket = net.connect(port, '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const session = new HttpSession(socket)
+    try {
+      // Incompressible and larger than the socket buffers: the reply comes while it is still being written.
+      const big = {blob: crypto.randomBytes(8 << 20).toString('base64')}
+      for (let i = 0; i < 3; i++) {
+        expect((await session.call('Big', big, {timeoutMs: 10_000})).body).toEqual({answered: '/Big'})
+        expect((await session.call('Small', {}, {timeoutMs: 10_000})).body).toEqual({answered: '/Small'})
+      }
+    } finally {
+      session.close()
+    }
   })
 })

@@ -68,7 +68,10 @@ describe('the root help without oclif', () => {
 
   it('on a terminal: with NO_COLOR oclif\'s bytes, without it (colours) oclif renders', async () => {
     const onTerminal = async (bin: string, env: Record<string, string | undefined>) => {
-      const result = await execa('python3', [path.join(ROOT, 'test', 'fixtures', 'pty-run.py'), '--stdin', 'null', '--', process.execPath, bin, '--help'], {env: {TERM: 'xterm', FORCE_COLOR: undefined, ...env}, extendEnv: true})
+      // A clean environment: CI runners set CI (and the like), which turns colour off even on a terminal.
+      const base = {PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, TERM: 'xterm'}
+      const clean = Object.fromEntries(Object.entries({...base, ...env}).filter(([, value]) => value !== undefined))
+      const result = await execa('python3', [path.join(ROOT, 'test', 'fixtures', 'pty-run.py'), '--stdin', 'null', '--', process.execPath, bin, '--help'], {env: clean, extendEnv: false})
       return (JSON.parse(result.stdout) as {terminal: string}).terminal
     }
 
